@@ -1,0 +1,283 @@
+import { existsSync } from "node:fs";
+import { resolve } from "node:path";
+import { type DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
+import SqliteDatabase from "better-sqlite3";
+import pg from "pg";
+import { ChurnopsError } from "../errors.js";
+
+/** Where customers come from: a CSV/Parquet file, or a table/query in SQLite or PostgreSQL. */
+export interface SourceSpec {
+  data: string;
+  table?: string | undefined;
+  query?: string | undefined;
+}
+
+/** A run of consecutive input rows, column-oriented. `start` is the 0-based number of its first row. */
+export interface RawChunk {
+  start: number;
+  size: number;
+  columns: Map<string, unknown[]>;
+}
+
+export interface ChunkOptions {
+  columns: readonly string[];
+  chunkSize: number;
+  /** Rows to skip from the start (a resumed run's checkpoint). */
+  skipRows: number;
+}
+
+export interface CustomerSource {
+  /** For messages and the run record; never contains a password. */
+  readonly description: string;
+  /** Whether values arrive as text (CSV) and numbers must be parsed. */
+  readonly textNumbers: boolean;
+  readonly columns: readonly string[];
+  chunks(options: ChunkOptions): AsyncGenerator<RawChunk>;
+  /** Values of `column` that occur more than once. */
+  duplicates(column: string): Promise<Set<string>>;
+  close(): Promise<void>;
+}
+
+const quoteIdent = (name: string): string => `"${name.replaceAll('"', '""')}"`;
+const quoteLiteral = (value: string): string => `'${value.replaceAll("'", "''")}'`;
+
+function redactUrl(url: string): string {
+  return url.replace(/\/\/([^:/@]+):[^@]*@/, "//$1:***@");
+}
+
+export async function openSource(spec: SourceSpec): Promise<CustomerSource> {
+  const { data } = spec;
+  if (data.startsWith("postgres://") || data.startsWith("postgresql://")) return PostgresSource.open(spec);
+  if (data.startsWith("sqlite:")) return SqliteSource.open(spec);
+  return DuckFileSource.open(spec);
+}
+
+function relationOf(spec: SourceSpec, quote: (s: string) => string): string {
+  if (spec.query !== undefined && spec.table !== undefined) throw new ChurnopsError("bad_input", "give --table or --query, not both", { field: "table" });
+  if (spec.query !== undefined) return `(${spec.query}) AS q`;
+  if (spec.table !== undefined) return spec.table.split(".").map(quote).join(".");
+  throw new ChurnopsError("bad_input", `${redactUrl(spec.data)} is a database: say which rows with --table NAME or --query SQL`, { field: "table" });
+}
+
+function requireColumns(available: readonly string[], wanted: readonly string[], description: string): void {
+  const missing = wanted.filter((c) => !available.includes(c));
+  if (missing.length > 0) {
+    throw new ChurnopsError(
+      "bad_input",
+      `${description} has no column ${missing.map((m) => JSON.stringify(m)).join(", ")} (the model needs it); columns present: ${available.join(", ")}`,
+      { field: missing[0] },
+    );
+  }
+}
+
+/** DuckDB values beyond the JSON-like ones (decimals, dates) become numbers or text. */
+function plain(v: unknown): unknown {
+  if (v === null || typeof v !== "object") return v;
+  const maybe = v as { toDouble?: () => number };
+  return typeof maybe.toDouble === "function" ? maybe.toDouble() : String(v);
+}
+
+/** CSV and Parquet through DuckDB: streamed chunk by chunk, so memory does not grow with the file. */
+class DuckFileSource implements CustomerSource {
+  private constructor(
+    readonly description: string,
+    readonly textNumbers: boolean,
+    readonly columns: readonly string[],
+    private readonly relation: string,
+    private readonly instance: DuckDBInstance,
+    private readonly conn: DuckDBConnection,
+  ) {}
+
+  static async open(spec: SourceSpec): Promise<DuckFileSource> {
+    const path = resolve(spec.data);
+    if (!existsSync(path)) throw new ChurnopsError("data_not_found", `no such file: ${path}`, { field: "data" });
+    const lower = path.toLowerCase();
+    let relation: string;
+    let textNumbers: boolean;
+    if (lower.endsWith(".parquet") || lower.endsWith(".pq")) {
+      relation = `read_parquet(${quoteLiteral(path)})`;
+      textNumbers = false;
+    } else if (/\.(csv|tsv|txt)(\.gz)?$/.test(lower)) {
+      // All text: our validation decides what a malformed number is, per row, instead of DuckDB failing the file.
+      relation = `read_csv(${quoteLiteral(path)}, header = true, all_varchar = true)`;
+      textNumbers = true;
+    } else {
+      throw new ChurnopsError("bad_input", `${path}: expected a .csv or .parquet file, or a sqlite:/postgresql:// URL`, { field: "data" });
+    }
+    const instance = await DuckDBInstance.create(":memory:", { threads: "2" });
+    const conn = await instance.connect();
+    let columns: string[];
+    try {
+      const described = await conn.runAndReadAll(`DESCRIBE SELECT * FROM ${relation}`);
+      columns = described.getRowObjects().map((r) => String(r.column_name));
+    } catch (err) {
+      conn.closeSync();
+      throw new ChurnopsError("bad_input", `cannot read ${path}: ${(err as Error).message.split("\n")[0]}`, { field: "data" });
+    }
+    return new DuckFileSource(path, textNumbers, columns, relation, instance, conn);
+  }
+
+  async *chunks(options: ChunkOptions): AsyncGenerator<RawChunk> {
+    requireColumns(this.columns, options.columns, this.description);
+    const select = options.columns.map(quoteIdent).join(", ");
+    const result = await this.conn.stream(`SELECT ${select} FROM ${this.relation} OFFSET ${Math.max(0, Math.floor(options.skipRows))}`);
+    let start = options.skipRows;
+    let pending: unknown[][] = options.columns.map(() => []);
+    let pendingSize = 0;
+    const emit = (): RawChunk => {
+      const chunk: RawChunk = { start, size: pendingSize, columns: new Map(options.columns.map((c, i) => [c, pending[i] ?? []])) };
+      start += pendingSize;
+      pending = options.columns.map(() => []);
+      pendingSize = 0;
+      return chunk;
+    };
+    for (;;) {
+      const dc = await result.fetchChunk();
+      if (dc === null || dc.rowCount === 0) break;
+      const cols = dc.getColumns();
+      for (let c = 0; c < cols.length; c++) {
+        const target = pending[c] as unknown[];
+        for (const v of cols[c] ?? []) target.push(plain(v));
+      }
+      pendingSize += dc.rowCount;
+      if (pendingSize >= options.chunkSize) yield emit();
+    }
+    if (pendingSize > 0) yield emit();
+  }
+
+  async duplicates(column: string): Promise<Set<string>> {
+    requireColumns(this.columns, [column], this.description);
+    const c = quoteIdent(column);
+    const reader = await this.conn.runAndReadAll(`SELECT CAST(${c} AS VARCHAR) AS k FROM ${this.relation} WHERE ${c} IS NOT NULL GROUP BY 1 HAVING count(*) > 1`);
+    return new Set(reader.getRowObjects().map((r) => String(r.k)));
+  }
+
+  async close(): Promise<void> {
+    this.conn.closeSync();
+    this.instance.closeSync();
+  }
+}
+
+/** A table or query in SQLite, iterated lazily by better-sqlite3. */
+class SqliteSource implements CustomerSource {
+  readonly textNumbers = false;
+
+  private constructor(
+    readonly description: string,
+    readonly columns: readonly string[],
+    private readonly relation: string,
+    private readonly db: SqliteDatabase.Database,
+  ) {}
+
+  static async open(spec: SourceSpec): Promise<SqliteSource> {
+    const path = spec.data.replace(/^sqlite:\/\//, "");
+    if (!existsSync(path)) throw new ChurnopsError("data_not_found", `no such SQLite file: ${path}`, { field: "data" });
+    const relation = relationOf(spec, quoteIdent);
+    const db = new SqliteDatabase(path, { readonly: true, fileMustExist: true });
+    let columns: string[];
+    try {
+      columns = db.prepare(`SELECT * FROM ${relation} LIMIT 0`).columns().map((c) => c.name);
+    } catch (err) {
+      db.close();
+      throw new ChurnopsError("bad_input", `${spec.data}: ${(err as Error).message}`, { field: spec.query === undefined ? "table" : "query" });
+    }
+    return new SqliteSource(`${spec.data} ${spec.table ?? "(query)"}`, columns, relation, db);
+  }
+
+  async *chunks(options: ChunkOptions): AsyncGenerator<RawChunk> {
+    requireColumns(this.columns, options.columns, this.description);
+    const stmt = this.db.prepare(`SELECT ${options.columns.map(quoteIdent).join(", ")} FROM ${this.relation} LIMIT -1 OFFSET ?`).raw(true);
+    let start = options.skipRows;
+    let pending: unknown[][] = options.columns.map(() => []);
+    let size = 0;
+    for (const row of stmt.iterate(Math.floor(options.skipRows)) as IterableIterator<unknown[]>) {
+      for (let c = 0; c < row.length; c++) (pending[c] as unknown[]).push(row[c]);
+      if (++size >= options.chunkSize) {
+        yield { start, size, columns: new Map(options.columns.map((c, i) => [c, pending[i] ?? []])) };
+        start += size;
+        size = 0;
+        pending = options.columns.map(() => []);
+      }
+    }
+    if (size > 0) yield { start, size, columns: new Map(options.columns.map((c, i) => [c, pending[i] ?? []])) };
+  }
+
+  async duplicates(column: string): Promise<Set<string>> {
+    requireColumns(this.columns, [column], this.description);
+    const c = quoteIdent(column);
+    const rows = this.db.prepare(`SELECT CAST(${c} AS TEXT) AS k FROM ${this.relation} WHERE ${c} IS NOT NULL GROUP BY 1 HAVING count(*) > 1`).all() as { k: string }[];
+    return new Set(rows.map((r) => String(r.k)));
+  }
+
+  async close(): Promise<void> {
+    this.db.close();
+  }
+}
+
+/** A table or query in PostgreSQL, read through a server-side cursor so the client never holds it all. */
+class PostgresSource implements CustomerSource {
+  readonly textNumbers = false;
+
+  private constructor(
+    readonly description: string,
+    readonly columns: readonly string[],
+    private readonly relation: string,
+    private readonly client: pg.Client,
+  ) {}
+
+  static async open(spec: SourceSpec): Promise<PostgresSource> {
+    const relation = relationOf(spec, quoteIdent);
+    // NUMERIC arrives as text by default; scoring wants numbers.
+    const client = new pg.Client({ connectionString: spec.data, types: { getTypeParser: numericParsers } });
+    try {
+      await client.connect();
+    } catch (err) {
+      throw new ChurnopsError("data_not_found", `cannot connect to ${redactUrl(spec.data)}: ${(err as Error).message}`, { field: "data" });
+    }
+    let columns: string[];
+    try {
+      const res = await client.query(`SELECT * FROM ${relation} LIMIT 0`);
+      columns = res.fields.map((f) => f.name);
+    } catch (err) {
+      await client.end();
+      throw new ChurnopsError("bad_input", `${redactUrl(spec.data)}: ${(err as Error).message}`, { field: spec.query === undefined ? "table" : "query" });
+    }
+    return new PostgresSource(`${redactUrl(spec.data)} ${spec.table ?? "(query)"}`, columns, relation, client);
+  }
+
+  async *chunks(options: ChunkOptions): AsyncGenerator<RawChunk> {
+    requireColumns(this.columns, options.columns, this.description);
+    await this.client.query("BEGIN READ ONLY");
+    try {
+      await this.client.query(`DECLARE churnops_rows NO SCROLL CURSOR FOR SELECT ${options.columns.map(quoteIdent).join(", ")} FROM ${this.relation} OFFSET ${Math.floor(options.skipRows)}`);
+      let start = options.skipRows;
+      for (;;) {
+        const res = await this.client.query({ text: `FETCH ${Math.floor(options.chunkSize)} FROM churnops_rows`, rowMode: "array" });
+        const rows = res.rows as unknown[][];
+        if (rows.length === 0) break;
+        const columns = new Map(options.columns.map((c, i) => [c, rows.map((r) => r[i])]));
+        yield { start, size: rows.length, columns };
+        start += rows.length;
+      }
+    } finally {
+      await this.client.query("COMMIT");
+    }
+  }
+
+  async duplicates(column: string): Promise<Set<string>> {
+    requireColumns(this.columns, [column], this.description);
+    const c = quoteIdent(column);
+    const res = await this.client.query(`SELECT CAST(${c} AS TEXT) AS k FROM ${this.relation} WHERE ${c} IS NOT NULL GROUP BY 1 HAVING count(*) > 1`);
+    return new Set(res.rows.map((r: { k: string }) => String(r.k)));
+  }
+
+  async close(): Promise<void> {
+    await this.client.end();
+  }
+}
+
+function numericParsers(oid: number, format?: "text" | "binary"): (value: string) => unknown {
+  // 1700 NUMERIC, 20 INT8: numbers, not strings.
+  if (oid === 1700 || oid === 20) return (v: string) => Number(v);
+  return pg.types.getTypeParser(oid, format ?? "text") as (value: string) => unknown;
+}

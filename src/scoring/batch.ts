@@ -1,0 +1,235 @@
+import type { Logger } from "pino";
+import { describeViolations, RowValidator } from "../data/validate.js";
+import { openSource, type SourceSpec } from "../data/source.js";
+import { ChurnopsError } from "../errors.js";
+import type { ChurnModel } from "../model/runtime.js";
+import type { Store } from "../store/db.js";
+import { bandCounts, finishRun, iterateScores, type QuarantineRow, type ScoreRow, startOrResumeRun, writeChunk } from "../store/runs.js";
+import { ScoreFileSink } from "./file-sink.js";
+
+export interface BatchOptions {
+  source: SourceSpec;
+  model: ChurnModel;
+  kind: "daily" | "monthly";
+  /** YYYY-MM-DD */
+  asOf: string;
+  /** Where scores go; null = file only (then `out` is required and the run is not resumable). */
+  store: Store | null;
+  out?: string | undefined;
+  chunkSize: number;
+  badRows: "quarantine" | "fail";
+  log?: Logger | undefined;
+  onProgress?: ((progress: BatchProgress) => void) | undefined;
+}
+
+export interface BatchProgress {
+  rowsDone: number;
+  rowsScored: number;
+  rowsQuarantined: number;
+}
+
+export interface BatchSummary {
+  runId: string;
+  /** `already_complete`: this kind and date were scored before by this model; nothing was redone. */
+  status: "complete" | "already_complete";
+  kind: "daily" | "monthly";
+  asOf: string;
+  modelName: string;
+  modelVersion: string;
+  source: string;
+  rowsRead: number;
+  rowsScored: number;
+  rowsQuarantined: number;
+  /** Rows a previous, interrupted invocation had already committed. */
+  resumedFrom: number;
+  bands: Record<string, number>;
+  durationMs: number;
+  rowsPerSecond: number;
+  out: string | null;
+}
+
+interface ChunkResult {
+  scores: ScoreRow[];
+  quarantine: QuarantineRow[];
+}
+
+/**
+ * Score a whole customer table through one verified model, chunk by chunk. With a store, every chunk's
+ * scores, quarantined rows and the checkpoint commit together, so a re-run adds nothing and a killed run
+ * resumes where it stopped.
+ */
+export async function scoreBatch(options: BatchOptions): Promise<BatchSummary> {
+  const started = performance.now();
+  const { model, store } = options;
+  if (store === null && options.out === undefined) throw new ChurnopsError("bad_input", "nothing to write to: give --out FILE or use the store", { field: "out" });
+  const source = await openSource(options.source);
+  try {
+    const idColumn = model.bundle.schema.id_column;
+    const features = model.bundle.schema.features.map((f) => f.name);
+    const wanted = idColumn === null || features.includes(idColumn) ? features : [idColumn, ...features];
+    const runId = store === null ? `${options.kind}-${options.asOf}-${model.name}-v${model.version}` : undefined;
+    const run =
+      store === null
+        ? null
+        : await startOrResumeRun(store, { kind: options.kind, asOf: options.asOf, modelName: model.name, modelVersion: model.version, source: source.description });
+    const id = run?.run_id ?? (runId as string);
+    if (run !== null && store !== null && run.status === "complete") {
+      options.log?.info({ event: "score.already_complete", run_id: id }, "run already complete; nothing to do");
+      if (options.out !== undefined) await exportRun(store, id, options.out);
+      return {
+        ...summaryBase(options, id, run.source),
+        status: "already_complete",
+        rowsRead: run.rows_read,
+        rowsScored: run.rows_scored,
+        rowsQuarantined: run.rows_quarantined,
+        resumedFrom: run.checkpoint_rows,
+        bands: await bandCounts(store, id),
+        durationMs: performance.now() - started,
+        rowsPerSecond: 0,
+        out: options.out ?? null,
+      };
+    }
+    const resumedFrom = run?.checkpoint_rows ?? 0;
+    if (resumedFrom > 0) options.log?.info({ event: "score.resume", run_id: id, from_row: resumedFrom }, "resuming an interrupted run");
+
+    const validator = new RowValidator(model.bundle);
+    const duplicates = idColumn === null ? new Set<string>() : await source.duplicates(idColumn);
+    const firstSeen = await seedDuplicates(store, id, duplicates);
+    const fileSink = store === null && options.out !== undefined ? await ScoreFileSink.open(options.out) : null;
+    let rowsScored = run?.rows_scored ?? 0;
+    let rowsQuarantined = run?.rows_quarantined ?? 0;
+    let rowsDone = resumedFrom;
+    const bandTally: Record<string, number> = {};
+    try {
+      for await (const chunk of source.chunks({ columns: wanted, chunkSize: options.chunkSize, skipRows: resumedFrom })) {
+        const result = await scoreChunk(options, id, validator, idColumn, chunk, duplicates, firstSeen, source.textNumbers);
+        if (options.badRows === "fail" && result.quarantine.length > 0) {
+          const first = result.quarantine[0] as QuarantineRow;
+          throw new ChurnopsError("validation_failed", `row ${first.row_number} (customer ${first.customer_id ?? "?"}): ${first.reason}; the bad-row policy is "fail"`);
+        }
+        rowsDone = chunk.start + chunk.size;
+        if (store !== null) await writeChunk(store, id, { ...result, checkpointRows: rowsDone });
+        fileSink?.append(result.scores);
+        for (const score of result.scores) bandTally[score.band] = (bandTally[score.band] ?? 0) + 1;
+        rowsScored += result.scores.length;
+        rowsQuarantined += result.quarantine.length;
+        options.onProgress?.({ rowsDone, rowsScored, rowsQuarantined });
+      }
+      if (fileSink !== null) await fileSink.close();
+    } catch (err) {
+      if (store !== null) await finishRun(store, id, { status: "failed", durationMs: performance.now() - started, error: (err as Error).message });
+      throw err;
+    }
+    const durationMs = performance.now() - started;
+    let bands: Record<string, number>;
+    if (store !== null) {
+      await finishRun(store, id, { status: "complete", durationMs });
+      if (options.out !== undefined) await exportRun(store, id, options.out);
+      bands = await bandCounts(store, id);
+    } else bands = { ...bandTally };
+    const scoredNow = rowsDone - resumedFrom;
+    return {
+      ...summaryBase(options, id, source.description),
+      status: "complete",
+      rowsRead: rowsDone,
+      rowsScored,
+      rowsQuarantined,
+      resumedFrom,
+      bands,
+      durationMs,
+      rowsPerSecond: durationMs > 0 ? (scoredNow / durationMs) * 1000 : 0,
+      out: options.out ?? null,
+    };
+  } finally {
+    await source.close();
+  }
+}
+
+function summaryBase(options: BatchOptions, runId: string, source: string) {
+  return { runId, kind: options.kind, asOf: options.asOf, modelName: options.model.name, modelVersion: options.model.version, source };
+}
+
+/**
+ * For ids that occur more than once, the first occurrence is scored and later ones are quarantined. A resumed
+ * run must remember which duplicated ids it already scored before the crash, so it asks the store.
+ */
+async function seedDuplicates(store: Store | null, runId: string, duplicates: ReadonlySet<string>): Promise<Map<string, number>> {
+  const seen = new Map<string, number>();
+  if (store === null || duplicates.size === 0) return seen;
+  const ids = [...duplicates];
+  for (let i = 0; i < ids.length; i += 1000) {
+    const rows = await store.db.selectFrom("scores").select("customer_id").where("run_id", "=", runId).where("customer_id", "in", ids.slice(i, i + 1000)).execute();
+    for (const r of rows) seen.set(r.customer_id, -1);
+  }
+  return seen;
+}
+
+async function scoreChunk(
+  options: BatchOptions,
+  runId: string,
+  validator: RowValidator,
+  idColumn: string | null,
+  chunk: { start: number; size: number; columns: Map<string, unknown[]> },
+  duplicates: ReadonlySet<string>,
+  firstSeen: Map<string, number>,
+  textNumbers: boolean,
+): Promise<ChunkResult> {
+  const { model } = options;
+  const checked = validator.checkChunk(chunk.columns, chunk.size, { textNumbers });
+  const ids = idColumn === null ? null : (chunk.columns.get(idColumn) as unknown[]);
+  const idAt = (i: number): string | null => {
+    if (ids === null) return String(chunk.start + i + 1);
+    const v = ids[i];
+    return v === null || v === undefined || String(v).trim() === "" ? null : String(v);
+  };
+  const quarantine: QuarantineRow[] = checked.badRows.map((b) => ({
+    run_id: runId,
+    row_number: chunk.start + b.index + 1,
+    customer_id: idAt(b.index),
+    reason: describeViolations(b.violations),
+  }));
+  const probabilities = await model.predict(checked.batch);
+  const scoredAt = new Date().toISOString();
+  const scores: ScoreRow[] = [];
+  for (let k = 0; k < checked.goodRows.length; k++) {
+    const i = checked.goodRows[k] as number;
+    const rowNumber = chunk.start + i + 1;
+    const customerId = idAt(i);
+    if (customerId === null) {
+      quarantine.push({ run_id: runId, row_number: rowNumber, customer_id: null, reason: `${idColumn}: the customer id is empty` });
+      continue;
+    }
+    if (duplicates.has(customerId)) {
+      const first = firstSeen.get(customerId);
+      if (first !== undefined) {
+        const where = first > 0 ? `row ${first}` : "an earlier row";
+        quarantine.push({ run_id: runId, row_number: rowNumber, customer_id: customerId, reason: `${idColumn}: duplicate customer id ${customerId} (already scored from ${where})` });
+        continue;
+      }
+      firstSeen.set(customerId, rowNumber);
+    }
+    // Stored as the float32 the graph produced, widened exactly; consumers compare at 1e-6.
+    const p = probabilities[k] as number;
+    scores.push({
+      run_id: runId,
+      customer_id: customerId,
+      probability: p,
+      band: model.band(p),
+      decision: model.decide(p) ? 1 : 0,
+      model_name: model.name,
+      model_version: model.version,
+      scored_at: scoredAt,
+    });
+  }
+  quarantine.sort((a, b) => a.row_number - b.row_number);
+  return { scores, quarantine };
+}
+
+/** Write a stored run's scores to a Parquet or CSV file, page by page. */
+export async function exportRun(store: Store, runId: string, out: string): Promise<number> {
+  const sink = await ScoreFileSink.open(out);
+  for await (const page of iterateScores(store, runId)) sink.append(page);
+  const n = sink.count;
+  await sink.close();
+  return n;
+}

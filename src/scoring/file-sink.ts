@@ -1,0 +1,79 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { extname, join, resolve } from "node:path";
+import { type DuckDBAppender, type DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
+import { ChurnopsError } from "../errors.js";
+import type { ScoreRow } from "../store/runs.js";
+
+export type FileFormat = "parquet" | "csv";
+
+export function fileFormatOf(path: string): FileFormat {
+  const ext = extname(path).toLowerCase();
+  if (ext === ".parquet" || ext === ".pq") return "parquet";
+  if (ext === ".csv") return "csv";
+  throw new ChurnopsError("bad_input", `--out ${path}: expected a file ending in .parquet or .csv`, { field: "out" });
+}
+
+/**
+ * Writes scores to a Parquet or CSV file. Rows go through DuckDB's appender into an on-disk scratch
+ * database (so memory stays bounded at any row count) and are copied to the target file on close.
+ */
+export class ScoreFileSink {
+  private rows = 0;
+
+  private constructor(
+    readonly path: string,
+    private readonly format: FileFormat,
+    private readonly scratch: string,
+    private readonly instance: DuckDBInstance,
+    private readonly conn: DuckDBConnection,
+    private readonly appender: DuckDBAppender,
+  ) {}
+
+  static async open(path: string): Promise<ScoreFileSink> {
+    const format = fileFormatOf(path);
+    const scratch = mkdtempSync(join(tmpdir(), "churnops-out-"));
+    const instance = await DuckDBInstance.create(join(scratch, "scratch.duckdb"), { threads: "2", memory_limit: "512MB" });
+    const conn = await instance.connect();
+    await conn.run(
+      "CREATE TABLE scores (run_id VARCHAR, customer_id VARCHAR, probability DOUBLE, band VARCHAR, decision BOOLEAN, model_name VARCHAR, model_version VARCHAR, scored_at VARCHAR)",
+    );
+    const appender = await conn.createAppender("scores");
+    return new ScoreFileSink(resolve(path), format, scratch, instance, conn, appender);
+  }
+
+  append(rows: readonly ScoreRow[]): void {
+    const a = this.appender;
+    for (const r of rows) {
+      a.appendVarchar(r.run_id);
+      a.appendVarchar(r.customer_id);
+      a.appendDouble(r.probability);
+      a.appendVarchar(r.band);
+      a.appendBoolean(r.decision === 1);
+      a.appendVarchar(r.model_name);
+      a.appendVarchar(r.model_version);
+      a.appendVarchar(r.scored_at);
+      a.endRow();
+    }
+    this.rows += rows.length;
+  }
+
+  get count(): number {
+    return this.rows;
+  }
+
+  /** Copy everything appended to the target file, then remove the scratch database. */
+  async close(): Promise<void> {
+    try {
+      this.appender.flushSync();
+      this.appender.closeSync();
+      const target = `'${this.path.replaceAll("'", "''")}'`;
+      const options = this.format === "parquet" ? "FORMAT parquet, COMPRESSION zstd" : "FORMAT csv, HEADER true";
+      await this.conn.run(`COPY scores TO ${target} (${options})`);
+    } finally {
+      this.conn.closeSync();
+      this.instance.closeSync();
+      rmSync(this.scratch, { recursive: true, force: true });
+    }
+  }
+}

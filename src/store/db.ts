@@ -1,0 +1,65 @@
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import SqliteDatabase from "better-sqlite3";
+import { Kysely, Migrator, PostgresDialect, SqliteDialect } from "kysely";
+import pg from "pg";
+import { ChurnopsError } from "../errors.js";
+import { migrations } from "./migrations/index.js";
+import type { Database } from "./schema.js";
+
+export type Dialect = "sqlite" | "postgres";
+
+export interface Store {
+  db: Kysely<Database>;
+  dialect: Dialect;
+  url: string;
+  close(): Promise<void>;
+}
+
+// PostgreSQL returns BIGINT as text by default; counts here fit in a double.
+pg.types.setTypeParser(20, (v) => Number(v));
+
+/**
+ * Open the store named by a URL: `sqlite:///abs/path.db`, `sqlite://relative.db`, `sqlite::memory:`, or
+ * `postgres(ql)://…`. Migrations run on open, so every process sees the current schema.
+ */
+export async function openStore(url: string): Promise<Store> {
+  let db: Kysely<Database>;
+  let dialect: Dialect;
+  if (url.startsWith("postgres://") || url.startsWith("postgresql://")) {
+    const pool = new pg.Pool({ connectionString: url, max: 8 });
+    db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    dialect = "postgres";
+  } else if (url.startsWith("sqlite:")) {
+    const path = url === "sqlite::memory:" ? ":memory:" : url.replace(/^sqlite:\/\//, "");
+    if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
+    const sqlite = new SqliteDatabase(path);
+    // WAL lets the API log predictions while a batch run writes scores; NORMAL sync is durable at commit in WAL mode.
+    sqlite.pragma("journal_mode = WAL");
+    sqlite.pragma("synchronous = NORMAL");
+    sqlite.pragma("busy_timeout = 10000");
+    sqlite.pragma("foreign_keys = ON");
+    db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+    dialect = "sqlite";
+  } else {
+    throw new ChurnopsError("bad_config", `store URL ${redact(url)} is neither sqlite:… nor postgresql://…`, { field: "store_url" });
+  }
+  try {
+    await migrate(db);
+  } catch (err) {
+    await db.destroy();
+    throw new ChurnopsError("bad_config", `cannot open store ${redact(url)}: ${(err as Error).message}`, { cause: err });
+  }
+  return { db, dialect, url, close: () => db.destroy() };
+}
+
+async function migrate(db: Kysely<Database>): Promise<void> {
+  const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations } });
+  const { error } = await migrator.migrateToLatest();
+  if (error !== undefined) throw error instanceof Error ? error : new Error(String(error));
+}
+
+/** A URL fit for messages and logs: no password. */
+export function redact(url: string): string {
+  return url.replace(/\/\/([^:/@]+):[^@]*@/, "//$1:***@");
+}

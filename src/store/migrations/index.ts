@@ -1,0 +1,12 @@
+import type { Migration } from "kysely";
+import * as m001 from "./001_scoring.js";
+import * as m002 from "./002_predictions.js";
+
+/**
+ * Every migration, in order. Listed statically (not read from a folder) so the compiled CLI and the tests
+ * run the same set. Add a line here for a new migration; never edit one that has shipped.
+ */
+export const migrations: Record<string, Migration> = {
+  "001_scoring": m001,
+  "002_predictions": m002,
+};

@@ -1,0 +1,158 @@
+import { sql } from "kysely";
+import { ChurnopsError } from "../errors.js";
+import type { Store } from "./db.js";
+import type { QuarantineTable, ScoreRunsTable, ScoresTable } from "./schema.js";
+
+export type ScoreRun = ScoreRunsTable;
+export type ScoreRow = ScoresTable;
+export type QuarantineRow = QuarantineTable;
+
+/** Rows per INSERT statement: under both SQLite's and PostgreSQL's bound-parameter limits. */
+const INSERT_ROWS = 1000;
+
+export function scoreRunId(kind: string, asOf: string, modelName: string, modelVersion: string): string {
+  return `${kind}-${asOf}-${modelName}-v${modelVersion}`;
+}
+
+export interface RunKey {
+  kind: "daily" | "monthly";
+  asOf: string;
+  modelName: string;
+  modelVersion: string;
+  source: string;
+}
+
+/**
+ * Start a run, or pick up the unfinished one with the same natural key (kind, as-of date, model). The
+ * deterministic run id is what makes a re-run idempotent and a killed run resumable.
+ */
+export async function startOrResumeRun(store: Store, key: RunKey, now: Date = new Date()): Promise<ScoreRun> {
+  const run_id = scoreRunId(key.kind, key.asOf, key.modelName, key.modelVersion);
+  await store.db
+    .insertInto("score_runs")
+    .values({
+      run_id,
+      kind: key.kind,
+      as_of: key.asOf,
+      model_name: key.modelName,
+      model_version: key.modelVersion,
+      source: key.source,
+      status: "running",
+      started_at: now.toISOString(),
+      finished_at: null,
+      rows_read: 0,
+      rows_scored: 0,
+      rows_quarantined: 0,
+      checkpoint_rows: 0,
+      duration_ms: null,
+      error: null,
+    })
+    .onConflict((oc) => oc.column("run_id").doNothing())
+    .execute();
+  const run = await getRun(store, run_id);
+  if (run.status === "failed") {
+    await store.db.updateTable("score_runs").set({ status: "running", error: null }).where("run_id", "=", run_id).execute();
+    return { ...run, status: "running", error: null };
+  }
+  return run;
+}
+
+export async function getRun(store: Store, runId: string): Promise<ScoreRun> {
+  const row = await store.db.selectFrom("score_runs").selectAll().where("run_id", "=", runId).executeTakeFirst();
+  if (row === undefined) throw new ChurnopsError("run_not_found", `no score run ${runId} (see \`churnops runs\`)`);
+  return row;
+}
+
+/** `latest` means the most recently started complete run; anything else is a run id. */
+export async function resolveRun(store: Store, ref: string, kind?: "daily" | "monthly"): Promise<ScoreRun> {
+  if (ref !== "latest") return getRun(store, ref);
+  let q = store.db.selectFrom("score_runs").selectAll().where("status", "=", "complete");
+  if (kind !== undefined) q = q.where("kind", "=", kind);
+  const row = await q.orderBy("as_of", "desc").orderBy("started_at", "desc").limit(1).executeTakeFirst();
+  if (row === undefined) throw new ChurnopsError("run_not_found", "there is no complete score run yet (run `churnops score` first)");
+  return row;
+}
+
+export async function listRuns(store: Store, limit = 20): Promise<ScoreRun[]> {
+  return store.db.selectFrom("score_runs").selectAll().orderBy("started_at", "desc").limit(limit).execute();
+}
+
+export interface ChunkWrite {
+  scores: ScoreRow[];
+  quarantine: QuarantineRow[];
+  /** Input rows handled once this chunk is committed. */
+  checkpointRows: number;
+}
+
+/**
+ * Write one chunk's scores and quarantined rows and advance the checkpoint in one transaction: after a crash
+ * the store holds whole chunks only, and the checkpoint says exactly where to resume.
+ */
+export async function writeChunk(store: Store, runId: string, chunk: ChunkWrite): Promise<void> {
+  await store.db.transaction().execute(async (trx) => {
+    for (let i = 0; i < chunk.scores.length; i += INSERT_ROWS) {
+      await trx
+        .insertInto("scores")
+        .values(chunk.scores.slice(i, i + INSERT_ROWS))
+        .onConflict((oc) => oc.columns(["run_id", "customer_id"]).doNothing())
+        .execute();
+    }
+    for (let i = 0; i < chunk.quarantine.length; i += INSERT_ROWS) {
+      await trx
+        .insertInto("quarantine")
+        .values(chunk.quarantine.slice(i, i + INSERT_ROWS))
+        .onConflict((oc) => oc.columns(["run_id", "row_number"]).doNothing())
+        .execute();
+    }
+    await trx
+      .updateTable("score_runs")
+      .set({
+        checkpoint_rows: chunk.checkpointRows,
+        rows_read: chunk.checkpointRows,
+        rows_scored: sql<number>`rows_scored + ${chunk.scores.length}`,
+        rows_quarantined: sql<number>`rows_quarantined + ${chunk.quarantine.length}`,
+      })
+      .where("run_id", "=", runId)
+      .execute();
+  });
+}
+
+export async function finishRun(store: Store, runId: string, outcome: { status: "complete" | "failed"; durationMs: number; error?: string }): Promise<ScoreRun> {
+  await store.db
+    .updateTable("score_runs")
+    .set({ status: outcome.status, finished_at: new Date().toISOString(), duration_ms: outcome.durationMs, error: outcome.error ?? null })
+    .where("run_id", "=", runId)
+    .execute();
+  return getRun(store, runId);
+}
+
+export async function bandCounts(store: Store, runId: string): Promise<Record<string, number>> {
+  const rows = await store.db
+    .selectFrom("scores")
+    .select(["band", (eb) => eb.fn.countAll<number>().as("n")])
+    .where("run_id", "=", runId)
+    .groupBy("band")
+    .execute();
+  return Object.fromEntries(rows.map((r) => [r.band, Number(r.n)]));
+}
+
+export async function topScores(store: Store, runId: string, limit: number): Promise<ScoreRow[]> {
+  return store.db.selectFrom("scores").selectAll().where("run_id", "=", runId).orderBy("probability", "desc").orderBy("customer_id").limit(limit).execute();
+}
+
+export async function quarantined(store: Store, runId: string, limit = 100): Promise<QuarantineRow[]> {
+  return store.db.selectFrom("quarantine").selectAll().where("run_id", "=", runId).orderBy("row_number").limit(limit).execute();
+}
+
+/** Scores of a run in customer order, page by page (for exports that must not hold the whole run in memory). */
+export async function* iterateScores(store: Store, runId: string, pageSize = 50_000): AsyncGenerator<ScoreRow[]> {
+  let after: string | null = null;
+  for (;;) {
+    let q = store.db.selectFrom("scores").selectAll().where("run_id", "=", runId);
+    if (after !== null) q = q.where("customer_id", ">", after);
+    const page = await q.orderBy("customer_id").limit(pageSize).execute();
+    if (page.length === 0) return;
+    yield page;
+    after = page[page.length - 1]?.customer_id ?? null;
+  }
+}
