@@ -1,0 +1,56 @@
+# churnops: `make demo` and `make test` do everything on a fresh machine (they run `setup` first).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+PYTHON ?= python3
+VENV := trainer/.venv
+PY := $(VENV)/bin/python
+VENV_STAMP := $(VENV)/.churnops-installed
+NODE_STAMP := node_modules/.churnops-installed
+# onnxruntime-node's install script would fetch optional CUDA files from a host we cannot (and need not) reach.
+export ONNXRUNTIME_NODE_INSTALL := skip
+
+.PHONY: help setup build demo test test-ts test-py lint bench clean
+
+help:
+	@echo "make setup  install the Python trainer (venv) and the TypeScript product (npm ci + build)"
+	@echo "make demo   synthesize customers, train, promote, score, show the top-risk customers"
+	@echo "make test   vitest (SQLite + PostgreSQL), pytest, cross-language parity"
+	@echo "make lint   biome + tsc + ruff"
+	@echo "make bench  benchmarks (print JSON)"
+
+$(VENV_STAMP): trainer/requirements.lock trainer/pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r trainer/requirements.lock
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e trainer
+	touch $@
+
+$(NODE_STAMP): package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+build: $(NODE_STAMP)
+	npm run --silent build
+
+setup: $(VENV_STAMP) build
+
+demo: setup
+	./bin/churnops.js demo
+
+test: setup test-ts test-py
+
+test-ts:
+	npx vitest run
+
+test-py:
+	cd trainer && .venv/bin/python -m pytest -q
+
+lint: setup
+	npx biome check src test benchmarks
+	npx tsc -p tsconfig.json --noEmit
+	cd trainer && .venv/bin/ruff check . && .venv/bin/ruff format --check .
+
+bench: setup
+	node --import tsx benchmarks/score_throughput.ts
+
+clean:
+	rm -rf dist node_modules $(VENV) .churnops

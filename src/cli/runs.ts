@@ -1,0 +1,36 @@
+import type { Command } from "commander";
+import { listRuns, quarantined, resolveRun } from "../store/runs.js";
+import { type CommandContext, output, parseIntFlag } from "./context.js";
+
+export function registerRuns(program: Command, ctx: () => CommandContext): void {
+  program
+    .command("runs")
+    .description("list recent score runs")
+    .option("--limit <n>", "how many", "20")
+    .option("--json", "print JSON")
+    .action(async (flags: { limit: string; json?: boolean }) => {
+      const c = ctx();
+      const runs = await listRuns(await c.store(), parseIntFlag(flags.limit, "--limit", 1, 10_000));
+      output(flags.json === true, runs, () =>
+        runs.length === 0
+          ? "No score runs yet."
+          : runs.map((r) => `${r.run_id.padEnd(40)} ${r.status.padEnd(9)} scored ${String(r.rows_scored).padStart(9)}  quarantined ${String(r.rows_quarantined).padStart(6)}  ${r.started_at}`).join("\n"),
+      );
+    });
+
+  program
+    .command("quarantine")
+    .description("show the rows of a score run that were not scored, with the reason")
+    .argument("<run>", "a run id or `latest`")
+    .option("--limit <n>", "how many rows", "50")
+    .option("--json", "print JSON")
+    .action(async (runRef: string, flags: { limit: string; json?: boolean }) => {
+      const c = ctx();
+      const store = await c.store();
+      const run = await resolveRun(store, runRef);
+      const rows = await quarantined(store, run.run_id, parseIntFlag(flags.limit, "--limit", 1, 1_000_000));
+      output(flags.json === true, { run_id: run.run_id, total: run.rows_quarantined, rows }, () =>
+        rows.length === 0 ? `Run ${run.run_id}: no quarantined rows.` : [`Run ${run.run_id}: ${run.rows_quarantined} quarantined rows`, ...rows.map((r) => `  row ${r.row_number} (${r.customer_id ?? "no id"}): ${r.reason}`)].join("\n"),
+      );
+    });
+}

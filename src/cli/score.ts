@@ -1,0 +1,84 @@
+import type { Command } from "commander";
+import { loadModel } from "../model/registry.js";
+import { type BatchSummary, scoreBatch } from "../scoring/batch.js";
+import { type CommandContext, output, parseChoice, parseDate, parseIntFlag, today } from "./context.js";
+import { batchProgress } from "./progress.js";
+
+interface ScoreFlags {
+  data: string;
+  table?: string;
+  query?: string;
+  model: string;
+  kind: string;
+  asOf?: string;
+  out?: string;
+  json?: boolean;
+  badRows?: string;
+  chunkSize?: string;
+  store: boolean;
+}
+
+export function formatSummary(s: BatchSummary): string {
+  const bands = Object.entries(s.bands)
+    .sort((a, b) => b[1] - a[1])
+    .map(([band, n]) => `${band} ${n}`)
+    .join(", ");
+  const lines = [
+    s.status === "already_complete" ? `Run ${s.runId} was already complete; nothing re-scored.` : `Scored run ${s.runId}.`,
+    `  model        ${s.modelName} v${s.modelVersion}`,
+    `  source       ${s.source}`,
+    `  rows read    ${s.rowsRead}${s.resumedFrom > 0 && s.status === "complete" ? ` (resumed after row ${s.resumedFrom})` : ""}`,
+    `  scored       ${s.rowsScored}`,
+    `  quarantined  ${s.rowsQuarantined}${s.rowsQuarantined > 0 ? `  (see: churnops quarantine ${s.runId})` : ""}`,
+    `  bands        ${bands || "-"}`,
+  ];
+  if (s.status === "complete") lines.push(`  speed        ${Math.round(s.rowsPerSecond)} rows/s in ${(s.durationMs / 1000).toFixed(1)} s`);
+  if (s.out !== null) lines.push(`  written to   ${s.out}`);
+  return lines.join("\n");
+}
+
+export function registerScore(program: Command, ctx: () => CommandContext): void {
+  program
+    .command("score")
+    .description("score every customer of a table with a verified model and store the scores")
+    .requiredOption("--data <file|url>", "CSV or Parquet file, or a sqlite:// / postgresql:// URL")
+    .option("--table <name>", "table to read when --data is a database URL")
+    .option("--query <sql>", "query to read when --data is a database URL")
+    .option("--model <ref>", "champion, challenger, a version number, or a bundle directory", "champion")
+    .option("--kind <kind>", "daily or monthly", "daily")
+    .option("--as-of <date>", "the date the scores are for (YYYY-MM-DD; default today)")
+    .option("--out <file>", "also write the scores to a .parquet or .csv file")
+    .option("--bad-rows <policy>", "quarantine (default) or fail")
+    .option("--chunk-size <rows>", "rows per chunk")
+    .option("--no-store", "do not write to the store (needs --out; not resumable)")
+    .option("--json", "print the summary as JSON")
+    .action(async (flags: ScoreFlags) => {
+      const c = ctx();
+      const kind = parseChoice(flags.kind, "--kind", ["daily", "monthly"] as const);
+      const asOf = parseDate(flags.asOf ?? today(), "--as-of");
+      const badRows = parseChoice(flags.badRows ?? c.config.scoring.bad_rows, "--bad-rows", ["quarantine", "fail"] as const);
+      const chunkSize = flags.chunkSize === undefined ? c.config.scoring.chunk_size : parseIntFlag(flags.chunkSize, "--chunk-size", 1, 1_000_000);
+      const model = await loadModel(c.config, flags.model);
+      const progress = batchProgress(c.log, "scoring");
+      try {
+        const summary = await scoreBatch({
+          source: { data: flags.data, table: flags.table, query: flags.query },
+          model,
+          kind,
+          asOf,
+          store: flags.store ? await c.store() : null,
+          out: flags.out,
+          chunkSize,
+          badRows,
+          log: c.log,
+          onProgress: progress.update,
+        });
+        progress.stop();
+        c.log.info({ event: "score.done", run_id: summary.runId, rows_scored: summary.rowsScored, rows_quarantined: summary.rowsQuarantined }, "score run finished");
+        output(flags.json === true, summary, () => formatSummary(summary));
+      } finally {
+        progress.stop();
+        await model.close();
+      }
+    });
+}
