@@ -1,4 +1,4 @@
-import { pino, type Logger } from "pino";
+import { type Logger, pino } from "pino";
 
 /**
  * Structured JSON logs, one event per line, to stderr so stdout stays free for results (`--json`).

@@ -34,7 +34,11 @@ export function output(json: boolean, value: unknown, human: () => string): void
 }
 
 export function parseDate(value: string, flag: string): string {
-  if (!/^\d{4}-\d{2}-\d{2}$/.test(value) || Number.isNaN(Date.parse(`${value}T00:00:00Z`)) || new Date(`${value}T00:00:00Z`).toISOString().slice(0, 10) !== value) {
+  if (
+    !/^\d{4}-\d{2}-\d{2}$/.test(value) ||
+    Number.isNaN(Date.parse(`${value}T00:00:00Z`)) ||
+    new Date(`${value}T00:00:00Z`).toISOString().slice(0, 10) !== value
+  ) {
     throw new ChurnopsError("bad_input", `${flag} ${value}: expected a date as YYYY-MM-DD`, { field: flag.replace(/^--/, "") });
   }
   return value;
@@ -42,12 +46,14 @@ export function parseDate(value: string, flag: string): string {
 
 export function parseIntFlag(value: string, flag: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < min || n > max) throw new ChurnopsError("bad_input", `${flag} ${value}: expected a whole number from ${min} to ${max}`, { field: flag.replace(/^--/, "") });
+  if (!Number.isInteger(n) || n < min || n > max)
+    throw new ChurnopsError("bad_input", `${flag} ${value}: expected a whole number from ${min} to ${max}`, { field: flag.replace(/^--/, "") });
   return n;
 }
 
 export function parseChoice<T extends string>(value: string, flag: string, choices: readonly T[]): T {
-  if (!(choices as readonly string[]).includes(value)) throw new ChurnopsError("bad_input", `${flag} ${value}: expected one of ${choices.join(", ")}`, { field: flag.replace(/^--/, "") });
+  if (!(choices as readonly string[]).includes(value))
+    throw new ChurnopsError("bad_input", `${flag} ${value}: expected one of ${choices.join(", ")}`, { field: flag.replace(/^--/, "") });
   return value as T;
 }
 

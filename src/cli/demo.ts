@@ -1,9 +1,9 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { Command } from "commander";
+import { ChurnopsError } from "../errors.js";
 import { loadModel } from "../model/registry.js";
 import { runTrainer, trainerJson } from "../model/trainer.js";
-import { ChurnopsError } from "../errors.js";
 import { scoreBatch } from "../scoring/batch.js";
 import { redact } from "../store/db.js";
 import { topScores } from "../store/runs.js";
@@ -35,7 +35,13 @@ function metricsTable(train: TrainResult): string {
   const rows: [string, TestMetrics][] = [[`LightGBM (v${train.version})`, train.metrics.test]];
   for (const [name, b] of Object.entries(train.baselines)) rows.push([name.replaceAll("_", " "), b.test]);
   const head = `${"model".padEnd(22)}${"ROC AUC".padEnd(9)}${"recall".padEnd(8)}${"precision".padEnd(11)}${"accuracy".padEnd(10)}brier`;
-  return [head, ...rows.map(([n, m]) => `${n.padEnd(22)}${m.roc_auc.toFixed(3).padEnd(9)}${m.recall.toFixed(3).padEnd(8)}${m.precision.toFixed(3).padEnd(11)}${m.accuracy.toFixed(3).padEnd(10)}${m.brier.toFixed(3)}`)].join("\n");
+  return [
+    head,
+    ...rows.map(
+      ([n, m]) =>
+        `${n.padEnd(22)}${m.roc_auc.toFixed(3).padEnd(9)}${m.recall.toFixed(3).padEnd(8)}${m.precision.toFixed(3).padEnd(11)}${m.accuracy.toFixed(3).padEnd(10)}${m.brier.toFixed(3)}`,
+    ),
+  ].join("\n");
 }
 
 /**
@@ -67,7 +73,21 @@ export function registerDemo(program: Command, ctx: () => CommandContext): void 
       say("2/4 training LightGBM with cross-validation, against the logistic baseline and the original recipe");
       const train = await trainerJson<TrainResult>(
         c.config,
-        ["train", "--data", data, "--target", "churned", "--positive", "1", "--id-col", "customer_id", "--drop", "true_churn_prob", "--model-name", c.config.model_name],
+        [
+          "train",
+          "--data",
+          data,
+          "--target",
+          "churned",
+          "--positive",
+          "1",
+          "--id-col",
+          "customer_id",
+          "--drop",
+          "true_churn_prob",
+          "--model-name",
+          c.config.model_name,
+        ],
         { showProgress: true },
       );
 
@@ -77,7 +97,16 @@ export function registerDemo(program: Command, ctx: () => CommandContext): void 
       say("4/4 scoring every customer with the champion");
       const model = await loadModel(c.config, "champion");
       const store = await c.store();
-      const summary = await scoreBatch({ source: { data }, model, kind: "daily", asOf: today(), store, chunkSize: c.config.scoring.chunk_size, badRows: "quarantine", log: c.log });
+      const summary = await scoreBatch({
+        source: { data },
+        model,
+        kind: "daily",
+        asOf: today(),
+        store,
+        chunkSize: c.config.scoring.chunk_size,
+        badRows: "quarantine",
+        log: c.log,
+      });
       await model.close();
       const top = await topScores(store, summary.runId, 10);
 

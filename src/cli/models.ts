@@ -1,6 +1,6 @@
 import type { Command } from "commander";
-import { runTrainer, trainerErrorMessage, trainerJson } from "../model/trainer.js";
 import { ChurnopsError } from "../errors.js";
+import { runTrainer, trainerErrorMessage, trainerJson } from "../model/trainer.js";
 import { type CommandContext, output } from "./context.js";
 
 export interface ModelVersionInfo {
@@ -17,9 +17,21 @@ const fmt = (v: number | null | undefined): string => (v === null || v === undef
 export function formatModels(versions: readonly ModelVersionInfo[]): string {
   if (versions.length === 0) return "No registered model versions yet (run `churnops train …`).";
   const rows = versions.map((v) =>
-    [String(v.version).padEnd(8), (v.aliases.join(",") || "-").padEnd(22), fmt(v.metrics.roc_auc).padEnd(8), fmt(v.metrics.recall).padEnd(8), fmt(v.metrics.precision).padEnd(10), fmt(v.metrics.accuracy).padEnd(9), fmt(v.threshold).padEnd(10), v.created_at].join(""),
+    [
+      String(v.version).padEnd(8),
+      (v.aliases.join(",") || "-").padEnd(22),
+      fmt(v.metrics.roc_auc).padEnd(8),
+      fmt(v.metrics.recall).padEnd(8),
+      fmt(v.metrics.precision).padEnd(10),
+      fmt(v.metrics.accuracy).padEnd(9),
+      fmt(v.threshold).padEnd(10),
+      v.created_at,
+    ].join(""),
   );
-  return [`${"version".padEnd(8)}${"aliases".padEnd(22)}${"roc_auc".padEnd(8)}${"recall".padEnd(8)}${"precision".padEnd(10)}${"accuracy".padEnd(9)}${"threshold".padEnd(10)}created`, ...rows].join("\n");
+  return [
+    `${"version".padEnd(8)}${"aliases".padEnd(22)}${"roc_auc".padEnd(8)}${"recall".padEnd(8)}${"precision".padEnd(10)}${"accuracy".padEnd(9)}${"threshold".padEnd(10)}created`,
+    ...rows,
+  ].join("\n");
 }
 
 export function registerModels(program: Command, ctx: () => CommandContext): void {

@@ -8,7 +8,10 @@ import type { BatchProgress } from "../scoring/batch.js";
  */
 export function batchProgress(log: Logger, label: string): { update: (p: BatchProgress) => void; stop: () => void } {
   if (process.stderr.isTTY) {
-    const bar = new SingleBar({ format: `${label} {value} rows | scored {scored} | quarantined {quarantined} | {rate} rows/s`, stream: process.stderr, fps: 5 }, undefined);
+    const bar = new SingleBar(
+      { format: `${label} {value} rows | scored {scored} | quarantined {quarantined} | {rate} rows/s`, stream: process.stderr, fps: 5 },
+      undefined,
+    );
     const started = performance.now();
     bar.start(0, 0, { scored: 0, quarantined: 0, rate: 0 });
     return {

@@ -14,7 +14,12 @@ export function registerRuns(program: Command, ctx: () => CommandContext): void 
       output(flags.json === true, runs, () =>
         runs.length === 0
           ? "No score runs yet."
-          : runs.map((r) => `${r.run_id.padEnd(40)} ${r.status.padEnd(9)} scored ${String(r.rows_scored).padStart(9)}  quarantined ${String(r.rows_quarantined).padStart(6)}  ${r.started_at}`).join("\n"),
+          : runs
+              .map(
+                (r) =>
+                  `${r.run_id.padEnd(40)} ${r.status.padEnd(9)} scored ${String(r.rows_scored).padStart(9)}  quarantined ${String(r.rows_quarantined).padStart(6)}  ${r.started_at}`,
+              )
+              .join("\n"),
       );
     });
 
@@ -30,7 +35,12 @@ export function registerRuns(program: Command, ctx: () => CommandContext): void 
       const run = await resolveRun(store, runRef);
       const rows = await quarantined(store, run.run_id, parseIntFlag(flags.limit, "--limit", 1, 1_000_000));
       output(flags.json === true, { run_id: run.run_id, total: run.rows_quarantined, rows }, () =>
-        rows.length === 0 ? `Run ${run.run_id}: no quarantined rows.` : [`Run ${run.run_id}: ${run.rows_quarantined} quarantined rows`, ...rows.map((r) => `  row ${r.row_number} (${r.customer_id ?? "no id"}): ${r.reason}`)].join("\n"),
+        rows.length === 0
+          ? `Run ${run.run_id}: no quarantined rows.`
+          : [
+              `Run ${run.run_id}: ${run.rows_quarantined} quarantined rows`,
+              ...rows.map((r) => `  row ${r.row_number} (${r.customer_id ?? "no id"}): ${r.reason}`),
+            ].join("\n"),
       );
     });
 }

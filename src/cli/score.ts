@@ -74,7 +74,10 @@ export function registerScore(program: Command, ctx: () => CommandContext): void
           onProgress: progress.update,
         });
         progress.stop();
-        c.log.info({ event: "score.done", run_id: summary.runId, rows_scored: summary.rowsScored, rows_quarantined: summary.rowsQuarantined }, "score run finished");
+        c.log.info(
+          { event: "score.done", run_id: summary.runId, rows_scored: summary.rowsScored, rows_quarantined: summary.rowsQuarantined },
+          "score run finished",
+        );
         output(flags.json === true, summary, () => formatSummary(summary));
       } finally {
         progress.stop();

@@ -148,7 +148,9 @@ class DuckFileSource implements CustomerSource {
   async duplicates(column: string): Promise<Set<string>> {
     requireColumns(this.columns, [column], this.description);
     const c = quoteIdent(column);
-    const reader = await this.conn.runAndReadAll(`SELECT CAST(${c} AS VARCHAR) AS k FROM ${this.relation} WHERE ${c} IS NOT NULL GROUP BY 1 HAVING count(*) > 1`);
+    const reader = await this.conn.runAndReadAll(
+      `SELECT CAST(${c} AS VARCHAR) AS k FROM ${this.relation} WHERE ${c} IS NOT NULL GROUP BY 1 HAVING count(*) > 1`,
+    );
     return new Set(reader.getRowObjects().map((r) => String(r.k)));
   }
 
@@ -176,7 +178,10 @@ class SqliteSource implements CustomerSource {
     const db = new SqliteDatabase(path, { readonly: true, fileMustExist: true });
     let columns: string[];
     try {
-      columns = db.prepare(`SELECT * FROM ${relation} LIMIT 0`).columns().map((c) => c.name);
+      columns = db
+        .prepare(`SELECT * FROM ${relation} LIMIT 0`)
+        .columns()
+        .map((c) => c.name);
     } catch (err) {
       db.close();
       throw new ChurnopsError("bad_input", `${spec.data}: ${(err as Error).message}`, { field: spec.query === undefined ? "table" : "query" });
@@ -205,7 +210,9 @@ class SqliteSource implements CustomerSource {
   async duplicates(column: string): Promise<Set<string>> {
     requireColumns(this.columns, [column], this.description);
     const c = quoteIdent(column);
-    const rows = this.db.prepare(`SELECT CAST(${c} AS TEXT) AS k FROM ${this.relation} WHERE ${c} IS NOT NULL GROUP BY 1 HAVING count(*) > 1`).all() as { k: string }[];
+    const rows = this.db.prepare(`SELECT CAST(${c} AS TEXT) AS k FROM ${this.relation} WHERE ${c} IS NOT NULL GROUP BY 1 HAVING count(*) > 1`).all() as {
+      k: string;
+    }[];
     return new Set(rows.map((r) => String(r.k)));
   }
 
@@ -249,7 +256,9 @@ class PostgresSource implements CustomerSource {
     requireColumns(this.columns, options.columns, this.description);
     await this.client.query("BEGIN READ ONLY");
     try {
-      await this.client.query(`DECLARE churnops_rows NO SCROLL CURSOR FOR SELECT ${options.columns.map(quoteIdent).join(", ")} FROM ${this.relation} OFFSET ${Math.floor(options.skipRows)}`);
+      await this.client.query(
+        `DECLARE churnops_rows NO SCROLL CURSOR FOR SELECT ${options.columns.map(quoteIdent).join(", ")} FROM ${this.relation} OFFSET ${Math.floor(options.skipRows)}`,
+      );
       let start = options.skipRows;
       for (;;) {
         const res = await this.client.query({ text: `FETCH ${Math.floor(options.chunkSize)} FROM churnops_rows`, rowMode: "array" });

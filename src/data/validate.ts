@@ -44,7 +44,7 @@ function show(v: unknown): string {
   if (typeof v === "string") return JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v);
   if (typeof v === "bigint") return v.toString();
   if (typeof v === "number") return String(v);
-  return typeof v === "object" ? JSON.stringify(v)?.slice(0, 40) ?? String(v) : String(v);
+  return typeof v === "object" ? (JSON.stringify(v)?.slice(0, 40) ?? String(v)) : String(v);
 }
 
 function checkNumeric(f: NumericFeatureSpec, v: unknown, opts: ValidateOptions): Checked {
@@ -82,7 +82,12 @@ function checkCategorical(f: CategoricalFeatureSpec, allowed: ReadonlySet<string
   if (!allowed.has(s)) {
     return {
       ok: false,
-      violation: { field: f.name, code: "unseen_category", message: `${f.name}: ${show(s)} is a category the model never saw (expected ${expected})`, expected },
+      violation: {
+        field: f.name,
+        code: "unseen_category",
+        message: `${f.name}: ${show(s)} is a category the model never saw (expected ${expected})`,
+        expected,
+      },
     };
   }
   return { ok: true, value: s };
@@ -115,7 +120,10 @@ export class RowValidator {
   }
 
   /** Every violation of one record (not just the first), or its feature values. */
-  checkRecord(record: Readonly<Record<string, unknown>>, opts: ValidateOptions): { ok: true; row: Record<string, FeatureValue> } | { ok: false; violations: Violation[] } {
+  checkRecord(
+    record: Readonly<Record<string, unknown>>,
+    opts: ValidateOptions,
+  ): { ok: true; row: Record<string, FeatureValue> } | { ok: false; violations: Violation[] } {
     const row: Record<string, FeatureValue> = {};
     const violations: Violation[] = [];
     for (const f of this.features) {
@@ -141,7 +149,9 @@ export class RowValidator {
       for (let i = 0; i < size; i++) {
         const c = this.check(f, values[i], opts);
         if (!c.ok) {
-          (reasons[i] ??= []).push(c.violation);
+          const list = reasons[i] ?? [];
+          list.push(c.violation);
+          reasons[i] = list;
           continue;
         }
         if (f.kind === "numeric") (out as Float32Array)[i] = c.value === null ? Number.NaN : (c.value as number);
@@ -159,8 +169,16 @@ export class RowValidator {
     if (badRows.length === 0) return { batch: { size, columns: normalized }, goodRows, badRows };
     const compacted = new Map<string, Float32Array | string[]>();
     for (const [name, col] of normalized) {
-      if (col instanceof Float32Array) compacted.set(name, Float32Array.from(goodRows, (i) => col[i] ?? Number.NaN));
-      else compacted.set(name, goodRows.map((i) => col[i] ?? missingToken));
+      if (col instanceof Float32Array)
+        compacted.set(
+          name,
+          Float32Array.from(goodRows, (i) => col[i] ?? Number.NaN),
+        );
+      else
+        compacted.set(
+          name,
+          goodRows.map((i) => col[i] ?? missingToken),
+        );
     }
     return { batch: { size: goodRows.length, columns: compacted }, goodRows, badRows };
   }

@@ -69,10 +69,7 @@ export const bundleJsonSchema = z
       })
       .passthrough(),
     bands: z.array(z.object({ name: z.string().min(1), min: z.number().min(0).max(1) })).min(1),
-    metrics: z
-      .object({ test: metricsBlock.optional(), cv: metricsBlock.optional() })
-      .passthrough()
-      .default({}),
+    metrics: z.object({ test: metricsBlock.optional(), cv: metricsBlock.optional() }).passthrough().default({}),
     reference: z
       .object({
         n_rows: z.number().int().optional(),
@@ -124,10 +121,7 @@ export async function readBundle(dir: string): Promise<BundleFiles> {
   const parsed = bundleJsonSchema.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    throw new ChurnopsError(
-      "bundle_invalid",
-      `bundle ${jsonPath}: field ${issue?.path.join(".") || "(root)"}: ${issue?.message ?? "invalid"}`,
-    );
+    throw new ChurnopsError("bundle_invalid", `bundle ${jsonPath}: field ${issue?.path.join(".") || "(root)"}: ${issue?.message ?? "invalid"}`);
   }
   const json = parsed.data;
   if (json.golden.rows.length !== json.golden.probabilities.length) {

@@ -40,7 +40,9 @@ export async function resolveBundle(config: Config, ref: ModelRef, options: { fr
   let resolved: ResolvedBundle;
   if (/^\d+$/.test(ref) || /^[a-z][a-z0-9_-]*$/i.test(ref)) {
     resolved =
-      config.mlflow_tracking_uri?.startsWith("http") === true ? await resolveOverRest(config, config.mlflow_tracking_uri, ref) : await resolveWithTrainer(config, ref);
+      config.mlflow_tracking_uri?.startsWith("http") === true
+        ? await resolveOverRest(config, config.mlflow_tracking_uri, ref)
+        : await resolveWithTrainer(config, ref);
   } else {
     throw new ChurnopsError("model_not_found", `--model ${ref}: not an alias, a version number, or a directory with a bundle.json`, { field: "model" });
   }
@@ -66,7 +68,8 @@ async function resolveOverRest(config: Config, base: string, ref: string): Promi
     ? `${root}/api/2.0/mlflow/model-versions/get?name=${name}&version=${ref}`
     : `${root}/api/2.0/mlflow/registered-models/alias?name=${name}&alias=${encodeURIComponent(ref)}`;
   const res = await fetch(url, { signal: AbortSignal.timeout(15_000) });
-  if (res.status === 404 || res.status === 400) throw new ChurnopsError("model_not_found", `model ${config.model_name} has no ${/^\d+$/.test(ref) ? `version ${ref}` : `alias ${ref}`} in ${root}`);
+  if (res.status === 404 || res.status === 400)
+    throw new ChurnopsError("model_not_found", `model ${config.model_name} has no ${/^\d+$/.test(ref) ? `version ${ref}` : `alias ${ref}`} in ${root}`);
   if (!res.ok) throw new ChurnopsError("model_not_found", `MLflow at ${root} answered ${res.status} for ${ref}`);
   const body = (await res.json()) as RestModelVersion;
   const mv = body.model_version;

@@ -1,6 +1,6 @@
 import * as ort from "onnxruntime-node";
 import { ChurnopsError } from "../errors.js";
-import { bandOf, type BundleJson, readBundle } from "./bundle.js";
+import { type BundleJson, bandOf, readBundle } from "./bundle.js";
 import { batchFromRows, type FeatureBatch } from "./features.js";
 
 /** Largest difference from a golden probability a consumer accepts (docs/bundle.md). */
@@ -84,7 +84,9 @@ async function runGraph(session: ort.InferenceSession, bundle: BundleJson, batch
     const column = batch.columns.get(feature.name);
     if (column === undefined) throw new Error(`feature batch lacks column ${feature.name}`);
     feeds[feature.name] =
-      feature.kind === "numeric" ? new ort.Tensor("float32", column as Float32Array, [batch.size, 1]) : new ort.Tensor("string", column as string[], [batch.size, 1]);
+      feature.kind === "numeric"
+        ? new ort.Tensor("float32", column as Float32Array, [batch.size, 1])
+        : new ort.Tensor("string", column as string[], [batch.size, 1]);
   }
   const outputName = bundle.onnx.probability_output;
   const result = await session.run(feeds, [outputName]);

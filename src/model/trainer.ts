@@ -27,7 +27,11 @@ function requirePython(config: Config): void {
  * Run `python -m churnops_trainer <args>`. With `passthrough`, the trainer talks to the terminal directly
  * (train, synth); otherwise its stdout is captured (JSON results) and its stderr is kept for the error.
  */
-export async function runTrainer(config: Config, args: readonly string[], options: { passthrough?: boolean; showProgress?: boolean } = {}): Promise<TrainerResult> {
+export async function runTrainer(
+  config: Config,
+  args: readonly string[],
+  options: { passthrough?: boolean; showProgress?: boolean } = {},
+): Promise<TrainerResult> {
   requirePython(config);
   return new Promise((resolve, reject) => {
     const child = spawn(config.python, ["-m", "churnops_trainer", ...args], {
@@ -70,7 +74,12 @@ export function trainerErrorMessage(stderr: string): string {
 /** Run the trainer and parse its single JSON result; a non-zero exit becomes a ChurnopsError with its message. */
 export async function trainerJson<T>(config: Config, args: readonly string[], options: { showProgress?: boolean } = {}): Promise<T> {
   const res = await runTrainer(config, [...args, "--json"], options);
-  if (res.code !== 0) throw new ChurnopsError(res.code === 2 ? "model_not_found" : "trainer_failed", res.stderr === "" ? `the trainer exited with code ${res.code} (see its messages above)` : trainerErrorMessage(res.stderr), { exitCode: res.code === 2 ? 2 : 1 });
+  if (res.code !== 0)
+    throw new ChurnopsError(
+      res.code === 2 ? "model_not_found" : "trainer_failed",
+      res.stderr === "" ? `the trainer exited with code ${res.code} (see its messages above)` : trainerErrorMessage(res.stderr),
+      { exitCode: res.code === 2 ? 2 : 1 },
+    );
   try {
     return JSON.parse(res.stdout) as T;
   } catch {

@@ -1,6 +1,6 @@
 import type { Logger } from "pino";
-import { describeViolations, RowValidator } from "../data/validate.js";
 import { openSource, type SourceSpec } from "../data/source.js";
+import { describeViolations, RowValidator } from "../data/validate.js";
 import { ChurnopsError } from "../errors.js";
 import type { ChurnModel } from "../model/runtime.js";
 import type { Store } from "../store/db.js";
@@ -61,7 +61,8 @@ interface ChunkResult {
 export async function scoreBatch(options: BatchOptions): Promise<BatchSummary> {
   const started = performance.now();
   const { model, store } = options;
-  if (store === null && options.out === undefined) throw new ChurnopsError("bad_input", "nothing to write to: give --out FILE or use the store", { field: "out" });
+  if (store === null && options.out === undefined)
+    throw new ChurnopsError("bad_input", "nothing to write to: give --out FILE or use the store", { field: "out" });
   const source = await openSource(options.source);
   try {
     const idColumn = model.bundle.schema.id_column;
@@ -71,7 +72,13 @@ export async function scoreBatch(options: BatchOptions): Promise<BatchSummary> {
     const run =
       store === null
         ? null
-        : await startOrResumeRun(store, { kind: options.kind, asOf: options.asOf, modelName: model.name, modelVersion: model.version, source: source.description });
+        : await startOrResumeRun(store, {
+            kind: options.kind,
+            asOf: options.asOf,
+            modelName: model.name,
+            modelVersion: model.version,
+            source: source.description,
+          });
     const id = run?.run_id ?? (runId as string);
     if (run !== null && store !== null && run.status === "complete") {
       options.log?.info({ event: "score.already_complete", run_id: id }, "run already complete; nothing to do");
@@ -105,7 +112,10 @@ export async function scoreBatch(options: BatchOptions): Promise<BatchSummary> {
         const result = await scoreChunk(options, id, validator, idColumn, chunk, duplicates, firstSeen, source.textNumbers);
         if (options.badRows === "fail" && result.quarantine.length > 0) {
           const first = result.quarantine[0] as QuarantineRow;
-          throw new ChurnopsError("validation_failed", `row ${first.row_number} (customer ${first.customer_id ?? "?"}): ${first.reason}; the bad-row policy is "fail"`);
+          throw new ChurnopsError(
+            "validation_failed",
+            `row ${first.row_number} (customer ${first.customer_id ?? "?"}): ${first.reason}; the bad-row policy is "fail"`,
+          );
         }
         rowsDone = chunk.start + chunk.size;
         if (store !== null) await writeChunk(store, id, { ...result, checkpointRows: rowsDone });
@@ -158,7 +168,12 @@ async function seedDuplicates(store: Store | null, runId: string, duplicates: Re
   if (store === null || duplicates.size === 0) return seen;
   const ids = [...duplicates];
   for (let i = 0; i < ids.length; i += 1000) {
-    const rows = await store.db.selectFrom("scores").select("customer_id").where("run_id", "=", runId).where("customer_id", "in", ids.slice(i, i + 1000)).execute();
+    const rows = await store.db
+      .selectFrom("scores")
+      .select("customer_id")
+      .where("run_id", "=", runId)
+      .where("customer_id", "in", ids.slice(i, i + 1000))
+      .execute();
     for (const r of rows) seen.set(r.customer_id, -1);
   }
   return seen;
@@ -203,7 +218,12 @@ async function scoreChunk(
       const first = firstSeen.get(customerId);
       if (first !== undefined) {
         const where = first > 0 ? `row ${first}` : "an earlier row";
-        quarantine.push({ run_id: runId, row_number: rowNumber, customer_id: customerId, reason: `${idColumn}: duplicate customer id ${customerId} (already scored from ${where})` });
+        quarantine.push({
+          run_id: runId,
+          row_number: rowNumber,
+          customer_id: customerId,
+          reason: `${idColumn}: duplicate customer id ${customerId} (already scored from ${where})`,
+        });
         continue;
       }
       firstSeen.set(customerId, rowNumber);

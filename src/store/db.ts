@@ -1,7 +1,7 @@
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import SqliteDatabase from "better-sqlite3";
-import { Kysely, Migrator, PostgresDialect, SqliteDialect } from "kysely";
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from "kysely";
 import pg from "pg";
 import { ChurnopsError } from "../errors.js";
 import { migrations } from "./migrations/index.js";
@@ -45,7 +45,7 @@ export async function openStore(url: string): Promise<Store> {
     throw new ChurnopsError("bad_config", `store URL ${redact(url)} is neither sqlite:… nor postgresql://…`, { field: "store_url" });
   }
   try {
-    await migrate(db);
+    await migrate(db, dialect);
   } catch (err) {
     await db.destroy();
     throw new ChurnopsError("bad_config", `cannot open store ${redact(url)}: ${(err as Error).message}`, { cause: err });
@@ -53,8 +53,11 @@ export async function openStore(url: string): Promise<Store> {
   return { db, dialect, url, close: () => db.destroy() };
 }
 
-async function migrate(db: Kysely<Database>): Promise<void> {
-  const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations } });
+async function migrate(db: Kysely<Database>, dialect: Dialect): Promise<void> {
+  // Kysely looks for its bookkeeping tables in every schema; pin them to ours, or a store in another schema of
+  // the same database (search_path) would be mistaken for this one.
+  const schema = dialect === "postgres" ? (await sql<{ s: string }>`select current_schema() as s`.execute(db)).rows[0]?.s : undefined;
+  const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations }, ...(schema === undefined ? {} : { migrationTableSchema: schema }) });
   const { error } = await migrator.migrateToLatest();
   if (error !== undefined) throw error instanceof Error ? error : new Error(String(error));
 }

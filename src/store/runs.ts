@@ -117,7 +117,11 @@ export async function writeChunk(store: Store, runId: string, chunk: ChunkWrite)
   });
 }
 
-export async function finishRun(store: Store, runId: string, outcome: { status: "complete" | "failed"; durationMs: number; error?: string }): Promise<ScoreRun> {
+export async function finishRun(
+  store: Store,
+  runId: string,
+  outcome: { status: "complete" | "failed"; durationMs: number; error?: string },
+): Promise<ScoreRun> {
   await store.db
     .updateTable("score_runs")
     .set({ status: outcome.status, finished_at: new Date().toISOString(), duration_ms: outcome.durationMs, error: outcome.error ?? null })

@@ -50,7 +50,10 @@ function trainer(python: string, home: string, args: string[]): string {
 export default function setup(project: TestProject): void {
   const python = join(ROOT, "trainer", ".venv", "bin", "python");
   if (!existsSync(python)) throw new Error(`${python} is missing: run \`make setup\` first`);
-  const key = hashTree(join(ROOT, "trainer", "src")).update(readFileSync(join(ROOT, "trainer", "requirements.lock"))).digest("hex").slice(0, 16);
+  const key = hashTree(join(ROOT, "trainer", "src"))
+    .update(readFileSync(join(ROOT, "trainer", "requirements.lock")))
+    .digest("hex")
+    .slice(0, 16);
   const base = join(ROOT, ".churnops-test");
   const home = join(base, `fixture-${key}`);
   const manifest = join(home, "fixture.json");
@@ -60,7 +63,22 @@ export default function setup(project: TestProject): void {
     const dataPath = join(home, "customers.parquet");
     trainer(python, home, ["synth", "--rows", "4000", "--seed", "11", "--out", dataPath]);
     const train = JSON.parse(
-      trainer(python, home, ["train", "--data", dataPath, "--target", "churned", "--positive", "1", "--id-col", "customer_id", "--drop", "true_churn_prob", "--seed", "42", "--json"]),
+      trainer(python, home, [
+        "train",
+        "--data",
+        dataPath,
+        "--target",
+        "churned",
+        "--positive",
+        "1",
+        "--id-col",
+        "customer_id",
+        "--drop",
+        "true_churn_prob",
+        "--seed",
+        "42",
+        "--json",
+      ]),
     ) as { version: string | number; bundle_path: string };
     trainer(python, home, ["promote", "--version", String(train.version), "--json"]);
     const fixture: Fixture = { root: ROOT, home, python, dataPath, bundleDir: train.bundle_path, version: String(train.version) };

@@ -1,0 +1,32 @@
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import pg from "pg";
+
+/** The real PostgreSQL on this machine (trust auth); override with CHURNOPS_TEST_PG. */
+export const PG_URL = process.env.CHURNOPS_TEST_PG ?? "postgresql://root@127.0.0.1:5432/test";
+
+export interface StoreTarget {
+  name: "sqlite" | "postgres";
+  /** A fresh, empty store URL for one test. */
+  fresh(): Promise<string>;
+}
+
+/**
+ * Every store test runs against both dialects. Each PostgreSQL store lives in its own schema (via
+ * search_path), so parallel test files never see each other's rows.
+ */
+export const storeTargets: StoreTarget[] = [
+  { name: "sqlite", fresh: async () => `sqlite://${join(mkdtempSync(join(tmpdir(), "churnops-store-")), "store.db")}` },
+  {
+    name: "postgres",
+    fresh: async () => {
+      const schema = `t_${process.pid}_${Date.now()}_${Math.floor(Math.random() * 1e6)}`;
+      const client = new pg.Client({ connectionString: PG_URL });
+      await client.connect();
+      await client.query(`CREATE SCHEMA ${schema}`);
+      await client.end();
+      return `${PG_URL}?options=${encodeURIComponent(`-c search_path=${schema}`)}`;
+    },
+  },
+];

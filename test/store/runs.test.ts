@@ -1,0 +1,77 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { openStore, type Store } from "../../src/store/db.js";
+import { bandCounts, finishRun, getRun, iterateScores, resolveRun, startOrResumeRun, writeChunk } from "../../src/store/runs.js";
+import { storeTargets } from "../helpers/stores.js";
+
+const key = { kind: "daily" as const, asOf: "2026-11-01", modelName: "churn", modelVersion: "3", source: "test.parquet" };
+
+function scores(runId: string, ids: string[]) {
+  return ids.map((id, i) => ({
+    run_id: runId,
+    customer_id: id,
+    probability: i / 10,
+    band: i > 5 ? "high" : "low",
+    decision: i > 5 ? 1 : 0,
+    model_name: "churn",
+    model_version: "3",
+    scored_at: "2026-11-01T00:00:00.000Z",
+  }));
+}
+
+describe.each(storeTargets)("score runs on $name", (target) => {
+  let store: Store | undefined;
+  afterEach(async () => {
+    await store?.close();
+    store = undefined;
+  });
+
+  it("gives the same run back for the same kind, date and model, so a re-run cannot duplicate it", async () => {
+    store = await openStore(await target.fresh());
+    const a = await startOrResumeRun(store, key);
+    const b = await startOrResumeRun(store, key);
+    expect(a.run_id).toBe("daily-2026-11-01-churn-v3");
+    expect(b.run_id).toBe(a.run_id);
+    const other = await startOrResumeRun(store, { ...key, modelVersion: "4" });
+    expect(other.run_id).not.toBe(a.run_id);
+  });
+
+  it("commits scores, quarantine and checkpoint together and ignores a chunk written twice", async () => {
+    store = await openStore(await target.fresh());
+    const run = await startOrResumeRun(store, key);
+    const chunk = {
+      scores: scores(run.run_id, ["a", "b", "c", "d", "e", "f", "g"]),
+      quarantine: [{ run_id: run.run_id, row_number: 8, customer_id: "h", reason: "tenure_months: -1 is below the minimum 0" }],
+      checkpointRows: 8,
+    };
+    await writeChunk(store, run.run_id, chunk);
+    const after = await getRun(store, run.run_id);
+    expect(after).toMatchObject({ checkpoint_rows: 8, rows_scored: 7, rows_quarantined: 1 });
+    expect(await bandCounts(store, run.run_id)).toEqual({ low: 6, high: 1 });
+    const resumed = await startOrResumeRun(store, key);
+    expect(resumed.checkpoint_rows).toBe(8);
+    await writeChunk(store, run.run_id, chunk);
+    const n = await store.db.selectFrom("scores").select((eb) => eb.fn.countAll<number>().as("n")).executeTakeFirstOrThrow();
+    expect(Number(n.n)).toBe(7);
+  });
+
+  it("resolves `latest` to the newest complete run and says so when there is none", async () => {
+    store = await openStore(await target.fresh());
+    await expect(resolveRun(store, "latest")).rejects.toThrow(/no complete score run/);
+    const run = await startOrResumeRun(store, key);
+    await finishRun(store, run.run_id, { status: "complete", durationMs: 5 });
+    const later = await startOrResumeRun(store, { ...key, asOf: "2026-11-02" });
+    await finishRun(store, later.run_id, { status: "complete", durationMs: 5 });
+    expect((await resolveRun(store, "latest")).run_id).toBe("daily-2026-11-02-churn-v3");
+    await expect(resolveRun(store, "nope")).rejects.toThrow(/no score run nope/);
+  });
+
+  it("pages through a run's scores in customer order without skipping any", async () => {
+    store = await openStore(await target.fresh());
+    const run = await startOrResumeRun(store, key);
+    const ids = Array.from({ length: 25 }, (_, i) => `c${String(i).padStart(3, "0")}`);
+    await writeChunk(store, run.run_id, { scores: scores(run.run_id, ids), quarantine: [], checkpointRows: 25 });
+    const seen: string[] = [];
+    for await (const page of iterateScores(store, run.run_id, 7)) seen.push(...page.map((s) => s.customer_id));
+    expect(seen).toEqual(ids);
+  });
+});
