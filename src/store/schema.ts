@@ -16,6 +16,9 @@ export interface ScoreRunsTable {
   checkpoint_rows: number;
   duration_ms: number | null;
   error: string | null;
+  /** Which process is scoring this run (`host:pid`), and until when its claim holds without renewal. */
+  lease_owner: string | null;
+  lease_expires_at: string | null;
 }
 
 export interface ScoresTable {
@@ -52,9 +55,101 @@ export interface PredictionsTable {
   created_at: string;
 }
 
+/** A planned retention campaign; `rule`, `params` and `counts` are JSON text. */
+export interface CampaignsTable {
+  name: string;
+  run_id: string;
+  as_of: string;
+  model_name: string;
+  model_version: string;
+  rule: string;
+  ranking: "risk" | "expected_value";
+  params: string;
+  seed: number;
+  budget: number | null;
+  control_share: number;
+  cooldown_days: number;
+  offer: string | null;
+  offer_cost: number | null;
+  counts: string;
+  treated: number;
+  control: number;
+  planned_at: string;
+}
+
+export interface CampaignMembersTable {
+  campaign: string;
+  customer_id: string;
+  arm: "treatment" | "control";
+  rank: number;
+  probability: number;
+  band: string;
+  model_version: string;
+  value: number | null;
+  expected_value: number | null;
+  planned_at: string;
+}
+
+/** The outbox: one row per treated member; `state` moves pending → sending → delivered | dead. */
+export interface CampaignMessagesTable {
+  campaign: string;
+  customer_id: string;
+  idempotency_key: string;
+  payload: string;
+  state: "pending" | "sending" | "delivered" | "dead";
+  attempts: number;
+  lease_owner: string | null;
+  lease_expires_at: string | null;
+  /** Where it went: `webhook:<url>` or `file:<path>`. */
+  target: string | null;
+  last_error: string | null;
+  response_status: number | null;
+  created_at: string;
+  delivered_at: string | null;
+}
+
+export interface OptOutsTable {
+  customer_id: string;
+  source: string;
+  opted_out_at: string;
+}
+
+export interface OutcomesTable {
+  customer_id: string;
+  observed_at: string;
+  churned: number;
+  source: string;
+  ingested_at: string;
+}
+
+export interface JobLocksTable {
+  name: string;
+  owner: string;
+  acquired_at: string;
+  expires_at: string;
+}
+
+export interface DailyRunsTable {
+  date: string;
+  status: "running" | "complete" | "failed";
+  kind: "daily" | "monthly";
+  attempts: number;
+  started_at: string;
+  finished_at: string | null;
+  summary: string | null;
+  error: string | null;
+}
+
 export interface Database {
   score_runs: ScoreRunsTable;
   scores: ScoresTable;
   quarantine: QuarantineTable;
   predictions: PredictionsTable;
+  campaigns: CampaignsTable;
+  campaign_members: CampaignMembersTable;
+  campaign_messages: CampaignMessagesTable;
+  opt_outs: OptOutsTable;
+  outcomes: OutcomesTable;
+  job_locks: JobLocksTable;
+  daily_runs: DailyRunsTable;
 }

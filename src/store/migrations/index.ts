@@ -1,6 +1,8 @@
 import type { Migration } from "kysely";
 import * as m001 from "./001_scoring.js";
 import * as m002 from "./002_predictions.js";
+import * as m003 from "./003_campaigns.js";
+import * as m004 from "./004_daily.js";
 
 /**
  * Every migration, in order. Listed statically (not read from a folder) so the compiled CLI and the tests
@@ -9,4 +11,6 @@ import * as m002 from "./002_predictions.js";
 export const migrations: Record<string, Migration> = {
   "001_scoring": m001,
   "002_predictions": m002,
+  "003_campaigns": m003,
+  "004_daily": m004,
 };
