@@ -1,3 +1,4 @@
+import { hostname } from "node:os";
 import { sql } from "kysely";
 import { ChurnopsError } from "../errors.js";
 import type { Store } from "./db.js";
@@ -46,15 +47,59 @@ export async function startOrResumeRun(store: Store, key: RunKey, now: Date = ne
       checkpoint_rows: 0,
       duration_ms: null,
       error: null,
+      lease_owner: null,
+      lease_expires_at: null,
     })
     .onConflict((oc) => oc.column("run_id").doNothing())
     .execute();
   const run = await getRun(store, run_id);
-  if (run.status === "failed") {
-    await store.db.updateTable("score_runs").set({ status: "running", error: null }).where("run_id", "=", run_id).execute();
-    return { ...run, status: "running", error: null };
+  if (run.status === "complete") return run;
+  await claimRun(store, run, now);
+  return getRun(store, run_id);
+}
+
+/** How long a claim on a run holds without a committed chunk renewing it. */
+export const LEASE_MS = 120_000;
+
+export function processOwner(): string {
+  return `${hostname()}:${process.pid}`;
+}
+
+function ownerIsDead(owner: string): boolean {
+  const [host, pid] = owner.split(":");
+  if (host !== hostname() || pid === undefined) return false;
+  try {
+    // Signal 0 only asks whether the process exists.
+    process.kill(Number(pid), 0);
+    return false;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "ESRCH";
   }
-  return run;
+}
+
+/**
+ * Claim an unfinished run for this process, so two scorers never work on the same run at once. A claim is
+ * taken over when it expired, or at once when its owner was a process on this host that no longer exists
+ * (a run killed with SIGKILL is resumed immediately by the next invocation).
+ */
+async function claimRun(store: Store, run: ScoreRun, now: Date): Promise<void> {
+  const me = processOwner();
+  const expires = new Date(now.getTime() + LEASE_MS).toISOString();
+  const free = run.lease_owner === null || run.lease_owner === me || (run.lease_expires_at ?? "") < now.toISOString() || ownerIsDead(run.lease_owner);
+  if (!free) {
+    throw new ChurnopsError(
+      "run_locked",
+      `score run ${run.run_id} is being scored by ${run.lease_owner} (claim holds until ${run.lease_expires_at}); try again later`,
+    );
+  }
+  const res = await store.db
+    .updateTable("score_runs")
+    .set({ status: "running", error: null, lease_owner: me, lease_expires_at: expires })
+    .where("run_id", "=", run.run_id)
+    .where((eb) => (run.lease_owner === null ? eb("lease_owner", "is", null) : eb("lease_owner", "=", run.lease_owner)))
+    .executeTakeFirst();
+  if (Number(res.numUpdatedRows) !== 1)
+    throw new ChurnopsError("run_locked", `score run ${run.run_id} was claimed by another process just now; try again later`);
 }
 
 export async function getRun(store: Store, runId: string): Promise<ScoreRun> {
@@ -90,6 +135,14 @@ export interface ChunkWrite {
  */
 export async function writeChunk(store: Store, runId: string, chunk: ChunkWrite): Promise<void> {
   await store.db.transaction().execute(async (trx) => {
+    // Renew the claim first; if another process took the run over, this chunk must not be committed.
+    const renewed = await trx
+      .updateTable("score_runs")
+      .set({ lease_expires_at: new Date(Date.now() + LEASE_MS).toISOString() })
+      .where("run_id", "=", runId)
+      .where("lease_owner", "=", processOwner())
+      .executeTakeFirst();
+    if (Number(renewed.numUpdatedRows) !== 1) throw new ChurnopsError("run_locked", `score run ${runId} was taken over by another process; stopping`);
     for (let i = 0; i < chunk.scores.length; i += INSERT_ROWS) {
       await trx
         .insertInto("scores")
@@ -124,7 +177,14 @@ export async function finishRun(
 ): Promise<ScoreRun> {
   await store.db
     .updateTable("score_runs")
-    .set({ status: outcome.status, finished_at: new Date().toISOString(), duration_ms: outcome.durationMs, error: outcome.error ?? null })
+    .set({
+      status: outcome.status,
+      finished_at: new Date().toISOString(),
+      duration_ms: outcome.durationMs,
+      error: outcome.error ?? null,
+      lease_owner: null,
+      lease_expires_at: null,
+    })
     .where("run_id", "=", runId)
     .execute();
   return getRun(store, runId);

@@ -1,3 +1,4 @@
+import { hostname } from "node:os";
 import { afterEach, describe, expect, it } from "vitest";
 import { openStore, type Store } from "../../src/store/db.js";
 import { bandCounts, finishRun, getRun, iterateScores, resolveRun, startOrResumeRun, writeChunk } from "../../src/store/runs.js";
@@ -50,7 +51,10 @@ describe.each(storeTargets)("score runs on $name", (target) => {
     const resumed = await startOrResumeRun(store, key);
     expect(resumed.checkpoint_rows).toBe(8);
     await writeChunk(store, run.run_id, chunk);
-    const n = await store.db.selectFrom("scores").select((eb) => eb.fn.countAll<number>().as("n")).executeTakeFirstOrThrow();
+    const n = await store.db
+      .selectFrom("scores")
+      .select((eb) => eb.fn.countAll<number>().as("n"))
+      .executeTakeFirstOrThrow();
     expect(Number(n.n)).toBe(7);
   });
 
@@ -73,5 +77,33 @@ describe.each(storeTargets)("score runs on $name", (target) => {
     const seen: string[] = [];
     for await (const page of iterateScores(store, run.run_id, 7)) seen.push(...page.map((s) => s.customer_id));
     expect(seen).toEqual(ids);
+  });
+});
+
+describe("claims on unfinished runs", () => {
+  it("refuses a second scorer while the first holds the run, and lets it take over a dead owner's run", async () => {
+    const target = storeTargets[0] as (typeof storeTargets)[number];
+    const store = await openStore(await target.fresh());
+    try {
+      const run = await startOrResumeRun(store, key);
+      // Someone else, alive, on another host: the claim holds.
+      await store.db
+        .updateTable("score_runs")
+        .set({ lease_owner: "elsewhere:1", lease_expires_at: new Date(Date.now() + 60_000).toISOString() })
+        .where("run_id", "=", run.run_id)
+        .execute();
+      await expect(startOrResumeRun(store, key)).rejects.toThrow(/is being scored by elsewhere:1/);
+      await expect(writeChunk(store, run.run_id, { scores: [], quarantine: [], checkpointRows: 1 })).rejects.toThrow(/taken over/);
+      // A process on this host that no longer exists: taken over at once.
+      await store.db
+        .updateTable("score_runs")
+        .set({ lease_owner: `${hostname()}:999999999` })
+        .where("run_id", "=", run.run_id)
+        .execute();
+      const resumed = await startOrResumeRun(store, key);
+      expect(resumed.lease_owner).toBe(`${hostname()}:${process.pid}`);
+    } finally {
+      await store.close();
+    }
   });
 });

@@ -18,6 +18,8 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn("checkpoint_rows", "bigint", (c) => c.notNull().defaultTo(0))
     .addColumn("duration_ms", "double precision")
     .addColumn("error", "text")
+    .addColumn("lease_owner", "text")
+    .addColumn("lease_expires_at", "text")
     .addUniqueConstraint("score_runs_natural_key", ["kind", "as_of", "model_name", "model_version"])
     .execute();
   await db.schema

@@ -1,0 +1,184 @@
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { DuckDBInstance } from "@duckdb/node-api";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { ChurnModel } from "../../src/model/runtime.js";
+import { scoreBatch } from "../../src/scoring/batch.js";
+import { openStore } from "../../src/store/db.js";
+import { getRun, quarantined } from "../../src/store/runs.js";
+import { startCli } from "../helpers/cli.js";
+import { storeTargets } from "../helpers/stores.js";
+
+const fixture = inject("fixture");
+let model: ChurnModel;
+let workdir: string;
+
+async function readRows(path: string, limit: number): Promise<Record<string, unknown>[]> {
+  const instance = await DuckDBInstance.create(":memory:");
+  const conn = await instance.connect();
+  const reader = await conn.runAndReadAll(`SELECT * FROM read_parquet('${path}') LIMIT ${limit}`);
+  const rows = reader.getRowObjectsJS() as Record<string, unknown>[];
+  conn.closeSync();
+  instance.closeSync();
+  return rows.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, typeof v === "bigint" ? Number(v) : v])));
+}
+
+function toCsv(rows: Record<string, unknown>[]): string {
+  const cols = Object.keys(rows[0] ?? {});
+  const cell = (v: unknown) => (v === null || v === undefined ? "" : /[",\n]/.test(String(v)) ? `"${String(v).replaceAll('"', '""')}"` : String(v));
+  return [cols.join(","), ...rows.map((r) => cols.map((c) => cell(r[c])).join(","))].join("\n");
+}
+
+beforeAll(async () => {
+  model = await ChurnModel.load(fixture.bundleDir);
+  workdir = mkdtempSync(join(tmpdir(), "churnops-batch-"));
+});
+afterAll(async () => {
+  await model.close();
+});
+
+describe.each(storeTargets)("batch scoring into $name", (target) => {
+  it("scores every customer once, with the model version, and a re-run of the same day adds nothing", async () => {
+    const store = await openStore(await target.fresh());
+    try {
+      const first = await scoreBatch({
+        source: { data: fixture.dataPath },
+        model,
+        kind: "daily",
+        asOf: "2026-11-02",
+        store,
+        chunkSize: 1000,
+        badRows: "quarantine",
+      });
+      expect(first.status).toBe("complete");
+      expect(first.rowsScored + first.rowsQuarantined).toBe(4000);
+      expect(first.rowsScored).toBe(4000);
+      const versions = await store.db
+        .selectFrom("scores")
+        .select(["model_version", (eb) => eb.fn.countAll<number>().as("n")])
+        .groupBy("model_version")
+        .execute();
+      expect(versions.map((v) => [v.model_version, Number(v.n)])).toEqual([[fixture.version, 4000]]);
+      const again = await scoreBatch({
+        source: { data: fixture.dataPath },
+        model,
+        kind: "daily",
+        asOf: "2026-11-02",
+        store,
+        chunkSize: 1000,
+        badRows: "quarantine",
+      });
+      expect(again.status).toBe("already_complete");
+      const n = await store.db
+        .selectFrom("scores")
+        .select((eb) => eb.fn.countAll<number>().as("n"))
+        .executeTakeFirstOrThrow();
+      expect(Number(n.n)).toBe(4000);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+describe("bad rows", () => {
+  it("quarantines each kind of bad row with a reason naming the field, and scores the rest", async () => {
+    const rows = await readRows(fixture.dataPath, 50);
+    const bad = rows.map((r) => ({ ...r }));
+    Object.assign(bad[1] as object, { tenure_months: -1 });
+    Object.assign(bad[2] as object, { contract_type: "weekly" });
+    Object.assign(bad[3] as object, { monthly_charges: "lots" });
+    Object.assign(bad[4] as object, { num_logins_30d: null });
+    Object.assign(bad[5] as object, { customer_id: (bad[0] as Record<string, unknown>).customer_id });
+    Object.assign(bad[6] as object, { customer_id: null });
+    const csv = join(workdir, "bad.csv");
+    writeFileSync(csv, toCsv(bad));
+    const store = await openStore(`sqlite://${join(workdir, "bad.db")}`);
+    try {
+      const summary = await scoreBatch({ source: { data: csv }, model, kind: "daily", asOf: "2026-11-03", store, chunkSize: 16, badRows: "quarantine" });
+      expect(summary.rowsScored).toBe(44);
+      expect(summary.rowsQuarantined).toBe(6);
+      const reasons = (await quarantined(store, summary.runId)).map((q) => [q.row_number, q.reason]);
+      expect(reasons).toEqual([
+        [2, expect.stringContaining("tenure_months: -1 is below the minimum 0")],
+        [3, expect.stringContaining('contract_type: "weekly" is a category the model never saw')],
+        [4, expect.stringContaining('monthly_charges: "lots" is not a number')],
+        [5, expect.stringContaining("num_logins_30d: a value is required")],
+        [6, expect.stringMatching(/duplicate customer id .* \(already scored from row 1\)/)],
+        [7, expect.stringContaining("the customer id is empty")],
+      ]);
+      await expect(scoreBatch({ source: { data: csv }, model, kind: "daily", asOf: "2026-11-04", store, chunkSize: 16, badRows: "fail" })).rejects.toThrow(
+        /row 2 \(customer .*\): tenure_months: -1 is below the minimum 0/,
+      );
+      expect((await getRun(store, `daily-2026-11-04-${model.name}-v${model.version}`)).status).toBe("failed");
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("refuses a table that lacks a column the model needs, naming it", async () => {
+    const rows = (await readRows(fixture.dataPath, 5)).map(({ contract_type: _drop, ...rest }) => rest);
+    const csv = join(workdir, "nocol.csv");
+    writeFileSync(csv, toCsv(rows));
+    await expect(
+      scoreBatch({
+        source: { data: csv },
+        model,
+        kind: "daily",
+        asOf: "2026-11-05",
+        store: null,
+        out: join(workdir, "x.csv"),
+        chunkSize: 16,
+        badRows: "quarantine",
+      }),
+    ).rejects.toThrow(/has no column "contract_type"/);
+  });
+});
+
+describe("kill and resume", () => {
+  it("completes a run killed half way with SIGKILL, with exactly one score per customer", async () => {
+    const big = join(workdir, "big.parquet");
+    execFileSync(fixture.python, ["-m", "churnops_trainer", "synth", "--rows", "200000", "--seed", "5", "--out", big], {
+      env: { ...process.env, CHURNOPS_HOME: fixture.home },
+      stdio: "ignore",
+    });
+    const dbUrl = `sqlite://${join(workdir, "kill.db")}`;
+    const env = { CHURNOPS_HOME: fixture.home, CHURNOPS_DB_URL: dbUrl };
+    const args = ["score", "--data", big, "--model", fixture.bundleDir, "--as-of", "2026-11-06", "--chunk-size", "500", "--json"];
+    const { child, done } = startCli(args, env);
+    const store = await openStore(dbUrl);
+    try {
+      const runId = `daily-2026-11-06-churn-v${fixture.version}`;
+      for (;;) {
+        const row = await store.db.selectFrom("score_runs").select(["checkpoint_rows", "status"]).where("run_id", "=", runId).executeTakeFirst();
+        if (row !== undefined && row.checkpoint_rows >= 20_000) break;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      child.kill("SIGKILL");
+      const killed = await done;
+      expect(killed.signal).toBe("SIGKILL");
+      const mid = await getRun(store, runId);
+      expect(mid.status).toBe("running");
+      expect(mid.checkpoint_rows).toBeLessThan(200_000);
+
+      const resumed = await startCli(args, env).done;
+      expect(resumed.stderr).toBe("");
+      const summary = JSON.parse(resumed.stdout) as { status: string; resumedFrom: number; rowsRead: number };
+      expect(summary.status).toBe("complete");
+      expect(summary.resumedFrom).toBe(mid.checkpoint_rows);
+      expect(summary.rowsRead).toBe(200_000);
+      const counts = await store.db
+        .selectFrom("scores")
+        .select([(eb) => eb.fn.countAll<number>().as("n"), (eb) => eb.fn.count<number>("customer_id").distinct().as("d")])
+        .where("run_id", "=", runId)
+        .executeTakeFirstOrThrow();
+      const final = await getRun(store, runId);
+      expect(Number(counts.n)).toBe(Number(counts.d));
+      expect(Number(counts.n) + final.rows_quarantined).toBe(200_000);
+      expect(final.rows_scored).toBe(Number(counts.n));
+    } finally {
+      await store.close();
+    }
+  });
+});
