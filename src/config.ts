@@ -15,6 +15,114 @@ const scoringSchema = z
   })
   .default({ chunk_size: 65_536, bad_rows: "quarantine" });
 
+/** How a campaign picks its customers; one rule at most (none = the model's operating decision). */
+const campaignRuleSchema = z.object({
+  min_band: z.string().min(1).optional(),
+  threshold: z.number().min(0).max(1).optional(),
+  top_pct: z.number().gt(0).max(100).optional(),
+});
+
+const deliverySchema = z
+  .object({
+    /** What `campaign send` and the daily job use when no flag names an adapter. */
+    adapter: z.enum(["export", "webhook"]).default("export"),
+    /** Folder for export files (default: <home>/exports). */
+    export_dir: z.string().min(1).optional(),
+    export_format: z.enum(["jsonl", "csv"]).default("jsonl"),
+    webhook_url: z.string().url().optional(),
+    /** Name of the environment variable holding the webhook credential (never the credential itself). */
+    token_env: z.string().min(1).default("CHURNOPS_WEBHOOK_TOKEN"),
+    auth_header: z.string().min(1).default("Authorization"),
+    /** Put before the token in the header ("Bearer"); empty sends the token as is. */
+    auth_scheme: z.string().default("Bearer"),
+    timeout_ms: z.number().int().min(100).max(300_000).default(10_000),
+    max_attempts: z.number().int().min(1).max(100).default(5),
+    backoff_ms: z.number().int().min(0).max(600_000).default(500),
+    max_backoff_ms: z.number().int().min(0).max(3_600_000).default(30_000),
+    concurrency: z.number().int().min(1).max(256).default(4),
+    lease_seconds: z.number().int().min(5).max(86_400).default(300),
+  })
+  .prefault({});
+
+const campaignsSchema = z
+  .object({
+    control_share: z.number().gt(0).lt(1).default(0.1),
+    cooldown_days: z.number().int().min(0).max(3650).default(30),
+    /** Smallest absolute churn reduction worth detecting; sizes the "sample needed" advice of a report. */
+    min_effect: z.number().gt(0).lt(1).default(0.02),
+    delivery: deliverySchema,
+  })
+  .prefault({});
+
+const dailyCampaignSchema = campaignRuleSchema.extend({
+  /** The campaign of a day is named `<name>-<date>`. */
+  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/),
+  budget: z.number().int().min(1).optional(),
+  control_share: z.number().gt(0).lt(1).optional(),
+  cooldown_days: z.number().int().min(0).max(3650).optional(),
+  value_column: z.string().min(1).optional(),
+  offer: z.string().min(1).optional(),
+  offer_cost: z.number().min(0).optional(),
+  offer_success: z.number().gt(0).max(1).optional(),
+  seed: z.number().int().min(0).optional(),
+  adapter: z.enum(["export", "webhook"]).optional(),
+});
+
+const dailySchema = z
+  .object({
+    /** The day's customer snapshot: a file or database URL; `{date}` is replaced by YYYY-MM-DD. */
+    data: z.string().min(1).optional(),
+    table: z.string().min(1).optional(),
+    model: z.string().min(1).default("champion"),
+    /** Day of the month whose run is the monthly one (with a risk review). */
+    monthly_day: z.number().int().min(1).max(28).default(1),
+    /** Snapshot column that marks marketing opt-outs (imported each day when present). */
+    opt_out_column: z.string().min(1).default("opted_out"),
+    review_top: z.number().int().min(1).max(1_000_000).default(100),
+    lock_ttl_seconds: z.number().int().min(10).max(86_400).default(900),
+    campaigns: z.array(dailyCampaignSchema).default([]),
+  })
+  .prefault({});
+
+/** The real-time API (`churnops serve`). API keys are secrets and come from the environment, never from here. */
+const serverSchema = z
+  .object({
+    host: z.string().min(1).default("127.0.0.1"),
+    port: z.number().int().min(0).max(65_535).default(8080),
+    /** Model references: an alias, a registered version, or a bundle directory. */
+    model: z.string().min(1).default("champion"),
+    challenger: z.string().min(1).nullable().default(null),
+    /** Share of customers (by a hash of their id) answered by the challenger; ignored in shadow mode. */
+    challenger_share: z.number().min(0).max(1).default(0),
+    /** The challenger scores every request too and is logged, but the champion always answers. */
+    shadow: z.boolean().default(false),
+    /** Mixed into the customer-id hash; change it to re-draw which customers see the challenger. */
+    assignment_salt: z.string().default("churnops"),
+    batch_limit: z.number().int().min(1).max(100_000).default(1000),
+    body_limit_bytes: z.number().int().min(1024).max(256 * 1024 * 1024).default(4 * 1024 * 1024),
+    /** A request field the model does not know: refuse it (422) or ignore it. */
+    unknown_fields: z.enum(["reject", "ignore"]).default("reject"),
+    /** `disabled` serves without API keys; meant for a loopback-only development server. */
+    auth: z.enum(["required", "disabled"]).default("required"),
+    /** Requests per key per window; max 0 turns the limit off. */
+    rate_limit: z
+      .object({ max: z.number().int().min(0).default(60_000), window_ms: z.number().int().min(1).default(60_000) })
+      .prefault({}),
+    /** Predictions are written to the store in batches, off the request path. */
+    prediction_log: z
+      .object({
+        enabled: z.boolean().default(true),
+        flush_ms: z.number().int().min(1).default(250),
+        flush_rows: z.number().int().min(1).default(500),
+        /** Rows held while the store is unreachable; beyond this the oldest are dropped (and counted). */
+        max_buffer: z.number().int().min(1).default(200_000),
+      })
+      .prefault({}),
+    shutdown_timeout_ms: z.number().int().min(0).default(10_000),
+    access_log: z.boolean().default(true),
+  })
+  .prefault({});
+
 const configSchema = z.object({
   home: z.string().min(1),
   store_url: z.string().min(1),
@@ -22,10 +130,18 @@ const configSchema = z.object({
   python: z.string().min(1),
   mlflow_tracking_uri: z.string().optional(),
   scoring: scoringSchema,
+  server: serverSchema,
+  campaigns: campaignsSchema,
+  daily: dailySchema,
 });
 
 export type Config = z.infer<typeof configSchema>;
 export type ScoringConfig = Config["scoring"];
+export type ServerConfig = Config["server"];
+export type CampaignsConfig = Config["campaigns"];
+export type DeliveryConfig = CampaignsConfig["delivery"];
+export type DailyConfig = Config["daily"];
+export type DailyCampaignConfig = DailyConfig["campaigns"][number];
 
 export interface ConfigSources {
   /** Path of a TOML file; default `churnops.toml` in the working directory when it exists. */
