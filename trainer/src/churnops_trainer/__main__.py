@@ -1,0 +1,3 @@
+from churnops_trainer.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,531 @@
+"""Training: split, cross-validate the candidates, pick a threshold, calibrate, evaluate, export, track.
+
+Protocol (see trainer/README.md): a stratified 20% test split (seeded) that selection never sees; 5-fold
+stratified CV on the rest chooses the class-imbalance handling, the number of trees (early stopping) and
+the thresholds from out-of-fold predictions; the test split is scored once, at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import StratifiedKFold, cross_val_predict, train_test_split
+from sklearn.pipeline import Pipeline
+
+from churnops_trainer import evaluate as ev
+from churnops_trainer.data import DatasetSpec, PreparedData, prepare, read_table
+from churnops_trainer.export import (
+    DEFAULT_BANDS,
+    BundleParts,
+    bands_from_scores,
+    export_check,
+    golden_rows,
+    onnx_probabilities,
+    onnx_session,
+    reference_profile,
+    rows_frame,
+    write_bundle,
+)
+from churnops_trainer.features import FeatureSet, build_preprocessor, monotone_vector, to_model_frame
+from churnops_trainer.logs import get_logger, timed
+from churnops_trainer.models import (
+    calibrated_lgbm_pipeline,
+    lgbm_estimator,
+    logistic_pipeline,
+    original_recipe_pipeline,
+)
+from churnops_trainer.onnx_convert import convert_pipeline
+
+log = get_logger("train")
+
+MAX_TREES = 2000
+EARLY_STOPPING_ROUNDS = 100
+CALIBRATION = "sigmoid"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything `train` needs; the CLI builds one from its flags."""
+
+    data: str
+    spec: DatasetSpec
+    table: str | None = None
+    query: str | None = None
+    recall_target: float = 0.8
+    seed: int = 42
+    model_name: str = "churn"
+    tune: bool = False
+    tune_seconds: float = 60.0
+    register: bool = True
+    offer_cost: float | None = None
+    customer_value: float | None = None
+    save_rate: float = 0.3
+    bands: tuple[tuple[str, float], ...] = DEFAULT_BANDS
+    test_size: float = 0.2
+    folds: int = 5
+
+
+@dataclass
+class CandidateCV:
+    """Out-of-fold results of one LightGBM variant."""
+
+    name: str
+    scale_pos_weight: float
+    oof: np.ndarray
+    best_iterations: list[int]
+    roc_auc: float = 0.0
+    precision_at_target: float = 0.0
+
+
+@dataclass
+class Split:
+    train: pd.DataFrame
+    test: pd.DataFrame
+    y_train: np.ndarray
+    y_test: np.ndarray
+    ids_test: pd.Series
+
+
+@dataclass
+class TrainOutcome:
+    """The fitted model, its evaluation and everything the bundle, report and MLflow need."""
+
+    pipeline: Pipeline
+    features: FeatureSet
+    prepared: PreparedData
+    split: Split
+    chosen: CandidateCV
+    candidates: list[CandidateCV]
+    params: dict[str, Any]
+    n_estimators: int
+    oof_scores: np.ndarray
+    test_scores: np.ndarray
+    thresholds: dict[str, Any]
+    metrics: dict[str, Any]
+    baselines: dict[str, Any]
+    baseline_scores: dict[str, np.ndarray]
+    shap_importance: dict[str, float]
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def split_data(prepared: PreparedData, config: TrainConfig) -> Split:
+    index = np.arange(prepared.n_rows)
+    train_idx, test_idx = train_test_split(
+        index, test_size=config.test_size, random_state=config.seed, stratify=prepared.y
+    )
+    return Split(
+        train=prepared.frame.iloc[train_idx].reset_index(drop=True),
+        test=prepared.frame.iloc[test_idx].reset_index(drop=True),
+        y_train=prepared.y[train_idx],
+        y_test=prepared.y[test_idx],
+        ids_test=prepared.ids.iloc[test_idx].reset_index(drop=True),
+    )
+
+
+def _folds(config: TrainConfig) -> StratifiedKFold:
+    return StratifiedKFold(config.folds, shuffle=True, random_state=config.seed)
+
+
+def cross_validate_lgbm(
+    x: pd.DataFrame,
+    y: np.ndarray,
+    features: FeatureSet,
+    config: TrainConfig,
+    params: dict[str, Any],
+    name: str,
+    scale_pos_weight: float,
+) -> CandidateCV:
+    """Out-of-fold probabilities with early stopping on each held-out fold (AUC)."""
+    oof = np.zeros(len(y))
+    iterations = []
+    for fit_idx, val_idx in _folds(config).split(x, y):
+        pre = build_preprocessor(features).fit(x.iloc[fit_idx])
+        x_fit, x_val = pre.transform(x.iloc[fit_idx]), pre.transform(x.iloc[val_idx])
+        monotone = monotone_vector(features, list(pre.get_feature_names_out()))
+        model = lgbm_estimator(config.seed, MAX_TREES, scale_pos_weight, monotone, metric="auc", **params)
+        model.fit(x_fit, y[fit_idx], eval_set=[(x_val, y[val_idx])], callbacks=[_early_stopping()])
+        iterations.append(int(model.best_iteration_ or MAX_TREES))
+        oof[val_idx] = model.predict_proba(x_val)[:, 1]
+    result = CandidateCV(name, scale_pos_weight, oof, iterations)
+    result.roc_auc = float(ev.roc_auc_score(y, oof))
+    result.precision_at_target = ev.precision_at_recall(y, oof, config.recall_target)
+    return result
+
+
+def _early_stopping() -> Any:
+    from lightgbm import early_stopping
+
+    return early_stopping(EARLY_STOPPING_ROUNDS, first_metric_only=True, verbose=False)
+
+
+def tune_params(x: pd.DataFrame, y: np.ndarray, features: FeatureSet, config: TrainConfig) -> dict[str, Any]:
+    """Optuna search over LightGBM's main knobs by out-of-fold ROC AUC, within the time budget."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+    def objective(trial: Any) -> float:
+        params = {
+            "learning_rate": trial.suggest_float("learning_rate", 0.01, 0.1, log=True),
+            "num_leaves": trial.suggest_int("num_leaves", 4, 48, log=True),
+            "min_child_samples": trial.suggest_int("min_child_samples", 10, 150, log=True),
+            "colsample_bytree": trial.suggest_float("colsample_bytree", 0.4, 1.0),
+            "reg_lambda": trial.suggest_float("reg_lambda", 0.01, 30.0, log=True),
+        }
+        return cross_validate_lgbm(x, y, features, config, params, "tune", 1.0).roc_auc
+
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=config.seed))
+    study.enqueue_trial({})  # the defaults first, so tuning can only match or beat them on CV
+    study.optimize(objective, timeout=config.tune_seconds, gc_after_trial=False)
+    log.info("tuning finished", extra={"trials": len(study.trials), "best_cv_roc_auc": study.best_value})
+    return dict(study.best_params)
+
+
+def fit_and_evaluate(prepared: PreparedData, config: TrainConfig) -> TrainOutcome:
+    """Everything between a validated table and an exportable, evaluated model."""
+    timings: dict[str, float] = {}
+    features = prepared.features
+    split = split_data(prepared, config)
+    x_train, x_test = to_model_frame(split.train, features), to_model_frame(split.test, features)
+    y_train, y_test = split.y_train, split.y_test
+    params: dict[str, Any] = {}
+    if config.tune:
+        with timed(log, "tune", timings, budget_s=config.tune_seconds):
+            params = tune_params(x_train, y_train, features, config)
+
+    balance = float((y_train == 0).sum() / max(1, (y_train == 1).sum()))
+    with timed(log, "cross_validation", timings, folds=config.folds):
+        candidates = [
+            cross_validate_lgbm(x_train, y_train, features, config, params, name, weight)
+            for name, weight in (("lightgbm", 1.0), ("lightgbm_balanced", balance))
+        ]
+    chosen = max(candidates, key=lambda c: (round(c.precision_at_target, 4), c.roc_auc))
+    n_estimators = max(20, int(np.mean(chosen.best_iterations) * 1.1))
+    log.info(
+        "candidate chosen",
+        extra={
+            "candidate": chosen.name,
+            "n_estimators": n_estimators,
+            "cv": {c.name: {"roc_auc": c.roc_auc, "precision_at_target": c.precision_at_target} for c in candidates},
+        },
+    )
+
+    with timed(log, "fit_final", timings):
+        names = list(build_preprocessor(features).fit(x_train.head(500)).get_feature_names_out())
+        estimator = lgbm_estimator(
+            config.seed, n_estimators, chosen.scale_pos_weight, monotone_vector(features, names), **params
+        )
+        pipeline = calibrated_lgbm_pipeline(features, estimator, CALIBRATION, config.seed, config.folds)
+        pipeline.fit(x_train, y_train)
+    calibrated = pipeline.named_steps["clf"].calibrated_classifiers_[0]
+    calibrator = calibrated.calibrators[0]
+    if calibrator.a_ >= 0:
+        raise RuntimeError("calibration is not increasing in the model's score; refusing to use it")
+    oof_scores = calibrator.predict(chosen.oof)
+    all_cuts = ev.cuts(y_train, oof_scores)
+    operating = ev.recall_first_cut(all_cuts, config.recall_target)
+    thresholds: dict[str, Any] = {
+        "operating": round(operating.threshold, 9),
+        "recall_target": config.recall_target,
+        "accuracy_optimal": round(ev.accuracy_cut(all_cuts).threshold, 9),
+        "cost_based": None,
+    }
+    if config.offer_cost is not None and config.customer_value is not None:
+        cost = ev.cost_cut(all_cuts, config.offer_cost, config.customer_value, config.save_rate)
+        thresholds["cost_based"] = round(cost.threshold, 9)
+
+    test_scores = pipeline.predict_proba(x_test)[:, 1]
+    test = ev.classification_metrics(y_test, test_scores, thresholds["operating"])
+    pre = pipeline.named_steps["pre"]
+    transformed_test = pre.transform(x_test)
+    uncalibrated = calibrated.estimator.predict_proba(transformed_test)[:, 1]
+    test["brier_uncalibrated"] = round(float(ev.brier_score_loss(y_test, uncalibrated)), 6)
+    metrics: dict[str, Any] = {
+        "test": test,
+        "test_at_accuracy_optimal": ev.classification_metrics(y_test, test_scores, thresholds["accuracy_optimal"]),
+        "cv": {
+            "roc_auc": round(chosen.roc_auc, 6),
+            "precision_at_recall_target": round(operating.precision, 6),
+            "recall": round(operating.recall, 6),
+            "accuracy": round(operating.accuracy, 6),
+        },
+        "notes": list(prepared.notes)
+        + ev.trade_off_notes(all_cuts, config.recall_target, "cross-validation (out-of-fold)"),
+    }
+
+    baselines, baseline_scores = _baselines(x_train, y_train, x_test, y_test, features, config, timings, test)
+    metrics["baselines"] = {k: {"test": v["test"]} for k, v in baselines.items()}
+    contributions = calibrated.estimator.booster_.predict(transformed_test, pred_contrib=True)[:, :-1]
+    importance = dict(zip(names, np.abs(contributions).mean(axis=0).round(6).tolist(), strict=True))
+    return TrainOutcome(
+        pipeline=pipeline,
+        features=features,
+        prepared=prepared,
+        split=split,
+        chosen=chosen,
+        candidates=candidates,
+        params={**params, "n_estimators": n_estimators, "scale_pos_weight": chosen.scale_pos_weight},
+        n_estimators=n_estimators,
+        oof_scores=oof_scores,
+        test_scores=test_scores,
+        thresholds=thresholds,
+        metrics=metrics,
+        baselines=baselines,
+        baseline_scores=baseline_scores,
+        shap_importance=importance,
+        timings=timings,
+    )
+
+
+def _baselines(
+    x_train: pd.DataFrame,
+    y_train: np.ndarray,
+    x_test: pd.DataFrame,
+    y_test: np.ndarray,
+    features: FeatureSet,
+    config: TrainConfig,
+    timings: dict[str, float],
+    ours: dict[str, float],
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The logistic baseline (its own recall-first threshold) and the original recipe (its own 0.5 rule)."""
+    with timed(log, "logistic", timings):
+        logistic = logistic_pipeline(features, config.seed)
+        oof = cross_val_predict(logistic, x_train, y_train, cv=_folds(config), method="predict_proba")[:, 1]
+        logistic_threshold = ev.recall_first_cut(ev.cuts(y_train, oof), config.recall_target).threshold
+        logistic.fit(x_train, y_train)
+        logistic_scores = logistic.predict_proba(x_test)[:, 1]
+    with timed(log, "original_recipe", timings):
+        start = time.perf_counter()
+        recipe = original_recipe_pipeline(features, config.seed).fit(x_train, y_train)
+        recipe_scores = recipe.predict_proba(x_test)[:, 1]
+        timings["original_recipe_s"] = round(time.perf_counter() - start, 3)
+    recipe_test = ev.classification_metrics(y_test, recipe_scores, 0.5)
+    recipe_test["precision_at_equal_recall"] = round(
+        ev.precision_at_recall(y_test, recipe_scores, ours["recall"]), 6
+    )
+    logistic_test = ev.classification_metrics(y_test, logistic_scores, logistic_threshold)
+    logistic_test["precision_at_equal_recall"] = round(
+        ev.precision_at_recall(y_test, logistic_scores, ours["recall"]), 6
+    )
+    baselines = {
+        "logistic": {
+            "test": logistic_test,
+            "cv": {"roc_auc": round(float(ev.roc_auc_score(y_train, oof)), 6)},
+            "threshold": logistic_threshold,
+        },
+        "original_recipe": {"test": recipe_test, "threshold": 0.5},
+    }
+    return baselines, {"logistic": logistic_scores, "original_recipe": recipe_scores}
+
+
+def build_bundle_parts(outcome: TrainOutcome, config: TrainConfig, timings: dict[str, float]) -> BundleParts:
+    """Convert to ONNX, check it against the native pipeline, and assemble bundle.json's content."""
+    features, prepared = outcome.features, outcome.prepared
+    with timed(log, "export", timings):
+        model = convert_pipeline(outcome.pipeline, features)
+        model_bytes = model.SerializeToString()
+        session = onnx_session(model_bytes)
+        integer = {n: info.integer for n, info in prepared.numeric_info.items()}
+        golden = golden_rows(outcome.split.test, features, integer, config.seed)
+        golden_frame = rows_frame(golden, features)
+        check_frame = pd.concat(
+            [to_model_frame(outcome.split.test, features), golden_frame], ignore_index=True
+        )
+        native = outcome.pipeline.predict_proba(check_frame)[:, 1]
+        check = export_check(session, native, check_frame, features, outcome.thresholds["operating"])
+        golden_probabilities = onnx_probabilities(session, golden_frame, features)
+    log.info("export check passed", extra=check)
+    schema = {
+        "id_column": prepared.id_column,
+        "target": {"column": prepared.target.column, "positive": prepared.target.positive},
+        "missing_token": features.missing_token,
+        "features": _schema_features(prepared),
+        "derived": [{"name": r.name, "definition": r.definition} for r in features.ratios],
+        "transformed_feature_names": list(outcome.pipeline.named_steps["pre"].get_feature_names_out()),
+        "excluded": prepared.excluded,
+    }
+    metrics = {k: v for k, v in outcome.metrics.items() if k in ("test", "cv", "baselines", "notes")}
+    return BundleParts(
+        model_bytes=model_bytes,
+        schema=schema,
+        thresholds=outcome.thresholds,
+        bands=bands_from_scores(outcome.oof_scores, config.bands),
+        metrics=metrics,
+        reference=reference_profile(outcome.split.train, features, outcome.oof_scores),
+        golden={"rows": golden, "probabilities": [float(p) for p in golden_probabilities]},
+        export_check=check,
+    )
+
+
+def _schema_features(prepared: PreparedData) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for name in prepared.features.numeric:
+        info = prepared.numeric_info[name]
+        out.append(
+            {
+                "name": name,
+                "kind": "numeric",
+                "integer": info.integer,
+                "required": info.missing == 0,
+                "min": info.minimum,
+                "max": info.maximum,
+                "lower_bound": info.lower_bound,
+                "upper_bound": info.upper_bound,
+            }
+        )
+    for name in prepared.features.categorical:
+        missing = int(prepared.frame[name].isna().sum())
+        out.append(
+            {
+                "name": name,
+                "kind": "categorical",
+                "required": missing == 0,
+                "categories": prepared.categories[name],
+            }
+        )
+    return out
+
+
+def train(config: TrainConfig) -> dict[str, Any]:
+    """Train, evaluate, export, report and track one model; returns the `train --json` result."""
+    from churnops_trainer import registry
+    from churnops_trainer.report import write_report
+
+    started = time.perf_counter()
+    timings: dict[str, float] = {}
+    settings = registry.Settings.from_env()
+    with timed(log, "load", timings, source=_describe_source(config)):
+        raw = read_table(config.data, config.table, config.query)
+        prepared = prepare(raw, config.spec)
+    log.info(
+        "data validated",
+        extra={"rows": prepared.n_rows, "positives": prepared.positives, "features": len(prepared.features.raw_columns)},
+    )
+    outcome = fit_and_evaluate(prepared, config)
+    timings.update(outcome.timings)
+    parts = build_bundle_parts(outcome, config, timings)
+
+    with registry.tracked_run(settings, run_name=f"{config.model_name}-train") as (mlclient, run):
+        run_id = run.info.run_id
+        report_path = write_report(settings.report_dir(run_id), outcome, config, run_id)
+        _log_run(mlclient, run_id, outcome, config, report_path.parent)
+        version = "local"
+        if config.register:
+            headline = {**outcome.metrics["test"], "threshold": outcome.thresholds["operating"]}
+            version = registry.register_version(mlclient, config.model_name, run, headline)
+        bundle_dir = settings.bundle_dir(config.model_name, version if config.register else f"run-{run_id}")
+        write_bundle(bundle_dir, parts, config.model_name, version, run_id)
+        mlclient.log_artifacts(run_id, str(bundle_dir), registry.BUNDLE_ARTIFACTS)
+        if config.register:
+            mlclient.set_registered_model_alias(config.model_name, registry.CHALLENGER, version)
+        timings["total_s"] = round(time.perf_counter() - started, 3)
+        mlclient.log_metric(run_id, "train_seconds", timings["total_s"])
+    log.info("training finished", extra={"run_id": run_id, "version": version, "seconds": timings["total_s"]})
+    return _result(outcome, config, run_id, version, bundle_dir, report_path, timings)
+
+
+def _describe_source(config: TrainConfig) -> str:
+    if config.table or config.query:
+        return f"{config.data.split('@')[-1]} ({'table ' + config.table if config.table else 'query'})"
+    return config.data
+
+
+def _log_run(mlclient: Any, run_id: str, outcome: TrainOutcome, config: TrainConfig, report_dir: Path) -> None:
+    """Parameters, metrics, tags, the report and the native pipeline, in a few batched calls."""
+    import joblib
+    from mlflow.entities import Metric, Param, RunTag
+
+    from churnops_trainer import registry
+
+    now = int(time.time() * 1000)
+    prepared = outcome.prepared
+    params = {
+        "data": _describe_source(config),
+        "target": prepared.target.column,
+        "positive": prepared.target.positive,
+        "id_column": prepared.id_column,
+        "seed": config.seed,
+        "recall_target": config.recall_target,
+        "test_size": config.test_size,
+        "folds": config.folds,
+        "candidate": outcome.chosen.name,
+        "calibration": CALIBRATION,
+        "tuned": config.tune,
+        "numeric_features": ",".join(outcome.features.numeric),
+        "categorical_features": ",".join(outcome.features.categorical),
+        "derived_features": ",".join(r.name for r in outcome.features.ratios),
+        **{f"lgbm_{k}": v for k, v in outcome.params.items()},
+    }
+    metrics = {f"test_{k}": v for k, v in outcome.metrics["test"].items()}
+    metrics.update({f"cv_{k}": v for k, v in outcome.metrics["cv"].items()})
+    for name, baseline in outcome.baselines.items():
+        metrics.update({f"{name}_test_{k}": v for k, v in baseline["test"].items()})
+    metrics.update({f"threshold_{k}": v for k, v in outcome.thresholds.items() if isinstance(v, float)})
+    tags = {
+        "data_fingerprint": prepared.fingerprint,
+        "data_rows": str(prepared.n_rows),
+        "git_commit": registry.git_commit() or "unknown",
+        "model_name": config.model_name,
+        "mlflow.note.content": "\n".join(outcome.metrics["notes"]) or "no notes",
+    }
+    mlclient.log_batch(
+        run_id,
+        metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()],
+        params=[Param(k, str(v)[:500]) for k, v in params.items()],
+        tags=[RunTag(k, v) for k, v in tags.items()],
+    )
+    mlclient.log_artifacts(run_id, str(report_dir), "report")
+    with tempfile.TemporaryDirectory(prefix="churnops-native-") as tmp:
+        path = Path(tmp) / registry.NATIVE_FILE
+        joblib.dump(outcome.pipeline, path)
+        (Path(tmp) / "features.json").write_text(
+            json.dumps({"numeric": outcome.features.numeric, "categorical": outcome.features.categorical})
+        )
+        mlclient.log_artifacts(run_id, tmp, registry.NATIVE_ARTIFACTS)
+
+
+def _result(
+    outcome: TrainOutcome,
+    config: TrainConfig,
+    run_id: str,
+    version: str,
+    bundle_dir: Path,
+    report_path: Path,
+    timings: dict[str, float],
+) -> dict[str, Any]:
+    prepared = outcome.prepared
+    return {
+        "model_name": config.model_name,
+        "version": version,
+        "run_id": run_id,
+        "bundle_path": str(bundle_dir),
+        "report_path": str(report_path),
+        "threshold": outcome.thresholds["operating"],
+        "thresholds": outcome.thresholds,
+        "metrics": {k: outcome.metrics[k] for k in ("test", "cv", "notes")},
+        "baselines": outcome.baselines,
+        "candidates": [
+            {"name": c.name, "cv_roc_auc": round(c.roc_auc, 6), "cv_precision_at_recall_target": round(c.precision_at_target, 6)}
+            for c in outcome.candidates
+        ],
+        "chosen": outcome.chosen.name,
+        "data": {
+            "rows": prepared.n_rows,
+            "positives": prepared.positives,
+            "fingerprint": prepared.fingerprint,
+            "features": list(outcome.features.raw_columns),
+            "excluded": prepared.excluded,
+        },
+        "timings": {
+            "total_s": timings.get("total_s"),
+            "original_recipe_s": timings.get("original_recipe_s"),
+            **{k: v for k, v in timings.items() if k not in ("total_s", "original_recipe_s")},
+        },
+    }
