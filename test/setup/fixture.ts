@@ -51,7 +51,7 @@ export default function setup(project: TestProject): void {
   const python = join(ROOT, "trainer", ".venv", "bin", "python");
   if (!existsSync(python)) throw new Error(`${python} is missing: run \`make setup\` first`);
   const key = hashTree(join(ROOT, "trainer", "src"))
-    .update(readFileSync(join(ROOT, "trainer", "requirements.lock")))
+    .update(readFileSync(join(ROOT, "trainer", "pyproject.toml")))
     .digest("hex")
     .slice(0, 16);
   const base = join(ROOT, ".churnops-test");
