@@ -22,14 +22,14 @@ _TREE_SIZES_LINE = re.compile(r"^tree_sizes=.*\n", re.MULTILINE)
 #: LightGBM settings shared by every candidate; regularised for tables of a few thousand rows.
 LGBM_DEFAULTS: dict[str, Any] = {
     "objective": "binary",
-    "learning_rate": 0.03,
-    "num_leaves": 8,
+    "learning_rate": 0.05,
+    "num_leaves": 4,
     "min_child_samples": 40,
     "subsample": 0.8,
     "subsample_freq": 1,
     "colsample_bytree": 0.7,
     "reg_lambda": 5.0,
-    "n_jobs": 2,
+    "n_jobs": 1,
     "verbose": -1,
     "deterministic": True,
     "force_col_wise": True,

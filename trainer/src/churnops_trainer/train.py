@@ -150,7 +150,7 @@ def cross_validate_lgbm(
         x_fit, x_val = pre.transform(x.iloc[fit_idx]), pre.transform(x.iloc[val_idx])
         monotone = monotone_vector(features, list(pre.get_feature_names_out()))
         model = lgbm_estimator(config.seed, MAX_TREES, scale_pos_weight, monotone, metric="auc", **params)
-        model.fit(x_fit, y[fit_idx], eval_set=[(x_val, y[val_idx])], callbacks=[_early_stopping()])
+        model.fit(x_fit, y[fit_idx], eval_X=(x_val,), eval_y=(y[val_idx],), callbacks=[_early_stopping()])
         iterations.append(int(model.best_iteration_ or MAX_TREES))
         oof[val_idx] = model.predict_proba(x_val)[:, 1]
     result = CandidateCV(name, scale_pos_weight, oof, iterations)
