@@ -1,0 +1,218 @@
+import { createHash } from "node:crypto";
+import { existsSync } from "node:fs";
+import { openSource, type SourceSpec } from "../data/source.js";
+import { ChurnopsError } from "../errors.js";
+import { type CampaignMemberRow, type CampaignRow, getCampaign, insertPlan, type NewMessage, scoredCustomers, treatedAfter } from "../store/campaigns.js";
+import type { Store } from "../store/db.js";
+import { churnedBy, optedOut } from "../store/outcomes.js";
+import { resolveRun, type ScoreRun } from "../store/runs.js";
+import { seedFromText } from "./random.js";
+import { type Candidate, describeRule, type RiskRule, type SelectionCounts, selectMembers, type ValueModel } from "./select.js";
+
+export interface ValueSource extends ValueModel {
+  /** Where values come from; null = the file the run scored. */
+  source: SourceSpec | null;
+  idColumn: string;
+  valueColumn: string;
+}
+
+export interface PlanRequest {
+  name: string;
+  /** A score run id or `latest`. */
+  run: string;
+  rule: RiskRule;
+  budget: number | null;
+  controlShare: number;
+  cooldownDays: number;
+  /** Default: derived from the campaign name, so the plan is reproducible without one. */
+  seed?: number | undefined;
+  offer?: string | undefined;
+  values?: ValueSource | undefined;
+  now?: Date | undefined;
+}
+
+export interface PlanResult {
+  status: "planned" | "already_planned";
+  campaign: CampaignRow;
+  counts: SelectionCounts;
+  notes: string[];
+}
+
+const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+/** The receiver's deduplication key for one customer of one campaign: stable across re-plans and resends. */
+export function idempotencyKey(campaign: string, customerId: string): string {
+  return `churnops-${createHash("sha256").update(campaign).update("\0").update(customerId).digest("hex").slice(0, 32)}`;
+}
+
+function addDays(date: string, days: number): string {
+  return new Date(Date.parse(`${date}T00:00:00Z`) + days * 86_400_000).toISOString().slice(0, 10);
+}
+
+/**
+ * Plan a campaign on a score run: select, rank, cut at the budget, hold out a stratified control group, and
+ * record campaign, members and outbox in one transaction. Planning a name that exists with the same settings
+ * returns the recorded plan untouched; with different settings it is refused.
+ */
+export async function planCampaign(store: Store, request: PlanRequest): Promise<PlanResult> {
+  if (!NAME.test(request.name))
+    throw new ChurnopsError("bad_input", `campaign name ${JSON.stringify(request.name)}: use letters, digits, '.', '_' and '-'`, { field: "name" });
+  const existing = await getCampaign(store, request.name);
+  const run = existing !== undefined && request.run === "latest" ? await resolveRun(store, existing.run_id) : await resolveRun(store, request.run);
+  if (run.status !== "complete") throw new ChurnopsError("conflict", `score run ${run.run_id} is ${run.status}; plan on a complete run`, { field: "run" });
+  const seed = request.seed ?? seedFromText(request.name);
+  const params = planParams(request, run, seed);
+  if (existing !== undefined) return alreadyPlanned(existing, params);
+
+  const notes: string[] = [];
+  const candidates = await loadCandidates(store, run, request, notes);
+  const cooldown =
+    request.cooldownDays > 0 ? await treatedAfter(store, addDays(run.as_of, -request.cooldownDays), request.name) : new Set<string>();
+  const selection = selectMembers(
+    candidates,
+    { cooldown, optedOut: await optedOut(store), churned: await churnedBy(store, run.as_of) },
+    { budget: request.budget, controlShare: request.controlShare, seed, values: request.values ?? null },
+  );
+  const plannedAt = (request.now ?? new Date()).toISOString();
+  const campaign: CampaignRow = {
+    name: request.name,
+    run_id: run.run_id,
+    as_of: run.as_of,
+    model_name: run.model_name,
+    model_version: run.model_version,
+    rule: JSON.stringify(request.rule),
+    ranking: request.values === undefined ? "risk" : "expected_value",
+    params: JSON.stringify(params),
+    seed,
+    budget: request.budget,
+    control_share: request.controlShare,
+    cooldown_days: request.cooldownDays,
+    offer: request.offer ?? null,
+    offer_cost: request.values?.offerCost ?? null,
+    counts: JSON.stringify(selection.counts),
+    treated: selection.counts.treated,
+    control: selection.counts.control,
+    planned_at: plannedAt,
+  };
+  const members: CampaignMemberRow[] = selection.members.map((m) => ({
+    campaign: request.name,
+    customer_id: m.customerId,
+    arm: m.arm,
+    rank: m.rank,
+    probability: m.probability,
+    band: m.band,
+    model_version: m.modelVersion,
+    value: m.value,
+    expected_value: m.expectedValue,
+    planned_at: plannedAt,
+  }));
+  const messages: NewMessage[] = selection.members
+    .filter((m) => m.arm === "treatment")
+    .map((m) => {
+      const key = idempotencyKey(request.name, m.customerId);
+      const payload = {
+        idempotency_key: key,
+        campaign: request.name,
+        customer_id: m.customerId,
+        offer: request.offer ?? null,
+        probability: m.probability,
+        band: m.band,
+        rank: m.rank,
+        model_name: run.model_name,
+        model_version: m.modelVersion,
+        run_id: run.run_id,
+        planned_at: plannedAt,
+      };
+      return { campaign: request.name, customer_id: m.customerId, idempotency_key: key, payload: JSON.stringify(payload), created_at: plannedAt };
+    });
+  if (!(await insertPlan(store, campaign, members, messages))) {
+    const winner = await getCampaign(store, request.name);
+    if (winner === undefined) throw new ChurnopsError("conflict", `campaign ${request.name} could not be recorded`);
+    return alreadyPlanned(winner, params);
+  }
+  return { status: "planned", campaign, counts: selection.counts, notes };
+}
+
+function planParams(request: PlanRequest, run: ScoreRun, seed: number): Record<string, unknown> {
+  return {
+    run: run.run_id,
+    rule: describeRule(request.rule),
+    budget: request.budget,
+    control_share: request.controlShare,
+    cooldown_days: request.cooldownDays,
+    seed,
+    offer: request.offer ?? null,
+    values:
+      request.values === undefined
+        ? null
+        : {
+            source: request.values.source?.data ?? run.source,
+            table: request.values.source?.table ?? null,
+            id_column: request.values.idColumn,
+            value_column: request.values.valueColumn,
+            offer_cost: request.values.offerCost,
+            offer_success: request.values.offerSuccess,
+          },
+  };
+}
+
+function alreadyPlanned(existing: CampaignRow, params: Record<string, unknown>): PlanResult {
+  const recorded = JSON.parse(existing.params) as Record<string, unknown>;
+  const differing = Object.keys(params).filter((k) => JSON.stringify(params[k]) !== JSON.stringify(recorded[k]));
+  if (differing.length > 0) {
+    throw new ChurnopsError(
+      "conflict",
+      `campaign ${existing.name} was already planned with different settings (${differing.map((k) => `${k}: ${JSON.stringify(recorded[k])}`).join("; ")}); plan under a new name`,
+      { field: "name" },
+    );
+  }
+  return { status: "already_planned", campaign: existing, counts: JSON.parse(existing.counts) as SelectionCounts, notes: [] };
+}
+
+async function loadCandidates(store: Store, run: ScoreRun, request: PlanRequest, notes: string[]): Promise<Candidate[]> {
+  const rule = request.rule;
+  const scored = await scoredCustomers(store, run.run_id, rule);
+  if (rule.kind === "band" && scored.length === 0) notes.push(`no customer of run ${run.run_id} is in band ${rule.band}`);
+  const values = request.values === undefined ? null : await loadValues(run, request.values, new Set(scored.map((s) => s.customer_id)));
+  return scored.map((s) => ({
+    customerId: s.customer_id,
+    probability: s.probability,
+    band: s.band,
+    modelVersion: s.model_version,
+    value: values?.get(s.customer_id) ?? null,
+  }));
+}
+
+/** Customer values for the wanted customers, from the value source (a finite, non-negative number or nothing). */
+async function loadValues(run: ScoreRun, spec: ValueSource, wanted: ReadonlySet<string>): Promise<Map<string, number>> {
+  let source = spec.source;
+  if (source === null) {
+    if (!existsSync(run.source))
+      throw new ChurnopsError(
+        "bad_input",
+        `score run ${run.run_id} read ${run.source}, which is not a file here; give the customer values with --values FILE`,
+        { field: "values" },
+      );
+    source = { data: run.source };
+  }
+  const reader = await openSource(source);
+  const values = new Map<string, number>();
+  try {
+    for await (const chunk of reader.chunks({ columns: [spec.idColumn, spec.valueColumn], chunkSize: 65_536, skipRows: 0 })) {
+      const ids = chunk.columns.get(spec.idColumn) ?? [];
+      const vals = chunk.columns.get(spec.valueColumn) ?? [];
+      for (let i = 0; i < chunk.size; i++) {
+        const id = ids[i];
+        if (id === null || id === undefined) continue;
+        const key = String(id);
+        if (!wanted.has(key)) continue;
+        const raw = vals[i];
+        const v = typeof raw === "number" ? raw : typeof raw === "bigint" ? Number(raw) : typeof raw === "string" && raw.trim() !== "" ? Number(raw) : Number.NaN;
+        if (Number.isFinite(v) && v >= 0) values.set(key, v);
+      }
+    }
+  } finally {
+    await reader.close();
+  }
+  return values;
+}

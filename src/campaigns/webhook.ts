@@ -1,0 +1,149 @@
+import type { Logger } from "../log.js";
+import type { Store } from "../store/db.js";
+import { claimMessages, markDelivered, type MessageRow, recordFailure, renewLease } from "../store/outbox.js";
+
+export interface WebhookOptions {
+  url: string;
+  /** Extra headers, e.g. the auth header built from the environment. */
+  headers: Record<string, string>;
+  timeoutMs: number;
+  /** Attempts per message before it becomes a dead letter. */
+  maxAttempts: number;
+  backoffMs: number;
+  maxBackoffMs: number;
+  concurrency: number;
+  leaseSeconds: number;
+  owner: string;
+  log?: Logger | undefined;
+  random?: () => number;
+  sleep?: (ms: number) => Promise<void>;
+  onDelivered?: (() => void) | undefined;
+}
+
+export interface WebhookResult {
+  target: string;
+  delivered: number;
+  failedAttempts: number;
+  dead: number;
+  /** Messages whose lease was taken over by another sender mid-way (it finishes them). */
+  lost: number;
+}
+
+interface Attempt {
+  ok: boolean;
+  status: number | null;
+  error: string;
+  /** A rejection that a retry cannot fix (4xx other than 408, 409, 425, 429). */
+  permanent: boolean;
+  retryAfterMs: number | null;
+}
+
+const RETRYABLE_4XX = new Set([408, 409, 425, 429]);
+
+/**
+ * The wait before retry number `attempt` (1-based): exponential, capped, with "equal jitter" (half fixed, half
+ * random) so that many senders retrying after one outage spread out instead of hitting the receiver together.
+ */
+export function backoffDelay(attempt: number, baseMs: number, maxMs: number, random: () => number): number {
+  const cap = Math.min(maxMs, baseMs * 2 ** Math.max(0, attempt - 1));
+  return cap / 2 + random() * (cap / 2);
+}
+
+function retryAfter(header: string | null): number | null {
+  if (header === null) return null;
+  const seconds = Number(header);
+  if (Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;
+  const at = Date.parse(header);
+  return Number.isNaN(at) ? null : Math.max(0, at - Date.now());
+}
+
+async function post(message: MessageRow, options: WebhookOptions): Promise<Attempt> {
+  try {
+    const res = await fetch(options.url, {
+      method: "POST",
+      headers: { "content-type": "application/json", "idempotency-key": message.idempotency_key, ...options.headers },
+      body: message.payload,
+      signal: AbortSignal.timeout(options.timeoutMs),
+    });
+    const body = await res.text().catch(() => "");
+    if (res.ok) return { ok: true, status: res.status, error: "", permanent: false, retryAfterMs: null };
+    const permanent = res.status >= 400 && res.status < 500 && !RETRYABLE_4XX.has(res.status);
+    return {
+      ok: false,
+      status: res.status,
+      error: `HTTP ${res.status}${body ? `: ${body.slice(0, 300)}` : ""}`,
+      permanent,
+      retryAfterMs: retryAfter(res.headers.get("retry-after")),
+    };
+  } catch (err) {
+    const e = err as Error & { cause?: { code?: string; message?: string } };
+    const error =
+      e.name === "TimeoutError" ? `no answer within ${options.timeoutMs} ms` : `${e.cause?.code ?? e.name}: ${e.cause?.message ?? e.message}`;
+    return { ok: false, status: null, error, permanent: false, retryAfterMs: null };
+  }
+}
+
+/**
+ * Deliver one leased message: POST with its Idempotency-Key until a 2xx, a permanent rejection, or the attempt
+ * budget is spent (then it is a dead letter with the last error). The lease is renewed before every attempt; a
+ * sender that lost its lease stops, so two live senders never post the same message at once.
+ */
+async function deliver(store: Store, message: MessageRow, options: WebhookOptions, result: WebhookResult): Promise<void> {
+  const random = options.random ?? Math.random;
+  const sleep = options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  let attempts = message.attempts;
+  for (;;) {
+    if (!(await renewLease(store, message.campaign, message.customer_id, options.owner, new Date(Date.now() + options.leaseSeconds * 1000)))) {
+      result.lost++;
+      return;
+    }
+    const attempt = await post(message, options);
+    attempts++;
+    if (attempt.ok) {
+      // Its own transaction, after the 2xx: a crash before this line means a resend, which the receiver dedups.
+      await markDelivered(store, message.campaign, message.customer_id, attempt.status ?? 200, new Date());
+      result.delivered++;
+      options.onDelivered?.();
+      return;
+    }
+    const dead = attempt.permanent || attempts >= options.maxAttempts;
+    await recordFailure(store, message.campaign, message.customer_id, options.owner, { error: attempt.error, status: attempt.status, dead });
+    result.failedAttempts++;
+    options.log?.warn(
+      { event: "campaign.send_failed", campaign: message.campaign, customer_id: message.customer_id, attempt: attempts, dead, error: attempt.error },
+      dead ? "message moved to the dead letters" : "delivery failed; will retry",
+    );
+    if (dead) {
+      result.dead++;
+      return;
+    }
+    const wait = Math.min(options.maxBackoffMs, Math.max(backoffDelay(attempts, options.backoffMs, options.maxBackoffMs, random), attempt.retryAfterMs ?? 0));
+    await sleep(wait);
+  }
+}
+
+/** Send every claimable message of a campaign to the webhook, `concurrency` at a time, lease batch by lease batch. */
+export async function sendWebhook(store: Store, campaign: string, options: WebhookOptions): Promise<WebhookResult> {
+  const result: WebhookResult = { target: `webhook:${options.url}`, delivered: 0, failedAttempts: 0, dead: 0, lost: 0 };
+  for (;;) {
+    const now = new Date();
+    const batch = await claimMessages(
+      store,
+      campaign,
+      options.owner,
+      result.target,
+      now,
+      new Date(now.getTime() + options.leaseSeconds * 1000),
+      options.concurrency * 8,
+    );
+    if (batch.length === 0) return result;
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < batch.length) {
+        const message = batch[next++] as MessageRow;
+        await deliver(store, message, options, result);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(options.concurrency, batch.length) }, worker));
+  }
+}

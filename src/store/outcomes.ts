@@ -1,0 +1,101 @@
+import { sql } from "kysely";
+import type { Store } from "./db.js";
+import type { OptOutsTable, OutcomesTable } from "./schema.js";
+
+export type OutcomeRow = OutcomesTable;
+export type OptOutRow = OptOutsTable;
+
+const INSERT_ROWS = 1000;
+
+/** Record outcomes; the same customer and day again replaces the earlier observation (so ingesting twice changes nothing). */
+export async function upsertOutcomes(store: Store, rows: readonly OutcomeRow[]): Promise<void> {
+  if (rows.length === 0) return;
+  await store.db.transaction().execute(async (trx) => {
+    for (let i = 0; i < rows.length; i += INSERT_ROWS) {
+      await trx
+        .insertInto("outcomes")
+        .values(rows.slice(i, i + INSERT_ROWS))
+        .onConflict((oc) =>
+          oc.columns(["customer_id", "observed_at"]).doUpdateSet((eb) => ({
+            churned: eb.ref("excluded.churned"),
+            source: eb.ref("excluded.source"),
+            ingested_at: eb.ref("excluded.ingested_at"),
+          })),
+        )
+        .execute();
+    }
+  });
+}
+
+/** Record opt-outs; a customer who opted out before keeps the first date. */
+export async function addOptOuts(store: Store, rows: readonly OptOutRow[]): Promise<number> {
+  let added = 0;
+  await store.db.transaction().execute(async (trx) => {
+    for (let i = 0; i < rows.length; i += INSERT_ROWS) {
+      const r = await trx
+        .insertInto("opt_outs")
+        .values(rows.slice(i, i + INSERT_ROWS))
+        .onConflict((oc) => oc.column("customer_id").doNothing())
+        .executeTakeFirst();
+      added += Number(r.numInsertedOrUpdatedRows ?? 0n);
+    }
+  });
+  return added;
+}
+
+export async function optedOut(store: Store): Promise<Set<string>> {
+  const rows = await store.db.selectFrom("opt_outs").select("customer_id").execute();
+  return new Set(rows.map((r) => r.customer_id));
+}
+
+/** Customers known to have churned on or before `asOf` (YYYY-MM-DD). */
+export async function churnedBy(store: Store, asOf: string): Promise<Set<string>> {
+  const rows = await store.db.selectFrom("outcomes").select("customer_id").distinct().where("churned", "=", 1).where("observed_at", "<=", asOf).execute();
+  return new Set(rows.map((r) => r.customer_id));
+}
+
+export interface ArmOutcome {
+  arm: "treatment" | "control";
+  members: number;
+  /** Members with at least one outcome observed after the campaign's date. */
+  observed: number;
+  churned: number;
+  /** Sum of customer values over observed members (null when the campaign had no values). */
+  observedValue: number | null;
+}
+
+/**
+ * Per arm: how many members have an outcome observed after the campaign's score date, and how many of them
+ * churned (a customer counts as churned if any such observation says so).
+ */
+export async function armOutcomes(store: Store, campaign: string, asOf: string): Promise<ArmOutcome[]> {
+  const latest = store.db
+    .selectFrom("outcomes")
+    .select(["customer_id", (eb) => eb.fn.max("churned").as("churned")])
+    .where("observed_at", ">", asOf)
+    .groupBy("customer_id")
+    .as("o");
+  const rows = await store.db
+    .selectFrom("campaign_members as m")
+    .leftJoin(latest, "o.customer_id", "m.customer_id")
+    .select([
+      "m.arm",
+      (eb) => eb.fn.countAll<number>().as("members"),
+      (eb) => eb.fn.count<number>("o.customer_id").as("observed"),
+      sql<number>`coalesce(sum(o.churned), 0)`.as("churned"),
+      sql<number | null>`sum(case when o.customer_id is not null then m.value end)`.as("observed_value"),
+    ])
+    .where("m.campaign", "=", campaign)
+    .groupBy("m.arm")
+    .execute();
+  return (["treatment", "control"] as const).map((arm) => {
+    const r = rows.find((x) => x.arm === arm);
+    return {
+      arm,
+      members: Number(r?.members ?? 0),
+      observed: Number(r?.observed ?? 0),
+      churned: Number(r?.churned ?? 0),
+      observedValue: r?.observed_value === null || r?.observed_value === undefined ? null : Number(r.observed_value),
+    };
+  });
+}
