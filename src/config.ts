@@ -118,6 +118,8 @@ const serverSchema = z
         max_buffer: z.number().int().min(1).default(200_000),
       })
       .prefault({}),
+    /** ONNX Runtime threads per model call; 1 suits many small concurrent requests, 0 lets ONNX Runtime choose. */
+    onnx_threads: z.number().int().min(0).max(64).default(1),
     shutdown_timeout_ms: z.number().int().min(0).default(10_000),
     access_log: z.boolean().default(true),
   })

@@ -6,6 +6,7 @@ import { passThrough, registerModels, TRAINER_PASSTHROUGH } from "./models.js";
 import { registerReport } from "./report.js";
 import { registerRuns } from "./runs.js";
 import { registerScore } from "./score.js";
+import { registerServe } from "./serve.js";
 
 function buildProgram(getContext: () => CommandContext): Command {
   const program = new Command("churnops")
@@ -17,6 +18,7 @@ function buildProgram(getContext: () => CommandContext): Command {
     program.command(name).description(`(Python trainer) run \`churnops ${name} --help\` for its flags`).allowUnknownOption().helpOption(false);
   }
   registerScore(program, getContext);
+  registerServe(program, getContext);
   registerRuns(program, getContext);
   registerModels(program, getContext);
   registerReport(program, getContext);

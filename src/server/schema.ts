@@ -1,0 +1,161 @@
+import type { BundleJson, FeatureSpec } from "../model/bundle.js";
+
+/**
+ * JSON Schemas of the API. The customer schema is generated from the loaded bundle's input schema, so a model
+ * trained on another table serves its own fields; it documents exactly what `validateCustomer` accepts.
+ */
+export type JsonSchema = { [key: string]: unknown };
+
+/** ONNX feeds numeric features as float32: a larger magnitude would reach the graph as ±Infinity. */
+export const FLOAT32_MAX = 3.4028234663852886e38;
+
+/** Customer ids may be text or a whole number that JSON carries exactly. */
+export const ID_MAX_LENGTH = 128;
+
+/** The request field that carries the customer id: the bundle's id column, or `customer_id` when it had none. */
+export function idFieldOf(bundle: BundleJson): string {
+  return bundle.schema.id_column ?? "customer_id";
+}
+
+function featureSchema(f: FeatureSpec): JsonSchema {
+  if (f.kind === "categorical") {
+    return f.required
+      ? { type: "string", enum: [...f.categories] }
+      : { type: ["string", "null"], enum: [...f.categories, null], description: "null or absent: missing" };
+  }
+  const lower = f.lower_bound ?? null;
+  const upper = f.upper_bound ?? null;
+  const s: JsonSchema = {
+    type: f.required ? (f.integer ? "integer" : "number") : [f.integer ? "integer" : "number", "null"],
+    minimum: lower === null ? -FLOAT32_MAX : Math.max(lower, -FLOAT32_MAX),
+    maximum: upper === null ? FLOAT32_MAX : Math.min(upper, FLOAT32_MAX),
+  };
+  const seen: string[] = [];
+  if (f.min !== null && f.min !== undefined) seen.push(`min ${f.min}`);
+  if (f.max !== null && f.max !== undefined) seen.push(`max ${f.max}`);
+  if (seen.length > 0) s.description = `seen in training: ${seen.join(", ")}${f.required ? "" : "; null or absent: missing"}`;
+  else if (!f.required) s.description = "null or absent: missing";
+  return s;
+}
+
+export function idSchema(): JsonSchema {
+  return {
+    anyOf: [
+      { type: "string", minLength: 1, maxLength: ID_MAX_LENGTH },
+      { type: "integer", minimum: -Number.MAX_SAFE_INTEGER, maximum: Number.MAX_SAFE_INTEGER },
+    ],
+    description: "the customer's id (text, or a whole number); it also decides the customer's variant",
+  };
+}
+
+/** One customer as a request carries it: the id field plus every feature of the model's input schema. */
+export function customerSchema(bundle: BundleJson, unknownFields: "reject" | "ignore"): JsonSchema {
+  const idField = idFieldOf(bundle);
+  const properties: Record<string, JsonSchema> = { [idField]: idSchema() };
+  const required = [idField];
+  for (const f of bundle.schema.features) {
+    properties[f.name] = featureSchema(f);
+    if (f.required) required.push(f.name);
+  }
+  return {
+    type: "object",
+    title: `Customer (${bundle.model_name} v${bundle.model_version})`,
+    properties,
+    required,
+    additionalProperties: unknownFields === "ignore",
+  };
+}
+
+export function batchRequestSchema(customer: JsonSchema, batchLimit: number): JsonSchema {
+  return {
+    type: "object",
+    properties: {
+      customers: {
+        type: "array",
+        minItems: 1,
+        maxItems: batchLimit,
+        items: customer,
+        description: `1 to ${batchLimit} customers, scored in one model call; more answers 413`,
+      },
+    },
+    required: ["customers"],
+    additionalProperties: false,
+  };
+}
+
+const modelRef: JsonSchema = {
+  type: "object",
+  properties: { name: { type: "string" }, version: { type: "string" } },
+  required: ["name", "version"],
+  additionalProperties: false,
+};
+
+export const predictionSchema: JsonSchema = {
+  type: "object",
+  properties: {
+    customer_id: { type: "string" },
+    churn_probability: { type: "number", minimum: 0, maximum: 1 },
+    risk_band: { type: "string" },
+    decision: { type: "boolean", description: "true when churn_probability reaches the model's operating threshold" },
+    model: modelRef,
+    variant: { type: "string", enum: ["champion", "challenger"] },
+  },
+  required: ["customer_id", "churn_probability", "risk_band", "decision", "model", "variant"],
+  additionalProperties: false,
+};
+
+export const batchResponseSchema: JsonSchema = {
+  type: "object",
+  properties: { predictions: { type: "array", items: predictionSchema } },
+  required: ["predictions"],
+  additionalProperties: false,
+};
+
+export const errorSchema: JsonSchema = {
+  type: "object",
+  properties: {
+    error: {
+      type: "object",
+      properties: {
+        code: { type: "string" },
+        message: { type: "string" },
+        field: { type: "string" },
+        violations: {
+          type: "array",
+          items: {
+            type: "object",
+            properties: { field: { type: "string" }, code: { type: "string" }, message: { type: "string" }, expected: { type: "string" } },
+            required: ["field", "code", "message"],
+            additionalProperties: false,
+          },
+        },
+      },
+      required: ["code", "message"],
+      additionalProperties: false,
+    },
+  },
+  required: ["error"],
+  additionalProperties: false,
+};
+
+/** Every failure a protected route may answer, so the OpenAPI document lists them (schemathesis checks this). */
+export function errorResponses(extra: readonly number[] = []): Record<string, JsonSchema> {
+  const out: Record<string, JsonSchema> = {};
+  for (const status of [400, 401, 413, 415, 429, 500, 503, ...extra].sort()) {
+    out[String(status)] = { description: ERROR_DESCRIPTIONS[status] ?? "error", ...errorSchema };
+  }
+  return out;
+}
+
+const ERROR_DESCRIPTIONS: Record<number, string> = {
+  400: "malformed JSON or request",
+  401: "no valid API key",
+  403: "the key is not the admin key",
+  409: "the new model failed verification; the old one keeps serving",
+  413: "body or batch over the limit",
+  415: "body is not JSON",
+  422: "a field cannot be scored (every violation is listed)",
+  429: "rate limit of this key reached",
+  500: "internal error",
+  503: "shutting down or no model",
+};
