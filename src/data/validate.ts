@@ -48,11 +48,11 @@ function show(v: unknown): string {
 }
 
 function checkNumeric(f: NumericFeatureSpec, v: unknown, opts: ValidateOptions): Checked {
-  const expected = describeNumeric(f);
-  const fail = (code: ViolationCode, what: string): Checked => ({
-    ok: false,
-    violation: { field: f.name, code, message: `${f.name}: ${what} (expected ${expected})`, expected },
-  });
+  // The description is built only for a failure: this runs for every value of every row.
+  const fail = (code: ViolationCode, what: string): Checked => {
+    const expected = describeNumeric(f);
+    return { ok: false, violation: { field: f.name, code, message: `${f.name}: ${what} (expected ${expected})`, expected } };
+  };
   let n: number;
   if (typeof v === "number") n = v;
   else if (typeof v === "bigint") n = Number(v);
@@ -69,17 +69,18 @@ function checkNumeric(f: NumericFeatureSpec, v: unknown, opts: ValidateOptions):
 }
 
 function checkCategorical(f: CategoricalFeatureSpec, allowed: ReadonlySet<string>, v: unknown, opts: ValidateOptions): Checked {
-  const expected = describeCategorical(f);
   let s: string;
   if (typeof v === "string") s = v;
   else if (opts.textNumbers && (typeof v === "number" || typeof v === "bigint" || typeof v === "boolean")) s = String(v);
   else {
+    const expected = describeCategorical(f);
     return {
       ok: false,
       violation: { field: f.name, code: "wrong_type", message: `${f.name}: ${show(v)} is a ${typeof v}, not text (expected ${expected})`, expected },
     };
   }
   if (!allowed.has(s)) {
+    const expected = describeCategorical(f);
     return {
       ok: false,
       violation: {

@@ -1,6 +1,6 @@
 import type { Logger } from "pino";
-import { openSource, type SourceSpec } from "../data/source.js";
-import { describeViolations, RowValidator } from "../data/validate.js";
+import { openSource, type RawChunk, type SourceSpec } from "../data/source.js";
+import { type ChunkValidation, describeViolations, RowValidator } from "../data/validate.js";
 import { ChurnopsError } from "../errors.js";
 import type { ChurnModel } from "../model/runtime.js";
 import type { Store } from "../store/db.js";
@@ -108,8 +108,10 @@ export async function scoreBatch(options: BatchOptions): Promise<BatchSummary> {
     let rowsDone = resumedFrom;
     const bandTally: Record<string, number> = {};
     try {
-      for await (const chunk of source.chunks({ columns: wanted, chunkSize: options.chunkSize, skipRows: resumedFrom })) {
-        const result = await scoreChunk(options, id, validator, idColumn, chunk, duplicates, firstSeen, source.textNumbers);
+      // Two chunks in flight: ONNX Runtime scores chunk k on its own threads while this thread reads and
+      // validates chunk k+1 and writes chunk k-1.
+      const finish = async (job: InFlight): Promise<void> => {
+        const result = assemble(options, id, idColumn, job, duplicates, firstSeen, await job.probabilities);
         if (options.badRows === "fail" && result.quarantine.length > 0) {
           const first = result.quarantine[0] as QuarantineRow;
           throw new ChurnopsError(
@@ -117,13 +119,29 @@ export async function scoreBatch(options: BatchOptions): Promise<BatchSummary> {
             `row ${first.row_number} (customer ${first.customer_id ?? "?"}): ${first.reason}; the bad-row policy is "fail"`,
           );
         }
-        rowsDone = chunk.start + chunk.size;
+        rowsDone = job.chunk.start + job.chunk.size;
         if (store !== null) await writeChunk(store, id, { ...result, checkpointRows: rowsDone });
         fileSink?.append(result.scores);
         for (const score of result.scores) bandTally[score.band] = (bandTally[score.band] ?? 0) + 1;
         rowsScored += result.scores.length;
         rowsQuarantined += result.quarantine.length;
         options.onProgress?.({ rowsDone, rowsScored, rowsQuarantined });
+      };
+      let inflight: InFlight | null = null;
+      try {
+        for await (const chunk of source.chunks({ columns: wanted, chunkSize: options.chunkSize, skipRows: resumedFrom })) {
+          const checked = validator.checkChunk(chunk.columns, chunk.size, { textNumbers: source.textNumbers });
+          const job: InFlight = { chunk, checked, probabilities: model.predict(checked.batch) };
+          const previous = inflight;
+          inflight = job;
+          if (previous !== null) await finish(previous);
+        }
+        const last = inflight;
+        inflight = null;
+        if (last !== null) await finish(last);
+      } finally {
+        // A chunk still scoring when something failed must settle before the session may be released.
+        await (inflight as InFlight | null)?.probabilities.catch(() => undefined);
       }
       if (fileSink !== null) await fileSink.close();
     } catch (err) {
@@ -179,18 +197,24 @@ async function seedDuplicates(store: Store | null, runId: string, duplicates: Re
   return seen;
 }
 
-async function scoreChunk(
+interface InFlight {
+  chunk: RawChunk;
+  checked: ChunkValidation;
+  probabilities: Promise<Float32Array>;
+}
+
+/** Turn one scored chunk into score rows and quarantine rows (ids checked, duplicates caught). */
+function assemble(
   options: BatchOptions,
   runId: string,
-  validator: RowValidator,
   idColumn: string | null,
-  chunk: { start: number; size: number; columns: Map<string, unknown[]> },
+  job: InFlight,
   duplicates: ReadonlySet<string>,
   firstSeen: Map<string, number>,
-  textNumbers: boolean,
-): Promise<ChunkResult> {
+  probabilities: Float32Array,
+): ChunkResult {
   const { model } = options;
-  const checked = validator.checkChunk(chunk.columns, chunk.size, { textNumbers });
+  const { chunk, checked } = job;
   const ids = idColumn === null ? null : (chunk.columns.get(idColumn) as unknown[]);
   const idAt = (i: number): string | null => {
     if (ids === null) return String(chunk.start + i + 1);
@@ -203,7 +227,6 @@ async function scoreChunk(
     customer_id: idAt(b.index),
     reason: describeViolations(b.violations),
   }));
-  const probabilities = await model.predict(checked.batch);
   const scoredAt = new Date().toISOString();
   const scores: ScoreRow[] = [];
   for (let k = 0; k < checked.goodRows.length; k++) {
