@@ -91,6 +91,7 @@ class Split:
     y_train: np.ndarray
     y_test: np.ndarray
     ids_test: pd.Series
+    test_index: np.ndarray
 
 
 @dataclass
@@ -126,6 +127,7 @@ def split_data(prepared: PreparedData, config: TrainConfig) -> Split:
         y_train=prepared.y[train_idx],
         y_test=prepared.y[test_idx],
         ids_test=prepared.ids.iloc[test_idx].reset_index(drop=True),
+        test_index=test_idx,
     )
 
 

@@ -1,0 +1,60 @@
+"""Model behaviour: invariance, direction, minimum quality, determinism (Made-With-ML style)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from churnops_trainer.export import bundle_features, load_bundle, onnx_probabilities, onnx_session
+from churnops_trainer.features import to_model_frame
+from churnops_trainer.predict import score_frame
+from churnops_trainer.synthetic import SynthConfig, generate
+from churnops_trainer.train import TrainConfig, fit_and_evaluate
+from tests.conftest import SYNTH_SPEC
+
+
+def test_customer_id_does_not_change_the_score(trained: dict[str, Any]) -> None:
+    frame = generate(SynthConfig(rows=300, seed=99))
+    scores, _, _ = score_frame(Path(trained["bundle_path"]), frame)
+    renamed = frame.assign(customer_id=[f"X-{i * 7919}" for i in range(len(frame))])
+    again, _, _ = score_frame(Path(trained["bundle_path"]), renamed)
+    np.testing.assert_array_equal(scores, again)
+
+
+def test_more_support_tickets_never_lower_the_risk(trained: dict[str, Any]) -> None:
+    directory = Path(trained["bundle_path"])
+    doc = load_bundle(directory)
+    features = bundle_features(doc)
+    session = onnx_session((directory / "model.onnx").read_bytes())
+    base = generate(SynthConfig(rows=200, seed=11))
+    previous = None
+    for tickets in range(0, 9):
+        frame = to_model_frame(base.assign(num_support_tickets=tickets), features)
+        scores = onnx_probabilities(session, frame, features)
+        if previous is not None:
+            assert (scores >= previous - 1e-7).all(), f"risk fell when tickets rose to {tickets}"
+        previous = scores
+
+
+def test_minimum_quality_on_a_fixed_split(trained: dict[str, Any]) -> None:
+    test = trained["metrics"]["test"]
+    assert test["roc_auc"] >= 0.75
+    assert test["recall"] >= 0.7
+    assert test["roc_auc"] > trained["baselines"]["original_recipe"]["test"]["roc_auc"] - 0.01
+
+
+def test_same_seed_gives_the_same_metrics(synth_frame: pd.DataFrame) -> None:
+    from churnops_trainer.data import prepare
+
+    prepared = prepare(synth_frame.head(800), SYNTH_SPEC)
+    config = TrainConfig(data="memory", spec=SYNTH_SPEC, seed=5)
+    first = fit_and_evaluate(prepared, config)
+    second = fit_and_evaluate(prepared, config)
+    assert first.metrics == second.metrics
+    assert first.thresholds == second.thresholds
+    np.testing.assert_array_equal(first.test_scores, second.test_scores)
+    other = fit_and_evaluate(prepared, TrainConfig(data="memory", spec=SYNTH_SPEC, seed=6))
+    assert not np.array_equal(other.split.test_index, first.split.test_index)
