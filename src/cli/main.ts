@@ -1,8 +1,10 @@
 import { Command, CommanderError } from "commander";
 import { isChurnopsError } from "../errors.js";
 import { type CommandContext, createContext } from "./context.js";
+import { registerCampaign } from "./campaign.js";
 import { registerDemo } from "./demo.js";
 import { passThrough, registerModels, TRAINER_PASSTHROUGH } from "./models.js";
+import { registerOutcomes } from "./outcomes.js";
 import { registerReport } from "./report.js";
 import { registerRuns } from "./runs.js";
 import { registerScore } from "./score.js";
@@ -23,6 +25,8 @@ function buildProgram(getContext: () => CommandContext): Command {
   registerModels(program, getContext);
   registerReport(program, getContext);
   registerDemo(program, getContext);
+  registerCampaign(program, getContext);
+  registerOutcomes(program, getContext);
   return program;
 }
 
