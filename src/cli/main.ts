@@ -2,8 +2,10 @@ import { Command, CommanderError } from "commander";
 import { isChurnopsError } from "../errors.js";
 import { type CommandContext, createContext } from "./context.js";
 import { registerCampaign } from "./campaign.js";
+import { registerDaily } from "./daily.js";
 import { registerDemo } from "./demo.js";
 import { passThrough, registerModels, TRAINER_PASSTHROUGH } from "./models.js";
+import { registerMonitor } from "./monitor.js";
 import { registerOutcomes } from "./outcomes.js";
 import { registerReport } from "./report.js";
 import { registerRuns } from "./runs.js";
@@ -27,6 +29,8 @@ function buildProgram(getContext: () => CommandContext): Command {
   registerDemo(program, getContext);
   registerCampaign(program, getContext);
   registerOutcomes(program, getContext);
+  registerMonitor(program, getContext);
+  registerDaily(program, getContext);
   return program;
 }
 

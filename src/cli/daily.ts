@@ -1,0 +1,78 @@
+import type { Command } from "commander";
+import { ChurnopsError } from "../errors.js";
+import { loadModel } from "../model/registry.js";
+import { type DailySummary, runDaily, snapshotFor } from "../pipeline/daily.js";
+import { type CommandContext, output, parseDate, today } from "./context.js";
+import { batchProgress } from "./progress.js";
+
+interface DailyFlags {
+  date?: string;
+  data?: string;
+  table?: string;
+  model?: string;
+  json?: boolean;
+}
+
+export function formatDaily(s: DailySummary): string {
+  const bands = Object.entries(s.score.bands)
+    .map(([band, n]) => `${band} ${n}`)
+    .join(", ");
+  const lines = [
+    `Daily job ${s.date} (${s.kind} run, attempt ${s.attempt}) finished in ${(s.durationMs / 1000).toFixed(1)} s.`,
+    `  scores      ${s.score.runId}: ${s.score.status === "already_complete" ? "already complete, nothing re-scored" : `${s.score.rowsScored} scored`}, ${s.score.rowsQuarantined} quarantined (${bands || "-"})`,
+  ];
+  if (s.optOuts !== null) lines.push(`  opt-outs    ${s.optOuts.optedOut} in the snapshot's ${s.optOuts.column} column, ${s.optOuts.added} new`);
+  for (const c of s.campaigns) {
+    const states = Object.entries(c.send.states)
+      .filter(([, n]) => n > 0)
+      .map(([k, n]) => `${k} ${n}`)
+      .join(", ");
+    lines.push(
+      `  campaign    ${c.name}: ${c.plan.status === "planned" ? "planned" : "already planned"}, treated ${c.plan.treated}, control ${c.plan.control}; ${c.send.delivered} delivered now via ${c.send.adapter} (${states || "no messages"})`,
+    );
+  }
+  if (s.review !== null) {
+    const changes = Object.entries(s.review.bands)
+      .map(([band, b]) => `${band} ${b.now}${b.change === null ? "" : ` (${b.change >= 0 ? "+" : ""}${b.change})`}`)
+      .join(", ");
+    lines.push(`  risk review ${s.review.json}`);
+    lines.push(`              bands vs last month: ${changes}${s.review.previousRunId === null ? " (no earlier monthly run)" : ""}`);
+    lines.push(`              top-risk customers: ${s.review.topRiskCsv}`);
+  }
+  return lines.join("\n");
+}
+
+export function registerDaily(program: Command, ctx: () => CommandContext): void {
+  program
+    .command("daily")
+    .description("the daily job: score the day's snapshot, plan and send the configured campaigns, monthly risk review")
+    .option("--date <date>", "the day to run for (YYYY-MM-DD; default today)")
+    .option("--data <file|url>", "the day's customer snapshot (default: daily.data from the config; {date} is replaced)")
+    .option("--table <name>", "table to read when the snapshot is a database URL")
+    .option("--model <ref>", "model to score with (default: daily.model, champion)")
+    .option("--json", "print the summary as JSON")
+    .action(async (flags: DailyFlags) => {
+      const c = ctx();
+      const date = parseDate(flags.date ?? today(), "--date");
+      const template = flags.data ?? c.config.daily.data;
+      if (template === undefined)
+        throw new ChurnopsError("bad_input", "which snapshot? give --data FILE|URL or set daily.data in the config", { field: "data" });
+      const progress = batchProgress(c.log, "daily scoring");
+      try {
+        const summary = await runDaily({
+          config: c.config,
+          store: await c.store(),
+          date,
+          data: { data: snapshotFor(template, date), table: flags.table ?? c.config.daily.table },
+          loadModel: () => loadModel(c.config, flags.model ?? c.config.daily.model),
+          log: c.log,
+          onProgress: progress.update,
+        });
+        progress.stop();
+        c.log.info({ event: "daily.done", date, kind: summary.kind, attempt: summary.attempt }, "daily job finished");
+        output(flags.json === true, summary, () => formatDaily(summary));
+      } finally {
+        progress.stop();
+      }
+    });
+}

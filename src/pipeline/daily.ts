@@ -1,0 +1,204 @@
+import { join } from "node:path";
+import { importOptOuts } from "../campaigns/ingest.js";
+import { newOwner, ownerIsGone } from "../campaigns/owner.js";
+import { type PlanResult, planCampaign } from "../campaigns/plan.js";
+import type { RiskRule } from "../campaigns/select.js";
+import { chooseAdapter, type SendSummary, sendCampaign } from "../campaigns/send.js";
+import type { Config, DailyCampaignConfig } from "../config.js";
+import { openSource, type SourceSpec } from "../data/source.js";
+import { ChurnopsError } from "../errors.js";
+import type { Logger } from "../log.js";
+import type { ChurnModel } from "../model/runtime.js";
+import { type BatchSummary, scoreBatch } from "../scoring/batch.js";
+import { acquireLock, finishDailyRun, releaseLock, renewLock, startDailyRun } from "../store/daily.js";
+import type { Store } from "../store/db.js";
+import { type RiskReview, writeRiskReview } from "./review.js";
+
+export interface DailyOptions {
+  config: Config;
+  store: Store;
+  /** YYYY-MM-DD: the day the snapshot and scores are for. */
+  date: string;
+  /** The day's customer snapshot. */
+  data: SourceSpec;
+  /** Loads the model to score with (the CLI resolves `daily.model` through the registry). */
+  loadModel: () => Promise<ChurnModel>;
+  log?: Logger | undefined;
+  env?: NodeJS.ProcessEnv;
+  onProgress?: Parameters<typeof scoreBatch>[0]["onProgress"];
+}
+
+export interface DailyCampaignSummary {
+  name: string;
+  plan: { status: PlanResult["status"]; treated: number; control: number; eligible: number };
+  send: Pick<SendSummary, "adapter" | "target" | "delivered" | "dead" | "states">;
+}
+
+export interface DailySummary {
+  date: string;
+  kind: "daily" | "monthly";
+  /** How many times the job for this date has started (1 = first run). */
+  attempt: number;
+  score: Pick<BatchSummary, "runId" | "status" | "modelName" | "modelVersion" | "rowsRead" | "rowsScored" | "rowsQuarantined" | "resumedFrom" | "bands">;
+  optOuts: { column: string; optedOut: number; added: number } | null;
+  campaigns: DailyCampaignSummary[];
+  review: RiskReview | null;
+  durationMs: number;
+}
+
+export function dayKind(date: string, monthlyDay: number): "daily" | "monthly" {
+  return Number(date.slice(8, 10)) === monthlyDay ? "monthly" : "daily";
+}
+
+/** A snapshot path or URL for a date: `{date}` becomes YYYY-MM-DD. */
+export function snapshotFor(template: string, date: string): string {
+  return template.replaceAll("{date}", date);
+}
+
+function ruleOf(c: DailyCampaignConfig): RiskRule {
+  const given = [c.min_band, c.threshold, c.top_pct].filter((x) => x !== undefined).length;
+  if (given > 1) throw new ChurnopsError("bad_config", `daily campaign ${c.name}: give one of min_band, threshold, top_pct`, { field: "daily.campaigns" });
+  if (c.min_band !== undefined) return { kind: "band", band: c.min_band };
+  if (c.threshold !== undefined) return { kind: "threshold", threshold: c.threshold };
+  if (c.top_pct !== undefined) return { kind: "top_pct", pct: c.top_pct };
+  return { kind: "decision" };
+}
+
+async function columnsOf(spec: SourceSpec): Promise<readonly string[]> {
+  const source = await openSource(spec);
+  try {
+    return source.columns;
+  } finally {
+    await source.close();
+  }
+}
+
+/**
+ * The daily job: score the day's snapshot (the monthly run on the configured day), refresh opt-outs from it,
+ * plan and send the configured campaigns, and on the monthly run write a risk review. Every step is
+ * idempotent on its own (deterministic run ids, named campaigns, the outbox), so re-running a date adds
+ * nothing and a run that crashed anywhere is completed by the next. A store lock per date, renewed while the
+ * job runs, keeps two jobs for the same date from running at once.
+ */
+export async function runDaily(options: DailyOptions): Promise<DailySummary> {
+  const started = performance.now();
+  const { config, store, date } = options;
+  const daily = config.daily;
+  const lockName = `daily:${date}`;
+  const owner = newOwner();
+  const ttlMs = daily.lock_ttl_seconds * 1000;
+  const now = new Date();
+  const lock = await acquireLock(store, lockName, owner, now, new Date(now.getTime() + ttlMs), ownerIsGone);
+  if (!lock.acquired)
+    throw new ChurnopsError("run_locked", `the daily job for ${date} is already running (${lock.owner}, lock held until ${lock.expiresAt})`, { exitCode: 75 });
+  let lockLost = false;
+  const heartbeat = setInterval(
+    () => {
+      renewLock(store, lockName, owner, new Date(Date.now() + ttlMs)).then(
+        (held) => {
+          if (!held) lockLost = true;
+        },
+        () => undefined,
+      );
+    },
+    Math.max(1000, ttlMs / 3),
+  );
+  const checkLock = (): void => {
+    if (lockLost) throw new ChurnopsError("run_locked", `lost the daily lock for ${date} (another job took it over after it expired); stopping`);
+  };
+  const kind = dayKind(date, daily.monthly_day);
+  const run = await startDailyRun(store, date, kind, now);
+  const log = options.log?.child({ daily: date, attempt: run.attempts });
+  const summary: DailySummary = {
+    date,
+    kind,
+    attempt: run.attempts,
+    score: { runId: "", status: "complete", modelName: "", modelVersion: "", rowsRead: 0, rowsScored: 0, rowsQuarantined: 0, resumedFrom: 0, bands: {} },
+    optOuts: null,
+    campaigns: [],
+    review: null,
+    durationMs: 0,
+  };
+  try {
+    const model = await options.loadModel();
+    try {
+      log?.info({ event: "daily.score", kind }, "scoring the snapshot");
+      const scored = await scoreBatch({
+        source: options.data,
+        model,
+        kind,
+        asOf: date,
+        store,
+        chunkSize: config.scoring.chunk_size,
+        badRows: config.scoring.bad_rows,
+        log,
+        onProgress: options.onProgress,
+      });
+      summary.score = {
+        runId: scored.runId,
+        status: scored.status,
+        modelName: scored.modelName,
+        modelVersion: scored.modelVersion,
+        rowsRead: scored.rowsRead,
+        rowsScored: scored.rowsScored,
+        rowsQuarantined: scored.rowsQuarantined,
+        resumedFrom: scored.resumedFrom,
+        bands: scored.bands,
+      };
+      checkLock();
+      const idColumn = model.bundle.schema.id_column ?? "customer_id";
+      if ((await columnsOf(options.data)).includes(daily.opt_out_column)) {
+        const r = await importOptOuts(store, options.data, idColumn, daily.opt_out_column);
+        summary.optOuts = { column: daily.opt_out_column, optedOut: r.optedOut, added: r.added };
+      }
+      for (const c of daily.campaigns) {
+        checkLock();
+        const name = `${c.name}-${date}`;
+        log?.info({ event: "daily.campaign", campaign: name }, "planning and sending a campaign");
+        const plan = await planCampaign(store, {
+          name,
+          run: scored.runId,
+          rule: ruleOf(c),
+          budget: c.budget ?? null,
+          controlShare: c.control_share ?? config.campaigns.control_share,
+          cooldownDays: c.cooldown_days ?? config.campaigns.cooldown_days,
+          seed: c.seed,
+          offer: c.offer,
+          values:
+            c.value_column === undefined
+              ? undefined
+              : { source: options.data, idColumn, valueColumn: c.value_column, offerCost: c.offer_cost ?? 0, offerSuccess: c.offer_success ?? 1 },
+        });
+        const adapter = chooseAdapter(name, { adapter: c.adapter }, config.campaigns.delivery, config.home, options.env);
+        const sent = await sendCampaign(store, { campaign: name, adapter, delivery: config.campaigns.delivery, env: options.env, log });
+        summary.campaigns.push({
+          name,
+          plan: { status: plan.status, treated: plan.counts.treated, control: plan.counts.control, eligible: plan.counts.eligible },
+          send: { adapter: sent.adapter, target: sent.target, delivered: sent.delivered, dead: sent.dead, states: sent.states },
+        });
+      }
+      if (kind === "monthly") {
+        checkLock();
+        summary.review = await writeRiskReview(store, {
+          runId: scored.runId,
+          modelName: scored.modelName,
+          date,
+          dir: join(config.home, "reviews"),
+          top: daily.review_top,
+        });
+      }
+    } finally {
+      await model.close();
+    }
+    summary.durationMs = performance.now() - started;
+    await finishDailyRun(store, date, { status: "complete", summary }, new Date());
+    return summary;
+  } catch (err) {
+    summary.durationMs = performance.now() - started;
+    await finishDailyRun(store, date, { status: "failed", summary, error: (err as Error).message }, new Date()).catch(() => undefined);
+    throw err;
+  } finally {
+    clearInterval(heartbeat);
+    await releaseLock(store, lockName, owner).catch(() => undefined);
+  }
+}
