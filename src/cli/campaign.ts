@@ -7,8 +7,8 @@ import { chooseAdapter, type SendSummary, sendCampaign } from "../campaigns/send
 import { type CampaignStatus, campaignStatus } from "../campaigns/status.js";
 import { ChurnopsError } from "../errors.js";
 import { listCampaigns } from "../store/campaigns.js";
-import { addOptOuts, type OptOutRow } from "../store/outcomes.js";
 import { retryDead } from "../store/outbox.js";
+import { addOptOuts, type OptOutRow } from "../store/outcomes.js";
 import { type CommandContext, output, parseIntFlag } from "./context.js";
 
 interface PlanFlags {
@@ -82,7 +82,8 @@ export function formatSend(s: SendSummary): string {
   ];
   if (s.releasedLeases > 0) lines.push(`  recovered      ${s.releasedLeases} messages left in flight by a crashed sender`);
   for (const e of s.recoveredExports) lines.push(`  recovered      finished an interrupted export to ${e.target.replace(/^file:/, "")} (${e.lines} lines)`);
-  if (s.dead > 0 || s.states.dead > 0) lines.push(`  dead letters   ${s.states.dead}: see \`churnops campaign status ${s.campaign}\`, then \`churnops campaign retry-dead ${s.campaign}\``);
+  if (s.dead > 0 || s.states.dead > 0)
+    lines.push(`  dead letters   ${s.states.dead}: see \`churnops campaign status ${s.campaign}\`, then \`churnops campaign retry-dead ${s.campaign}\``);
   return lines.join("\n");
 }
 
@@ -147,13 +148,16 @@ export function registerCampaign(program: Command, ctx: () => CommandContext): v
       if (flags.valueColumn === undefined && (flags.values !== undefined || flags.offerSuccess !== undefined))
         throw new ChurnopsError("bad_input", "--values and --offer-success need --value-column", { field: "value-column" });
       if (flags.valueColumn !== undefined && flags.offerSuccess === undefined)
-        throw new ChurnopsError("bad_input", "--value-column needs --offer-success (the share of would-be churners an offer keeps)", { field: "offer-success" });
+        throw new ChurnopsError("bad_input", "--value-column needs --offer-success (the share of would-be churners an offer keeps)", {
+          field: "offer-success",
+        });
       const result = await planCampaign(await c.store(), {
         name: flags.name,
         run: flags.run,
         rule: riskRule(flags),
         budget: flags.budget === undefined ? null : parseIntFlag(flags.budget, "--budget", 1),
-        controlShare: flags.controlShare === undefined ? defaults.control_share : parseNumberFlag(flags.controlShare, "--control-share", 0, 0.99, { exclusiveMin: true }),
+        controlShare:
+          flags.controlShare === undefined ? defaults.control_share : parseNumberFlag(flags.controlShare, "--control-share", 0, 0.99, { exclusiveMin: true }),
         cooldownDays: flags.cooldownDays === undefined ? defaults.cooldown_days : parseIntFlag(flags.cooldownDays, "--cooldown-days", 0, 3650),
         seed: flags.seed === undefined ? undefined : parseIntFlag(flags.seed, "--seed", 0, 4_294_967_295),
         offer: flags.offer,
@@ -219,7 +223,9 @@ export function registerCampaign(program: Command, ctx: () => CommandContext): v
       output(flags.json === true, rows, () =>
         rows.length === 0
           ? "No campaigns yet (churnops campaign plan --name N)."
-          : rows.map((r) => `${r.name.padEnd(32)} ${r.as_of}  treated ${String(r.treated).padStart(7)}  control ${String(r.control).padStart(6)}  ${r.run_id}`).join("\n"),
+          : rows
+              .map((r) => `${r.name.padEnd(32)} ${r.as_of}  treated ${String(r.treated).padStart(7)}  control ${String(r.control).padStart(6)}  ${r.run_id}`)
+              .join("\n"),
       );
     });
 
