@@ -1,7 +1,7 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
 import { basename, dirname, resolve } from "node:path";
 import type { Store } from "../store/db.js";
-import { assignToFile, fileMessages, markFileDelivered, type MessageRow } from "../store/outbox.js";
+import { assignToFile, fileMessages, type MessageRow, markFileDelivered } from "../store/outbox.js";
 
 /** The columns of an export line, in order: what a CRM import needs, the idempotency key first. */
 export const EXPORT_COLUMNS = [

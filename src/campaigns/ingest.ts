@@ -17,7 +17,8 @@ export function parseFlag(value: unknown): boolean | null {
 
 /** The calendar day (YYYY-MM-DD) of a date or timestamp cell; null when it is not one. */
 export function parseDay(value: unknown): string | null {
-  const text = value instanceof Date ? value.toISOString() : typeof value === "string" ? value.trim() : value === null || value === undefined ? "" : String(value);
+  const text =
+    value instanceof Date ? value.toISOString() : typeof value === "string" ? value.trim() : value === null || value === undefined ? "" : String(value);
   const m = /^(\d{4})-(\d{2})-(\d{2})/.exec(text);
   if (m === null) return null;
   const day = `${m[1]}-${m[2]}-${m[3]}`;

@@ -66,8 +66,7 @@ export async function planCampaign(store: Store, request: PlanRequest): Promise<
 
   const notes: string[] = [];
   const candidates = await loadCandidates(store, run, request, notes);
-  const cooldown =
-    request.cooldownDays > 0 ? await treatedAfter(store, addDays(run.as_of, -request.cooldownDays), request.name) : new Set<string>();
+  const cooldown = request.cooldownDays > 0 ? await treatedAfter(store, addDays(run.as_of, -request.cooldownDays), request.name) : new Set<string>();
   const selection = selectMembers(
     candidates,
     { cooldown, optedOut: await optedOut(store), churned: await churnedBy(store, run.as_of) },
@@ -207,7 +206,8 @@ async function loadValues(run: ScoreRun, spec: ValueSource, wanted: ReadonlySet<
         const key = String(id);
         if (!wanted.has(key)) continue;
         const raw = vals[i];
-        const v = typeof raw === "number" ? raw : typeof raw === "bigint" ? Number(raw) : typeof raw === "string" && raw.trim() !== "" ? Number(raw) : Number.NaN;
+        const v =
+          typeof raw === "number" ? raw : typeof raw === "bigint" ? Number(raw) : typeof raw === "string" && raw.trim() !== "" ? Number(raw) : Number.NaN;
         if (Number.isFinite(v) && v >= 0) values.set(key, v);
       }
     }

@@ -2,11 +2,7 @@ import { ChurnopsError } from "../errors.js";
 import { seededRandom, seedFromText, shuffled } from "./random.js";
 
 /** Who is at risk enough for an offer. `decision` = the model's own operating threshold. */
-export type RiskRule =
-  | { kind: "band"; band: string }
-  | { kind: "threshold"; threshold: number }
-  | { kind: "top_pct"; pct: number }
-  | { kind: "decision" };
+export type RiskRule = { kind: "band"; band: string } | { kind: "threshold"; threshold: number } | { kind: "top_pct"; pct: number } | { kind: "decision" };
 
 /** With customer values, customers are ranked by expected value instead of risk. */
 export interface ValueModel {
@@ -121,7 +117,10 @@ export function selectMembers(candidates: readonly Candidate[], exclusions: Excl
     }
   }
   eligible.sort(
-    (a, b) => (b.expectedValue ?? 0) - (a.expectedValue ?? 0) || b.probability - a.probability || (a.customerId < b.customerId ? -1 : a.customerId > b.customerId ? 1 : 0),
+    (a, b) =>
+      (b.expectedValue ?? 0) - (a.expectedValue ?? 0) ||
+      b.probability - a.probability ||
+      (a.customerId < b.customerId ? -1 : a.customerId > b.customerId ? 1 : 0),
   );
   const selected = eligible.slice(0, selectionSize(eligible.length, options.budget, options.controlShare));
 

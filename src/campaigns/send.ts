@@ -71,7 +71,8 @@ function checkUrl(url: string): string {
   } catch {
     throw new ChurnopsError("bad_input", `--webhook ${url}: not a URL`, { field: "webhook" });
   }
-  if (parsed.protocol !== "http:" && parsed.protocol !== "https:") throw new ChurnopsError("bad_input", `--webhook ${url}: expected http(s)://`, { field: "webhook" });
+  if (parsed.protocol !== "http:" && parsed.protocol !== "https:")
+    throw new ChurnopsError("bad_input", `--webhook ${url}: expected http(s)://`, { field: "webhook" });
   return url;
 }
 

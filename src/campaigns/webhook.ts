@@ -1,6 +1,6 @@
 import type { Logger } from "../log.js";
 import type { Store } from "../store/db.js";
-import { claimMessages, markDelivered, type MessageRow, recordFailure, renewLease } from "../store/outbox.js";
+import { claimMessages, type MessageRow, markDelivered, recordFailure, renewLease } from "../store/outbox.js";
 
 export interface WebhookOptions {
   url: string;
@@ -77,8 +77,7 @@ async function post(message: MessageRow, options: WebhookOptions): Promise<Attem
     };
   } catch (err) {
     const e = err as Error & { cause?: { code?: string; message?: string } };
-    const error =
-      e.name === "TimeoutError" ? `no answer within ${options.timeoutMs} ms` : `${e.cause?.code ?? e.name}: ${e.cause?.message ?? e.message}`;
+    const error = e.name === "TimeoutError" ? `no answer within ${options.timeoutMs} ms` : `${e.cause?.code ?? e.name}: ${e.cause?.message ?? e.message}`;
     return { ok: false, status: null, error, permanent: false, retryAfterMs: null };
   }
 }

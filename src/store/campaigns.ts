@@ -16,11 +16,7 @@ export interface ScoredCustomer {
 }
 
 /** The risk rule as the store can apply it. */
-export type RunFilter =
-  | { kind: "band"; band: string }
-  | { kind: "threshold"; threshold: number }
-  | { kind: "top_pct"; pct: number }
-  | { kind: "decision" };
+export type RunFilter = { kind: "band"; band: string } | { kind: "threshold"; threshold: number } | { kind: "top_pct"; pct: number } | { kind: "decision" };
 
 /**
  * Bands of a run from the riskiest down, with the lowest probability seen in each. Bands are probability
@@ -59,7 +55,10 @@ export async function scoredCustomers(store: Store, runId: string, filter: RunFi
         .select((eb) => eb.fn.countAll<number>().as("n"))
         .where("run_id", "=", runId)
         .executeTakeFirstOrThrow();
-      q = q.orderBy("probability", "desc").orderBy("customer_id").limit(Math.ceil((Number(total.n) * filter.pct) / 100));
+      q = q
+        .orderBy("probability", "desc")
+        .orderBy("customer_id")
+        .limit(Math.ceil((Number(total.n) * filter.pct) / 100));
       break;
     }
   }

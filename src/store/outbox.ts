@@ -20,10 +20,7 @@ function normalize(row: MessageRow): MessageRow {
  */
 function claimable(now: string) {
   return (eb: ExpressionBuilder<Database, "campaign_messages">): Expression<SqlBool> =>
-    eb.or([
-      eb("state", "=", "pending"),
-      eb.and([eb("state", "=", "sending"), eb("lease_expires_at", "<", now), eb("target", "not like", "file:%")]),
-    ]);
+    eb.or([eb("state", "=", "pending"), eb.and([eb("state", "=", "sending"), eb("lease_expires_at", "<", now), eb("target", "not like", "file:%")])]);
 }
 
 /**

@@ -124,7 +124,7 @@ describe.each(storeTargets)("campaign delivery on $name", (target) => {
 
   it("retries failures, dead-letters a message after its attempts with the last error, and can queue dead letters again", async () => {
     const { treated } = await planned("dead", 300);
-    const [flaky, broken, rejected, slow] = [...treated].sort();
+    const [flaky, broken, rejected, slow] = [...treated].sort() as [string, string, string, string];
     const seen = new Map<string, number>();
     receiver = await startReceiver({
       behaviour: (key) => {

@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { planCampaign, type PlanRequest } from "../../src/campaigns/plan.js";
+import { type PlanRequest, planCampaign } from "../../src/campaigns/plan.js";
 import { controlQuota, selectionSize } from "../../src/campaigns/select.js";
 import { campaignMembers } from "../../src/store/campaigns.js";
 import { openStore, type Store } from "../../src/store/db.js";
@@ -88,7 +88,7 @@ describe.each(storeTargets)("campaign planning on $name", (target) => {
     const count = async (table: "campaign_members" | "campaign_messages") =>
       Number(
         (
-          await store!.db
+          await (store as Store).db
             .selectFrom(table)
             .select((eb) => eb.fn.countAll<number>().as("n"))
             .executeTakeFirstOrThrow()
@@ -117,7 +117,13 @@ describe.each(storeTargets)("campaign planning on $name", (target) => {
   it("skips customers treated within the cooldown, opted out, or already churned, but not earlier control members", async () => {
     store = await openStore(await target.fresh());
     await seedRun(store, { n: 800, asOf: "2026-10-20" });
-    const first = await planCampaign(store, { ...base, name: "october", run: "daily-2026-10-20-churn-v1", rule: { kind: "band", band: "high" }, controlShare: 0.3 });
+    const first = await planCampaign(store, {
+      ...base,
+      name: "october",
+      run: "daily-2026-10-20-churn-v1",
+      rule: { kind: "band", band: "high" },
+      controlShare: 0.3,
+    });
     const octMembers = await campaignMembers(store, "october");
     const treatedBefore = new Set(octMembers.filter((m) => m.arm === "treatment").map((m) => m.customer_id));
     const controlBefore = octMembers.filter((m) => m.arm === "control").map((m) => m.customer_id);

@@ -73,7 +73,9 @@ describe.each(storeTargets)("campaign effect report on $name", (target) => {
     const out = await runCli(["campaign", "report", "effect", "--json"], env);
     const report = JSON.parse(out.stdout) as EffectReport;
     expect(report.verdict).toBe("no_evidence_yet");
-    expect(report.message).toMatch(/^no evidence yet: 35 treated and 15 control customers have outcomes; detecting a [\d.]+% reduction needs about \d+ treated and \d+ control/);
+    expect(report.message).toMatch(
+      /^no evidence yet: 35 treated and 15 control customers have outcomes; detecting a [\d.]+% reduction needs about \d+ treated and \d+ control/,
+    );
     expect(report.sampleNeeded?.control as number).toBeGreaterThan(15);
   });
 });

@@ -67,6 +67,10 @@ export async function seedRun(store: Store, options: { n: number; asOf: string; 
       scored_at: now,
     });
   }
-  for (let i = 0; i < rows.length; i += 1000) await store.db.insertInto("scores").values(rows.slice(i, i + 1000)).execute();
+  for (let i = 0; i < rows.length; i += 1000)
+    await store.db
+      .insertInto("scores")
+      .values(rows.slice(i, i + 1000))
+      .execute();
   return { runId, asOf: options.asOf, customers };
 }
