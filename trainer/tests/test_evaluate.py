@@ -23,7 +23,7 @@ def test_recall_first_threshold_is_the_most_precise_meeting_the_target() -> None
     assert cut.threshold == pytest.approx(0.55)
     full = ev.recall_first_cut(ev.cuts(Y, S), 1.0)
     assert full.recall == 1.0 and full.flagged == 7
-    flagged = S >= full.threshold
+    flagged = full.threshold <= S
     assert flagged.sum() == 7
 
 

@@ -64,7 +64,10 @@ def test_graph_inputs_are_one_per_raw_column_with_the_contract_types(trained: di
     doc = load_bundle(Path(trained["bundle_path"]))
     model = onnx.load(str(Path(trained["bundle_path"]) / "model.onnx"))
     kinds = {f["name"]: f["kind"] for f in doc["schema"]["features"]}
-    inputs = [(i.name, i.type.tensor_type.elem_type, [d.dim_value for d in i.type.tensor_type.shape.dim]) for i in model.graph.input]
+    inputs = [
+        (i.name, i.type.tensor_type.elem_type, [d.dim_value for d in i.type.tensor_type.shape.dim])
+        for i in model.graph.input
+    ]
     assert [name for name, _, _ in inputs] == [f["name"] for f in doc["schema"]["features"]]
     for name, elem, dims in inputs:
         expected = onnx.TensorProto.FLOAT if kinds[name] == "numeric" else onnx.TensorProto.STRING
@@ -101,7 +104,7 @@ def test_verifier_refuses_a_tampered_model_file(bundle_copy: Path) -> None:
     data = bytearray((bundle_copy / "model.onnx").read_bytes())
     data[-10] ^= 0xFF
     (bundle_copy / "model.onnx").write_bytes(bytes(data))
-    with pytest.raises(BundleError, match="sha256 of model.onnx"):
+    with pytest.raises(BundleError, match=r"sha256 of model\.onnx"):
         verify_bundle(bundle_copy)
 
 
@@ -168,4 +171,6 @@ def test_the_run_logged_bundle_report_and_native_pipeline(trained: dict[str, Any
     assert len(run.data.tags["data_fingerprint"]) == 64 and "git_commit" in run.data.tags
     assert run.data.metrics["test_roc_auc"] == pytest.approx(trained["metrics"]["test"]["roc_auc"])
     report = Path(trained["report_path"])
-    assert report.is_file() and (report.parent / "roc.png").is_file() and (report.parent / "shap.png").is_file()
+    assert (
+        report.is_file() and (report.parent / "roc.png").is_file() and (report.parent / "shap.png").is_file()
+    )

@@ -19,8 +19,12 @@ def test_ratio_is_zero_where_the_denominator_is_zero_and_matches_onnx() -> None:
     x = np.array([[10.0, 0.0], [10.0, -1.0], [3.0, 2.0], [0.1, 0.3]], dtype=np.float32)
     step = RatioFeatures([(0, 1, 1.0, "per_month"), (1, 0, 0.0, "inverse")]).fit(x)
     native = step.transform(x)
-    np.testing.assert_array_equal(native[:, 0], np.array([10.0, 0.0, 1.0, np.float32(0.1) / np.float32(1.3)], dtype=np.float32))
-    model = convert_sklearn(step, initial_types=[("x", FloatTensorType([None, 2]))], target_opset={"": 17, "ai.onnx.ml": 3})
+    np.testing.assert_array_equal(
+        native[:, 0], np.array([10.0, 0.0, 1.0, np.float32(0.1) / np.float32(1.3)], dtype=np.float32)
+    )
+    model = convert_sklearn(
+        step, initial_types=[("x", FloatTensorType([None, 2]))], target_opset={"": 17, "ai.onnx.ml": 3}
+    )
     onnx_out = onnx_session(model.SerializeToString()).run(None, {"x": x})[0]
     np.testing.assert_array_equal(onnx_out, native)
     assert list(step.get_feature_names_out()) == ["per_month", "inverse"]
@@ -84,7 +88,9 @@ def test_float32_safe_trees_keep_native_decisions_and_match_onnx() -> None:
     plain = LGBMClassifier(**params).fit(x, y)
     safe = Float32LGBMClassifier(**params).fit(x, y)
     np.testing.assert_allclose(safe.predict_proba(x), plain.predict_proba(x), atol=1e-12)
-    np.testing.assert_allclose(float32_safe_booster(plain.booster_).predict(x), plain.booster_.predict(x), atol=1e-12)
+    np.testing.assert_allclose(
+        float32_safe_booster(plain.booster_).predict(x), plain.booster_.predict(x), atol=1e-12
+    )
     assert np.abs(_onnx_scores(safe, x) - safe.predict_proba(x)[:, 1]).max() < 1e-6
 
 
@@ -96,7 +102,10 @@ def test_plain_lightgbm_would_disagree_with_its_onnx_graph_on_such_data() -> Non
     from skl2onnx.common.shape_calculator import calculate_linear_classifier_output_shapes
 
     update_registered_converter(
-        LGBMClassifier, "LightGbmLGBMClassifier", calculate_linear_classifier_output_shapes, convert_lightgbm,
+        LGBMClassifier,
+        "LightGbmLGBMClassifier",
+        calculate_linear_classifier_output_shapes,
+        convert_lightgbm,
         options={"nocl": [True, False], "zipmap": [True, False, "columns"]},
     )
     x, y = _adjacent_float32_table()

@@ -31,7 +31,9 @@ def test_original_recipe_follows_the_tutorials_process() -> None:
     assert list(frame.columns) == [*COLUMNS, "true_churn_prob", "churned"]
     assert frame["tenure_months"].between(1, 71).all()
     assert frame["monthly_charges"].between(20, 100).all() and frame["total_charges"].between(100, 7000).all()
-    assert abs(frame["num_support_tickets"].mean() - 2) < 0.05 and abs(frame["num_logins_30d"].mean() - 15) < 0.1
+    assert (
+        abs(frame["num_support_tickets"].mean() - 2) < 0.05 and abs(frame["num_logins_30d"].mean() - 15) < 0.1
+    )
     expected = np.clip(0.3 - 0.005 * frame["tenure_months"] + 0.002 * frame["num_support_tickets"], 0.05, 0.5)
     np.testing.assert_allclose(frame["true_churn_prob"], expected)
     assert abs(frame["churned"].mean() - expected.mean()) < 0.01
@@ -65,7 +67,9 @@ def test_feature_drift_shifts_one_distribution() -> None:
     assert drifted["monthly_charges"].mean() == pytest.approx(base["monthly_charges"].mean() + 15, abs=0.05)
     assert (drifted["tenure_months"] == base["tenure_months"]).all()
     categorical = generate(SynthConfig(rows=5000, seed=2, drift_feature="contract_type", drift_shift=0.5))
-    assert (categorical["contract_type"] == "month-to-month").mean() > (base["contract_type"] == "month-to-month").mean() + 0.2
+    assert (categorical["contract_type"] == "month-to-month").mean() > (
+        base["contract_type"] == "month-to-month"
+    ).mean() + 0.2
 
 
 def test_concept_drift_changes_churn_but_not_the_inputs() -> None:

@@ -6,6 +6,7 @@ Logs go to stderr as JSON lines. A user error prints one line on stderr and exit
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import sys
@@ -243,7 +244,9 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, tuple[Handler, Su
     p.add_argument("--drift-shift", type=float, default=0.0, help="size of that shift")
     p.add_argument("--concept-drift", type=float, default=0.0, help="change of the churn relationship (0..1)")
 
-    p = command("resolve", "print the local bundle directory of a registered version", cmd_resolve, _simple("bundle_path"))
+    p = command(
+        "resolve", "print the local bundle directory of a registered version", cmd_resolve, _simple("bundle_path")
+    )
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--alias", choices=("champion", "challenger"))
     which.add_argument("--version")
@@ -287,7 +290,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     warnings.filterwarnings("ignore", category=FutureWarning)
     handler, summary = handlers[args.command]
     try:
-        result = handler(args)
+        # Libraries sometimes print (MLflow prints run URLs); stdout carries only our result.
+        with contextlib.redirect_stdout(sys.stderr):
+            result = handler(args)
     except TrainerError as exc:
         sys.stderr.write(f"error: {exc}\n")
         return exc.exit_code

@@ -27,7 +27,16 @@ NATIVE_TOLERANCE = 1e-4
 GOLDEN_ROWS = 200
 UNSEEN_CATEGORY = "__unseen_category__"
 DEFAULT_BANDS = (("high", 0.10), ("medium", 0.30))
-VERSIONED_LIBRARIES = ("lightgbm", "scikit-learn", "onnx", "onnxruntime", "skl2onnx", "onnxmltools", "numpy", "mlflow")
+VERSIONED_LIBRARIES = (
+    "lightgbm",
+    "scikit-learn",
+    "onnx",
+    "onnxruntime",
+    "skl2onnx",
+    "onnxmltools",
+    "numpy",
+    "mlflow",
+)
 
 
 def sha256_file(path: Path) -> str:
@@ -93,7 +102,8 @@ def golden_rows(
     picks = rng.choice(len(typed), size=base_n, replace=len(typed) < base_n)
     base = typed.iloc[picks][columns].reset_index(drop=True)
     rows = [
-        {c: _json_value(row[c], integer.get(c, False)) for c in columns} for row in base.to_dict(orient="records")
+        {c: _json_value(row[c], integer.get(c, False)) for c in columns}
+        for row in base.to_dict(orient="records")
     ]
     for k in range(special):
         row = dict(rows[k % len(rows)])
@@ -136,7 +146,14 @@ def numeric_profile(values: pd.Series, bins: int = 10) -> dict[str, Any]:
     present = values.dropna().to_numpy(dtype=np.float64)
     n = len(values)
     if not len(present):
-        return {"kind": "numeric", "edges": [], "freqs": [1.0], "missing_share": 1.0, "mean": None, "std": None}
+        return {
+            "kind": "numeric",
+            "edges": [],
+            "freqs": [1.0],
+            "missing_share": 1.0,
+            "mean": None,
+            "std": None,
+        }
     edges = np.unique(np.quantile(present, np.linspace(0, 1, bins + 1)[1:-1]))
     counts = np.bincount(np.searchsorted(edges, present, side="left"), minlength=len(edges) + 1)
     return {
@@ -171,7 +188,9 @@ def reference_profile(typed: pd.DataFrame, features: FeatureSet, scores: np.ndar
     return profile
 
 
-def bands_from_scores(scores: np.ndarray, shares: tuple[tuple[str, float], ...] = DEFAULT_BANDS) -> list[dict[str, Any]]:
+def bands_from_scores(
+    scores: np.ndarray, shares: tuple[tuple[str, float], ...] = DEFAULT_BANDS
+) -> list[dict[str, Any]]:
     """Risk bands, high → low: each named band holds (about) its cumulative top share of training scores."""
     bands = []
     for name, cumulative in shares:
@@ -220,12 +239,16 @@ def bundle_document(parts: BundleParts, model_name: str, model_version: str, run
     }
 
 
-def write_bundle(directory: Path, parts: BundleParts, model_name: str, model_version: str, run_id: str) -> Path:
+def write_bundle(
+    directory: Path, parts: BundleParts, model_name: str, model_version: str, run_id: str
+) -> Path:
     """Write model.onnx and bundle.json into `directory` (created), then verify what was written."""
     directory.mkdir(parents=True, exist_ok=True)
     (directory / MODEL_FILE).write_bytes(parts.model_bytes)
     document = bundle_document(parts, model_name, model_version, run_id)
-    (directory / BUNDLE_FILE).write_text(json.dumps(document, indent=1, allow_nan=False) + "\n", encoding="utf-8")
+    (directory / BUNDLE_FILE).write_text(
+        json.dumps(document, indent=1, allow_nan=False) + "\n", encoding="utf-8"
+    )
     verify_bundle(directory)
     return directory
 
@@ -270,13 +293,16 @@ def verify_bundle(directory: Path) -> Verification:
     actual = sha256_file(model_path)
     if actual != document["onnx"]["sha256"]:
         raise BundleError(
-            f"bundle {directory}: sha256 of {model_path.name} is {actual}, bundle.json says {document['onnx']['sha256']}"
+            f"bundle {directory}: sha256 of {model_path.name} is {actual}, "
+            f"bundle.json says {document['onnx']['sha256']}"
         )
     features = bundle_features(document)
     session = onnx_session(model_path.read_bytes())
     graph_inputs = [i.name for i in session.get_inputs()]
     if graph_inputs != list(features.raw_columns):
-        raise BundleError(f"bundle {directory}: graph inputs {graph_inputs} differ from the schema's features")
+        raise BundleError(
+            f"bundle {directory}: graph inputs {graph_inputs} differ from the schema's features"
+        )
     rows = document["golden"]["rows"]
     expected = np.asarray(document["golden"]["probabilities"], dtype=np.float64)
     if len(rows) != len(expected) or len(rows) == 0:

@@ -68,7 +68,7 @@ class FeatureSet:
 class Float32Imputer(SimpleImputer):
     """SimpleImputer whose fill values are float32-representable, like the ONNX Imputer's."""
 
-    def fit(self, X: Any, y: Any = None) -> Float32Imputer:  # noqa: N803 - scikit-learn naming
+    def fit(self, X: Any, y: Any = None) -> Float32Imputer:
         super().fit(X, y)
         self.statistics_ = self.statistics_.astype(np.float32).astype(np.float64)
         return self
@@ -83,11 +83,11 @@ class RatioFeatures(TransformerMixin, BaseEstimator):
     def __init__(self, ratios: Sequence[tuple[int, int, float, str]] = ()) -> None:
         self.ratios = ratios
 
-    def fit(self, X: Any, y: Any = None) -> RatioFeatures:  # noqa: N803 - scikit-learn naming
+    def fit(self, X: Any, y: Any = None) -> RatioFeatures:
         self.n_features_in_ = np.asarray(X).shape[1]
         return self
 
-    def transform(self, X: Any) -> np.ndarray:  # noqa: N803 - scikit-learn naming
+    def transform(self, X: Any) -> np.ndarray:
         values = np.asarray(X, dtype=np.float32)
         out = np.zeros((values.shape[0], len(self.ratios)), dtype=np.float32)
         for k, (num, den, offset, _name) in enumerate(self.ratios):
@@ -146,13 +146,13 @@ def build_preprocessor(features: FeatureSet) -> ColumnTransformer:
     if features.ratios:
         inputs = features.ratio_inputs
         index = {name: i for i, name in enumerate(inputs)}
-        ratios = [(index[r.numerator], index[r.denominator], float(r.offset), r.name) for r in features.ratios]
+        ratios = [
+            (index[r.numerator], index[r.denominator], float(r.offset), r.name) for r in features.ratios
+        ]
         steps.append(
             (
                 "ratio",
-                Pipeline(
-                    [("impute", Float32Imputer(strategy="median")), ("ratio", RatioFeatures(ratios))]
-                ),
+                Pipeline([("impute", Float32Imputer(strategy="median")), ("ratio", RatioFeatures(ratios))]),
                 list(inputs),
             )
         )

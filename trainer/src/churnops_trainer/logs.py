@@ -51,7 +51,9 @@ def get_logger(name: str) -> logging.Logger:
 
 
 @contextmanager
-def timed(log: logging.Logger, step: str, timings: dict[str, float] | None = None, **fields: Any) -> Iterator[None]:
+def timed(
+    log: logging.Logger, step: str, timings: dict[str, float] | None = None, **fields: Any
+) -> Iterator[None]:
     """Log the start and end of a long step (with its duration) and optionally record it."""
     start = time.perf_counter()
     log.info("step started", extra={"step": step, **fields})

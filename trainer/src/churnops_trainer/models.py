@@ -62,7 +62,7 @@ def float32_safe_booster(booster: Booster) -> Booster:
 class Float32LGBMClassifier(LGBMClassifier):
     """LGBMClassifier whose fitted trees split identically in float32 (see float32_safe_booster)."""
 
-    def fit(self, X: Any, y: Any, **kwargs: Any) -> Float32LGBMClassifier:  # noqa: N803
+    def fit(self, X: Any, y: Any, **kwargs: Any) -> Float32LGBMClassifier:
         super().fit(X, y, **kwargs)
         self._Booster = float32_safe_booster(self._Booster)
         return self
@@ -130,7 +130,9 @@ def original_recipe_pipeline(features: FeatureSet, seed: int) -> Any:
             ("scale", StandardScaler()),
             (
                 "clf",
-                GradientBoostingClassifier(n_estimators=100, max_depth=5, learning_rate=0.1, random_state=seed),
+                GradientBoostingClassifier(
+                    n_estimators=100, max_depth=5, learning_rate=0.1, random_state=seed
+                ),
             ),
         ]
     )

@@ -39,7 +39,9 @@ def _ratio_converter(scope: Any, operator: Any, container: Any) -> None:
             op_version=opv,
         )
         quotient = OnnxDiv(numerator, denominator, op_version=opv)
-        columns.append(OnnxWhere(OnnxEqual(denominator, zero, op_version=opv), zero, quotient, op_version=opv))
+        columns.append(
+            OnnxWhere(OnnxEqual(denominator, zero, op_version=opv), zero, quotient, op_version=opv)
+        )
     result = OnnxConcat(*columns, axis=1, op_version=opv, output_names=[operator.outputs[0]])
     result.add_to(scope, container)
 
@@ -47,12 +49,13 @@ def _ratio_converter(scope: Any, operator: Any, container: Any) -> None:
 @cache
 def register_converters() -> None:
     """Teach skl2onnx about LightGBM (via onnxmltools) and the trainer's own transformers. Idempotent."""
-    from churnops_trainer.models import Float32LGBMClassifier
     from onnxmltools.convert.lightgbm.operator_converters.LightGbm import convert_lightgbm
     from skl2onnx import update_registered_converter
     from skl2onnx.common.shape_calculator import calculate_linear_classifier_output_shapes
     from skl2onnx.operator_converters.imputer_op import convert_sklearn_imputer
     from skl2onnx.shape_calculators.imputer import calculate_sklearn_imputer_output_shapes
+
+    from churnops_trainer.models import Float32LGBMClassifier
 
     update_registered_converter(
         Float32LGBMClassifier,

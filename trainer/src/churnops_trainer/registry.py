@@ -57,6 +57,7 @@ def client(settings: Settings) -> Any:
     if settings.local_store:
         settings.home.mkdir(parents=True, exist_ok=True)
         (settings.home / "mlartifacts").mkdir(exist_ok=True)
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     # mlflow installs its own INFO handler on import; stderr is for our JSON lines.
     logging.getLogger("mlflow").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)
@@ -161,7 +162,7 @@ def promote(settings: Settings, model_name: str, version: str | None = None) -> 
     previous = None
     try:
         previous = str(mlclient.get_model_version_by_alias(model_name, CHAMPION).version)
-    except Exception as exc:  # noqa: BLE001 - any "no champion yet" answer, local or remote
+    except Exception as exc:
         if not _not_found(exc):
             raise
     history = _history(mlclient, model_name)
@@ -177,7 +178,7 @@ def rollback(settings: Settings, model_name: str) -> dict[str, Any]:
     mlclient = client(settings)
     try:
         history = _history(mlclient, model_name)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         if _not_found(exc):
             raise RegistryError(f"registered model '{model_name}' does not exist") from None
         raise
@@ -191,7 +192,9 @@ def rollback(settings: Settings, model_name: str) -> dict[str, Any]:
     return {"model_name": model_name, "version": restored, "replaced": str(current.version)}
 
 
-def resolve(settings: Settings, model_name: str, alias: str | None = None, version: str | None = None) -> dict[str, Any]:
+def resolve(
+    settings: Settings, model_name: str, alias: str | None = None, version: str | None = None
+) -> dict[str, Any]:
     """The local bundle directory of a version or alias, downloading bundle/ from the run when not cached."""
     import mlflow
 
@@ -203,9 +206,12 @@ def resolve(settings: Settings, model_name: str, alias: str | None = None, versi
         with tempfile.TemporaryDirectory(prefix="churnops-bundle-") as tmp:
             try:
                 fetched = mlflow.artifacts.download_artifacts(
-                    run_id=found.run_id, artifact_path=BUNDLE_ARTIFACTS, dst_path=tmp, tracking_uri=settings.tracking_uri
+                    run_id=found.run_id,
+                    artifact_path=BUNDLE_ARTIFACTS,
+                    dst_path=tmp,
+                    tracking_uri=settings.tracking_uri,
                 )
-            except Exception as exc:  # noqa: BLE001 - any store's "cannot download" becomes one message
+            except Exception as exc:
                 raise RegistryError(f"cannot download the bundle of {model_name} v{number}: {exc}") from None
             staged = Path(fetched)
             verify_bundle(staged)
@@ -244,10 +250,12 @@ def download_native(settings: Settings, run_id: str) -> Path:
     tmp = tempfile.mkdtemp(prefix="churnops-native-")
     try:
         path = mlflow.artifacts.download_artifacts(
-            run_id=run_id, artifact_path=f"{NATIVE_ARTIFACTS}/{NATIVE_FILE}", dst_path=tmp,
+            run_id=run_id,
+            artifact_path=f"{NATIVE_ARTIFACTS}/{NATIVE_FILE}",
+            dst_path=tmp,
             tracking_uri=settings.tracking_uri,
         )
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise RegistryError(f"cannot download the native pipeline of run {run_id}: {exc}") from None
     return Path(path)
 

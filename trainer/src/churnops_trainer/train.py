@@ -215,7 +215,10 @@ def fit_and_evaluate(prepared: PreparedData, config: TrainConfig) -> TrainOutcom
         extra={
             "candidate": chosen.name,
             "n_estimators": n_estimators,
-            "cv": {c.name: {"roc_auc": c.roc_auc, "precision_at_target": c.precision_at_target} for c in candidates},
+            "cv": {
+                c.name: {"roc_auc": c.roc_auc, "precision_at_target": c.precision_at_target}
+                for c in candidates
+            },
         },
     )
 
@@ -251,7 +254,9 @@ def fit_and_evaluate(prepared: PreparedData, config: TrainConfig) -> TrainOutcom
     test["brier_uncalibrated"] = round(float(ev.brier_score_loss(y_test, uncalibrated)), 6)
     metrics: dict[str, Any] = {
         "test": test,
-        "test_at_accuracy_optimal": ev.classification_metrics(y_test, test_scores, thresholds["accuracy_optimal"]),
+        "test_at_accuracy_optimal": ev.classification_metrics(
+            y_test, test_scores, thresholds["accuracy_optimal"]
+        ),
         "cv": {
             "roc_auc": round(chosen.roc_auc, 6),
             "precision_at_recall_target": round(operating.precision, 6),
@@ -408,7 +413,11 @@ def train(config: TrainConfig) -> dict[str, Any]:
         prepared = prepare(raw, config.spec)
     log.info(
         "data validated",
-        extra={"rows": prepared.n_rows, "positives": prepared.positives, "features": len(prepared.features.raw_columns)},
+        extra={
+            "rows": prepared.n_rows,
+            "positives": prepared.positives,
+            "features": len(prepared.features.raw_columns),
+        },
     )
     outcome = fit_and_evaluate(prepared, config)
     timings.update(outcome.timings)
@@ -439,7 +448,9 @@ def _describe_source(config: TrainConfig) -> str:
     return config.data
 
 
-def _log_run(mlclient: Any, run_id: str, outcome: TrainOutcome, config: TrainConfig, report_dir: Path) -> None:
+def _log_run(
+    mlclient: Any, run_id: str, outcome: TrainOutcome, config: TrainConfig, report_dir: Path
+) -> None:
     """Parameters, metrics, tags, the report and the native pipeline, in a few batched calls."""
     import joblib
     from mlflow.entities import Metric, Param, RunTag
@@ -514,7 +525,11 @@ def _result(
         "metrics": {k: outcome.metrics[k] for k in ("test", "cv", "notes")},
         "baselines": outcome.baselines,
         "candidates": [
-            {"name": c.name, "cv_roc_auc": round(c.roc_auc, 6), "cv_precision_at_recall_target": round(c.precision_at_target, 6)}
+            {
+                "name": c.name,
+                "cv_roc_auc": round(c.roc_auc, 6),
+                "cv_precision_at_recall_target": round(c.precision_at_target, 6),
+            }
             for c in outcome.candidates
         ],
         "chosen": outcome.chosen.name,
