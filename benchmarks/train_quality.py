@@ -73,9 +73,7 @@ def synthetic(rows: int, tune_seconds: float) -> dict[str, Any]:
         target=TargetSpec(column="churned", positive="1"), id_column="customer_id", drop=["true_churn_prob"]
     )
     prepared = prepare(frame, spec)
-    config = TrainConfig(
-        data=f"synthetic-original-{rows}", spec=spec, tune=tune_seconds > 0, tune_seconds=tune_seconds
-    )
+    config = TrainConfig(data=f"synthetic-original-{rows}", spec=spec, tune=tune_seconds > 0, tune_seconds=tune_seconds)
     start = time.perf_counter()
     outcome = fit_and_evaluate(prepared, config)
     result = _summary(outcome)
@@ -93,14 +91,10 @@ def synthetic(rows: int, tune_seconds: float) -> dict[str, Any]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--telco", type=Path, default=DEFAULT_TELCO)
     parser.add_argument("--sizes", default="5000,100000")
-    parser.add_argument(
-        "--tune-seconds", type=float, default=0.0, help="> 0 also runs Optuna within this budget"
-    )
+    parser.add_argument("--tune-seconds", type=float, default=0.0, help="> 0 also runs Optuna within this budget")
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
     out: dict[str, Any] = {}

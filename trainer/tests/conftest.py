@@ -15,6 +15,8 @@ from churnops_trainer.synthetic import SynthConfig, generate
 
 REPO = Path(__file__).resolve().parents[2]
 TELCO = REPO.parent / "shared" / "data" / "telco-customer-churn.csv"
+#: `train` flags for a table written by `synth` (what the Makefile's demo passes), minus --data.
+SYNTH_TRAIN_FLAGS = ("--target", "churned", "--positive", "1", "--id-col", "customer_id", "--drop", "true_churn_prob")
 SYNTH_SPEC = DatasetSpec(
     target=TargetSpec(column="churned", positive="1"), id_column="customer_id", drop=["true_churn_prob"]
 )

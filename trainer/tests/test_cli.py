@@ -16,7 +16,7 @@ import pytest
 
 from churnops_trainer.cli import main
 from churnops_trainer.export import verify_bundle
-from tests.conftest import TELCO
+from tests.conftest import SYNTH_TRAIN_FLAGS, TELCO
 
 TEST_KEYS = {"roc_auc", "pr_auc", "accuracy", "precision", "recall", "f1", "brier"}
 
@@ -53,32 +53,9 @@ def test_synth_writes_deterministic_tables(tmp_path: Path, capsys: pytest.Captur
         capsys, "synth", "--rows", "300", "--seed", "9", "--out", str(tmp_path / "a.parquet"), "--json"
     )
     assert code == 0 and result["rows"] == 300 and "true_churn_prob" in result["columns"]
-    call(
-        capsys,
-        "synth",
-        "--rows",
-        "300",
-        "--seed",
-        "9",
-        "--out",
-        str(tmp_path / "b.csv"),
-        "--recipe",
-        "original",
-        "--json",
-    )
-    call(
-        capsys,
-        "synth",
-        "--rows",
-        "300",
-        "--seed",
-        "9",
-        "--out",
-        str(tmp_path / "c.csv"),
-        "--recipe",
-        "original",
-        "--json",
-    )
+    for name in ("b.csv", "c.csv"):
+        out = str(tmp_path / name)
+        call(capsys, "synth", "--rows", "300", "--seed", "9", "--out", out, "--recipe", "original", "--json")
     assert (tmp_path / "b.csv").read_bytes() == (tmp_path / "c.csv").read_bytes()
     code, _, err = call(capsys, "synth", "--rows", "10", "--out", str(tmp_path / "x.txt"))
     assert code == 2 and "--out must end in .csv or .parquet" in err
@@ -168,20 +145,7 @@ def test_a_never_seen_table_trains_with_only_target_positive_and_id(
 def test_promote_rollback_resolve_models_and_predict(
     home: Path, synth_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    base = [
-        "train",
-        "--data",
-        str(synth_csv),
-        "--target",
-        "churned",
-        "--positive",
-        "1",
-        "--id-col",
-        "customer_id",
-        "--drop",
-        "true_churn_prob",
-        "--json",
-    ]
+    base = ["train", "--data", str(synth_csv), *SYNTH_TRAIN_FLAGS, "--json"]
     code, first, _ = call(capsys, *base)
     assert code == 0 and first["version"] == "1"
     code, _, err = call(capsys, "resolve", "--alias", "champion", "--json")
@@ -227,9 +191,7 @@ def test_promote_rollback_resolve_models_and_predict(
     diff = max(abs(float(r["p_onnx"]) - float(r["p_native"])) for r in rows)
     assert diff <= 1e-4
 
-    code, evaluated, _ = call(
-        capsys, "evaluate", "--bundle", first["bundle_path"], "--data", str(synth_csv), "--json"
-    )
+    code, evaluated, _ = call(capsys, "evaluate", "--bundle", first["bundle_path"], "--data", str(synth_csv), "--json")
     assert code == 0 and evaluated["rows"] == 1500 and set(evaluated["metrics"]) >= TEST_KEYS
     code, verified, _ = call(capsys, "verify", first["bundle_path"], "--json")
     assert code == 0 and verified["ok"] and verified["golden_rows"] >= 200

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import SYNTH_TRAIN_FLAGS
 from tests.test_cli import run_cli
 
 pytestmark = pytest.mark.slow
@@ -76,21 +77,7 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def test_round_trip_through_a_real_server(mlflow_server: str, tmp_path: Path, synth_csv: Path) -> None:
     env = {"MLFLOW_TRACKING_URI": mlflow_server, "CHURNOPS_HOME": str(tmp_path / "trainer-home")}
     trained = run_cli(
-        "train",
-        "--data",
-        str(synth_csv),
-        "--target",
-        "churned",
-        "--positive",
-        "1",
-        "--id-col",
-        "customer_id",
-        "--drop",
-        "true_churn_prob",
-        "--model-name",
-        "served",
-        "--json",
-        env=env,
+        "train", "--data", str(synth_csv), *SYNTH_TRAIN_FLAGS, "--model-name", "served", "--json", env=env
     )
     assert trained.returncode == 0, trained.stderr[-3000:]
     out = json.loads(trained.stdout)
@@ -117,9 +104,7 @@ def test_round_trip_through_a_real_server(mlflow_server: str, tmp_path: Path, sy
     listed = json.loads(run_cli("models", "--model-name", "served", "--json", env=other).stdout)
     assert listed[0]["aliases"] == ["challenger", "champion"]
     missing = run_cli("resolve", "--alias", "champion", "--model-name", "nope", env=other)
-    assert (
-        missing.returncode == 2 and "error: registered model 'nope' has no alias 'champion'" in missing.stderr
-    )
+    assert missing.returncode == 2 and "error: registered model 'nope' has no alias 'champion'" in missing.stderr
 
     native = run_cli(
         "predict",

@@ -1,0 +1,88 @@
+"""Wall time of the whole `train` command on Telco (CV, no tuning), printed as one JSON object.
+
+Usage (from the repository root): trainer/.venv/bin/python benchmarks/train_speed.py [--runs 3] [--data PATH]
+
+Each run is a fresh process with a fresh CHURNOPS_HOME (local MLflow store), exactly as a user would run it;
+the JSON reports each run's wall time, the trainer's own step timings and the original recipe's fit time
+measured in the same run. Bar: ≤ 20 s on the 2-core machine. Timings on a shared machine are noisy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+DEFAULT_TELCO = (
+    Path(__file__).resolve().parents[2] / "shared" / "data" / "telco-customer-churn.csv"
+)
+
+
+def _env(home: str) -> dict[str, str]:
+    """This environment with a fresh CHURNOPS_HOME and the default (local) MLflow store."""
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    env["CHURNOPS_HOME"] = home
+    return env
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--data", type=Path, default=DEFAULT_TELCO)
+    args = parser.parse_args()
+    runs = []
+    for _ in range(args.runs):
+        with tempfile.TemporaryDirectory(prefix="churnops-speed-") as home:
+            command = [
+                sys.executable,
+                "-m",
+                "churnops_trainer",
+                "train",
+                "--data",
+                str(args.data),
+                "--target",
+                "Churn",
+                "--positive",
+                "Yes",
+                "--id-col",
+                "customerID",
+                "--json",
+            ]
+            start = time.perf_counter()
+            done = subprocess.run(
+                command, capture_output=True, text=True, check=False, env=_env(home)
+            )
+            wall = time.perf_counter() - start
+            if done.returncode != 0:
+                print(done.stderr[-2000:], file=sys.stderr)
+                return 1
+            result = json.loads(done.stdout)
+            runs.append({"wall_s": round(wall, 2), **result["timings"]})
+    walls = [r["wall_s"] for r in runs]
+    print(
+        json.dumps(
+            {
+                "data": str(args.data),
+                "runs": runs,
+                "wall_s_median": round(statistics.median(walls), 2),
+                "original_recipe_s_median": round(
+                    statistics.median(r["original_recipe_s"] for r in runs), 2
+                ),
+                "bar_le_20s": statistics.median(walls) <= 20.0,
+            },
+            indent=1,
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
