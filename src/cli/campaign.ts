@@ -5,6 +5,7 @@ import { campaignReport, type EffectReport } from "../campaigns/report.js";
 import type { RiskRule } from "../campaigns/select.js";
 import { chooseAdapter, type SendSummary, sendCampaign } from "../campaigns/send.js";
 import { type CampaignStatus, campaignStatus } from "../campaigns/status.js";
+import { openSource } from "../data/source.js";
 import { ChurnopsError } from "../errors.js";
 import { listCampaigns } from "../store/campaigns.js";
 import { retryDead } from "../store/outbox.js";
@@ -51,7 +52,7 @@ export function riskRule(flags: { minBand?: string | undefined; threshold?: stri
   return { kind: "decision" };
 }
 
-function formatPlan(r: PlanResult): string {
+function formatPlan(r: PlanResult, next = true): string {
   const c = r.counts;
   const bands = Object.entries(c.byBand)
     .map(([band, n]) => `${band} ${n.treated}+${n.control}`)
@@ -67,7 +68,7 @@ function formatPlan(r: PlanResult): string {
     `  treated      ${c.treated}`,
     `  control      ${c.control} (share ${r.campaign.control_share}, seed ${r.campaign.seed}; by band treated+control: ${bands || "-"})`,
     ...r.notes.map((n) => `  note         ${n}`),
-    `Next: churnops campaign send ${r.campaign.name}`,
+    ...(next ? [`Next: churnops campaign send ${r.campaign.name}`] : []),
   ].join("\n");
 }
 
@@ -117,6 +118,42 @@ export function formatReport(r: EffectReport): string {
   if (r.offerCostTotal !== null) lines.push(`  offer cost  ${money(r.offerCostTotal)}`);
   lines.push(`Verdict: ${r.message}`);
   return lines.join("\n");
+}
+
+/**
+ * The demo's last step: a campaign on the demo's score run (high band, 500 offers, ranked by expected value
+ * when the data has a customer_value column), exported to a JSONL file, and its summary.
+ */
+export async function demoCampaign(c: CommandContext, runId: string, data: string): Promise<{ plan: PlanResult; send: SendSummary; text: string }> {
+  const store = await c.store();
+  const source = await openSource({ data });
+  const hasValues = source.columns.includes("customer_value");
+  const hasOptOuts = source.columns.includes("opted_out");
+  await source.close();
+  if (hasOptOuts) await importOptOuts(store, { data }, "customer_id", "opted_out");
+  const plan = await planCampaign(store, {
+    name: `demo-${runId}`,
+    run: runId,
+    rule: { kind: "band", band: "high" },
+    budget: 500,
+    controlShare: c.config.campaigns.control_share,
+    cooldownDays: c.config.campaigns.cooldown_days,
+    offer: "DEMO-20-OFF",
+    values: hasValues ? { source: { data }, idColumn: "customer_id", valueColumn: "customer_value", offerCost: 20, offerSuccess: 0.3 } : undefined,
+  });
+  const path = `${c.config.home}/demo/exports/${plan.campaign.name}.jsonl`;
+  const send = await sendCampaign(store, {
+    campaign: plan.campaign.name,
+    adapter: { kind: "export", path },
+    delivery: c.config.campaigns.delivery,
+    log: c.log,
+  });
+  const text = [
+    formatPlan(plan, false),
+    formatSend(send),
+    `Measure it once outcomes arrive: churnops outcomes ingest FILE && churnops campaign report ${plan.campaign.name}`,
+  ].join("\n");
+  return { plan, send, text };
 }
 
 export function registerCampaign(program: Command, ctx: () => CommandContext): void {

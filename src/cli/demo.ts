@@ -7,6 +7,7 @@ import { runTrainer, trainerJson } from "../model/trainer.js";
 import { scoreBatch } from "../scoring/batch.js";
 import { redact } from "../store/db.js";
 import { topScores } from "../store/runs.js";
+import { demoCampaign } from "./campaign.js";
 import { type CommandContext, output, parseIntFlag, today } from "./context.js";
 import { formatSummary } from "./score.js";
 
@@ -128,5 +129,19 @@ export function registerDemo(program: Command, ctx: () => CommandContext): void 
           `Data folder:     ${c.config.home}`,
         ].join("\n"),
       );
+
+      say("then: a retention campaign for the high-risk band, with a control group, sent to a CRM export file");
+      const campaign = await demoCampaign(c, summary.runId, data);
+      c.log.info(
+        {
+          event: "demo.campaign",
+          campaign: campaign.plan.campaign.name,
+          treated: campaign.send.treated,
+          control: campaign.send.control,
+          target: campaign.send.target,
+        },
+        "demo campaign sent",
+      );
+      if (flags.json !== true) process.stdout.write(`\n${campaign.text}\n`);
     });
 }

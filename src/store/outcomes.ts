@@ -54,6 +54,19 @@ export async function churnedBy(store: Store, asOf: string): Promise<Set<string>
   return new Set(rows.map((r) => r.customer_id));
 }
 
+/**
+ * One row per customer with an outcome observed after `after` (and up to `upTo`, when given): `churned` is 1 if
+ * any of those observations says the customer churned. A subquery to join scores or members against.
+ */
+export function churnAfter(store: Store, after: string, upTo?: string) {
+  let q = store.db
+    .selectFrom("outcomes")
+    .select(["customer_id", (eb) => eb.fn.max("churned").as("churned")])
+    .where("observed_at", ">", after);
+  if (upTo !== undefined) q = q.where("observed_at", "<=", upTo);
+  return q.groupBy("customer_id");
+}
+
 export interface ArmOutcome {
   arm: "treatment" | "control";
   members: number;
@@ -69,12 +82,7 @@ export interface ArmOutcome {
  * churned (a customer counts as churned if any such observation says so).
  */
 export async function armOutcomes(store: Store, campaign: string, asOf: string): Promise<ArmOutcome[]> {
-  const latest = store.db
-    .selectFrom("outcomes")
-    .select(["customer_id", (eb) => eb.fn.max("churned").as("churned")])
-    .where("observed_at", ">", asOf)
-    .groupBy("customer_id")
-    .as("o");
+  const latest = churnAfter(store, asOf).as("o");
   const rows = await store.db
     .selectFrom("campaign_members as m")
     .leftJoin(latest, "o.customer_id", "m.customer_id")
