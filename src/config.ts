@@ -125,6 +125,71 @@ const serverSchema = z
   })
   .prefault({});
 
+/** Monitoring: drift and performance thresholds, alerts, metrics, and the promotion gate (docs/monitoring.md). */
+const monitoringSchema = z
+  .object({
+    drift: z
+      .object({
+        /** PSI at which a feature (or the score) is worth a look, and at which it has shifted. */
+        psi_warn: z.number().gt(0).default(0.1),
+        psi_alert: z.number().gt(0).default(0.25),
+        /** A PSI counts only when its test (KS or chi-square) is significant at this level: small batches are noisy. */
+        p_value: z.number().gt(0).lt(1).default(0.01),
+        /** Share of a batch's rows quarantined by validation. */
+        quarantine_warn: z.number().min(0).max(1).default(0.02),
+        quarantine_alert: z.number().min(0).max(1).default(0.1),
+      })
+      .prefault({}),
+    performance: z
+      .object({
+        /** Recall the model promises; null takes the serving model's bundle (thresholds.recall_target). */
+        recall_target: z.number().gt(0).max(1).nullable().default(null),
+        /** Alert when realised recall falls below the target minus this. */
+        recall_tolerance: z.number().min(0).lt(1).default(0.05),
+        /** Fewest labelled churners in a month before its recall is judged. */
+        min_positives: z.number().int().min(1).default(30),
+        /** An outcome observed within this many days after the score date labels the score. */
+        horizon_days: z.number().int().min(1).max(3650).default(90),
+        calibration_bins: z.number().int().min(2).max(100).default(10),
+      })
+      .prefault({}),
+    alerts: z
+      .object({
+        /** Name of the environment variable holding the Slack-compatible webhook URL (unset: log and store only). */
+        webhook_url_env: z.string().min(1).default("CHURNOPS_ALERT_WEBHOOK_URL"),
+        timeout_ms: z.number().int().min(100).max(120_000).default(10_000),
+      })
+      .prefault({}),
+    gate: z
+      .object({
+        /** How much higher the challenger's precision (or recall, at equal precision) must be. */
+        margin: z.number().min(0).lt(1).default(0.01),
+        /** Most ROC AUC the challenger may lose against the champion. */
+        auc_tolerance: z.number().min(0).lt(1).default(0.01),
+        /** The challenger "meets the recall target" down to target minus this (holdout noise). */
+        recall_slack: z.number().min(0).lt(1).default(0.02),
+        /** Fewest holdout churners a decision needs. */
+        min_positives: z.number().int().min(1).default(50),
+      })
+      .prefault({}),
+    retrain: z
+      .object({
+        /** Recent labelled customers (file; `{date}` is replaced by YYYY-MM-DD) for `retrain` and the daily job. */
+        data: z.string().min(1).optional(),
+        /** Share of the labelled rows kept out of training: champion and challenger are judged on them. */
+        holdout_share: z.number().gt(0).lt(1).default(0.3),
+        seed: z.number().int().min(0).default(42),
+        /** Retrain in the daily job when a drift or performance alert fired since the last decision. */
+        on_alert: z.boolean().default(true),
+        /** Also retrain when the last decision is this many days old (0: no schedule). */
+        every_days: z.number().int().min(0).max(3650).default(0),
+      })
+      .prefault({}),
+    /** Prometheus textfile written after batch runs (node_exporter's textfile collector); unset: none. */
+    metrics_textfile: z.string().min(1).optional(),
+  })
+  .prefault({});
+
 const configSchema = z.object({
   home: z.string().min(1),
   store_url: z.string().min(1),
@@ -135,6 +200,7 @@ const configSchema = z.object({
   server: serverSchema,
   campaigns: campaignsSchema,
   daily: dailySchema,
+  monitoring: monitoringSchema,
 });
 
 export type Config = z.infer<typeof configSchema>;
@@ -144,6 +210,7 @@ export type CampaignsConfig = Config["campaigns"];
 export type DeliveryConfig = CampaignsConfig["delivery"];
 export type DailyConfig = Config["daily"];
 export type DailyCampaignConfig = DailyConfig["campaigns"][number];
+export type MonitoringConfig = Config["monitoring"];
 
 export interface ConfigSources {
   /** Path of a TOML file; default `churnops.toml` in the working directory when it exists. */

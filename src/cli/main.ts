@@ -5,6 +5,7 @@ import { registerCampaign } from "./campaign.js";
 import { registerDaily } from "./daily.js";
 import { registerDemo } from "./demo.js";
 import { passThrough, registerModels, TRAINER_PASSTHROUGH } from "./models.js";
+import { registerMonitor } from "./monitor.js";
 import { registerOutcomes } from "./outcomes.js";
 import { registerReport } from "./report.js";
 import { registerRuns } from "./runs.js";
@@ -28,6 +29,7 @@ function buildProgram(getContext: () => CommandContext): Command {
   registerDemo(program, getContext);
   registerCampaign(program, getContext);
   registerOutcomes(program, getContext);
+  registerMonitor(program, getContext);
   registerDaily(program, getContext);
   return program;
 }

@@ -140,6 +140,71 @@ export interface DailyRunsTable {
   error: string | null;
 }
 
+/** One drift report per score run; `report` is the JSON the CLI prints. */
+export interface DriftReportsTable {
+  run_id: string;
+  model_name: string;
+  model_version: string;
+  as_of: string;
+  severity: "ok" | "warn" | "alert";
+  max_psi: number | null;
+  rows_profiled: number;
+  report: string;
+  created_at: string;
+}
+
+/** Realised performance of a model version in a score month, by label policy; `report` is JSON. */
+export interface PerformanceReportsTable {
+  model_name: string;
+  model_version: string;
+  /** YYYY-MM */
+  month: string;
+  labels: string;
+  run_id: string;
+  labelled: number;
+  recall: number | null;
+  precision: number | null;
+  roc_auc: number | null;
+  report: string;
+  computed_at: string;
+}
+
+/** An alert; `key` (rule, subject, severity, day) makes it one per condition per day. */
+export interface AlertsTable {
+  key: string;
+  rule: string;
+  severity: "warn" | "alert";
+  subject: string;
+  /** YYYY-MM-DD */
+  day: string;
+  message: string;
+  details: string;
+  model_name: string | null;
+  model_version: string | null;
+  run_id: string | null;
+  created_at: string;
+  delivery_attempts: number;
+  delivered_at: string | null;
+  delivery_error: string | null;
+}
+
+/** Every promotion-gate decision with both models' holdout numbers (JSON) and the reason. */
+export interface GateDecisionsTable {
+  id: string;
+  decided_at: string;
+  model_name: string;
+  champion_version: string;
+  challenger_version: string;
+  decision: "promote" | "refuse";
+  reason: string;
+  trigger: string;
+  holdout: string;
+  holdout_rows: number;
+  champion_metrics: string;
+  challenger_metrics: string;
+  promoted: number;
+}
+
 export interface Database {
   score_runs: ScoreRunsTable;
   scores: ScoresTable;
@@ -152,4 +217,8 @@ export interface Database {
   outcomes: OutcomesTable;
   job_locks: JobLocksTable;
   daily_runs: DailyRunsTable;
+  drift_reports: DriftReportsTable;
+  performance_reports: PerformanceReportsTable;
+  alerts: AlertsTable;
+  gate_decisions: GateDecisionsTable;
 }

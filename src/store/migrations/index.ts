@@ -3,6 +3,7 @@ import * as m001 from "./001_scoring.js";
 import * as m002 from "./002_predictions.js";
 import * as m003 from "./003_campaigns.js";
 import * as m004 from "./004_daily.js";
+import * as m005 from "./005_monitoring.js";
 
 /**
  * Every migration, in order. Listed statically (not read from a folder) so the compiled CLI and the tests
@@ -13,4 +14,5 @@ export const migrations: Record<string, Migration> = {
   "002_predictions": m002,
   "003_campaigns": m003,
   "004_daily": m004,
+  "005_monitoring": m005,
 };
