@@ -1,13 +1,29 @@
 import type { Config } from "../config.js";
+import { FeatureBatchBuilder, type FeatureValue } from "../model/features.js";
 import { loadModel } from "../model/registry.js";
 import type { ChurnModel } from "../model/runtime.js";
 import { CustomerValidator } from "./validation.js";
 
 export type Variant = "champion" | "challenger";
 
-/** A verified model as the API serves it: the model plus the request validator built from its schema. */
+export type FeatureRow = Readonly<Record<string, FeatureValue>>;
+
+interface Job {
+  rows: readonly FeatureRow[];
+  resolve(probabilities: Float32Array): void;
+  reject(err: unknown): void;
+}
+
+/**
+ * A verified model as the API serves it: the model, the request validator built from its schema, and a scorer
+ * that puts the rows of all requests arriving in the same event-loop turn into one ONNX call. ONNX Runtime runs a
+ * call on the main thread, and a call costs about as much for 16 rows as for one; so under load this multiplies
+ * throughput, and when idle a request waits for nothing (the call starts in the same turn).
+ */
 export class ServedModel {
   readonly validator: CustomerValidator;
+  private pending: Job[] = [];
+  private scheduled = false;
 
   constructor(
     readonly model: ChurnModel,
@@ -19,6 +35,38 @@ export class ServedModel {
 
   get ref(): { name: string; version: string } {
     return { name: this.model.name, version: this.model.version };
+  }
+
+  /** Churn probabilities of `rows`, in order; the rows of one call are always scored in one ONNX call. */
+  score(rows: readonly FeatureRow[]): Promise<Float32Array> {
+    return new Promise((resolve, reject) => {
+      this.pending.push({ rows, resolve, reject });
+      if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  private flush(): void {
+    this.scheduled = false;
+    const jobs = this.pending;
+    this.pending = [];
+    const b = this.model.bundle;
+    const builder = new FeatureBatchBuilder(b.schema.features, b.schema.missing_token);
+    for (const job of jobs) for (const row of job.rows) builder.push(row);
+    this.model.predict(builder.build()).then(
+      (probabilities) => {
+        let offset = 0;
+        for (const job of jobs) {
+          job.resolve(probabilities.subarray(offset, offset + job.rows.length));
+          offset += job.rows.length;
+        }
+      },
+      (err: unknown) => {
+        for (const job of jobs) job.reject(err);
+      },
+    );
   }
 }
 

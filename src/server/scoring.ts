@@ -1,8 +1,8 @@
 import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
-import { FeatureBatchBuilder, type FeatureValue } from "../model/features.js";
+import type { FeatureValue } from "../model/features.js";
 import type { ServerMetrics } from "./metrics.js";
-import type { Lease, ServedModel, Variant } from "./models.js";
+import type { FeatureRow, Lease, ServedModel, Variant } from "./models.js";
 import type { PredictionLog, PredictionRecord } from "./prediction-log.js";
 import { type ApiViolation, isPlainObject, MAX_VIOLATIONS, parseCustomerId } from "./validation.js";
 import { assignVariant, type Routing } from "./variants.js";
@@ -35,20 +35,17 @@ interface Accepted {
 /** Rows one model scores in one call, and where their answers go. */
 class Group {
   readonly members: Accepted[] = [];
-  private readonly builder: FeatureBatchBuilder;
+  private readonly rows: FeatureRow[] = [];
 
-  constructor(readonly served: ServedModel) {
-    const b = served.model.bundle;
-    this.builder = new FeatureBatchBuilder(b.schema.features, b.schema.missing_token);
-  }
+  constructor(readonly served: ServedModel) {}
 
   add(a: Accepted): void {
     this.members.push(a);
-    this.builder.push(a.row);
+    this.rows.push(a.row);
   }
 
   predict(): Promise<Float32Array> {
-    return this.served.model.predict(this.builder.build());
+    return this.served.score(this.rows);
   }
 }
 

@@ -155,6 +155,18 @@ describe("client mistakes are 4xx, never 500", () => {
   });
 });
 
+describe("concurrent requests", () => {
+  it("answers each of many simultaneous requests with its own customer's score (calls are coalesced)", async () => {
+    const customers = batchFor(40);
+    const sequential: number[] = [];
+    for (const c of customers) sequential.push(JSON.parse((await predict(t.app, c)).body).churn_probability);
+    const concurrent = await Promise.all(customers.map((c) => predict(t.app, c)));
+    expect(concurrent.map((r) => JSON.parse(r.body).customer_id)).toEqual(customers.map((c) => c.customer_id));
+    expect(concurrent.map((r) => JSON.parse(r.body).churn_probability)).toEqual(sequential);
+    expect(new Set(sequential).size).toBeGreaterThan(5);
+  });
+});
+
 describe("POST /v1/predict/batch", () => {
   it("scores customers in request order, one result each", async () => {
     const customers = batchFor(30);
