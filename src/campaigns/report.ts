@@ -83,7 +83,7 @@ export function analyzeEffect(input: EffectInput): Omit<EffectReport, "campaign"
       customersRetained: null,
       revenueRetained: null,
       verdict: "no_evidence_yet",
-      message: `no evidence yet: no outcomes recorded after the campaign for the ${t.churnRate === null ? "treatment" : "control"} group (ingest them with \`churnops outcomes ingest\`)`,
+      message: `no evidence yet: no outcomes recorded after the campaign for the ${[t.churnRate === null ? "treatment" : "", c.churnRate === null ? "control" : ""].filter(Boolean).join(" and ")} group (ingest them with \`churnops outcomes ingest\`)`,
       sampleNeeded: null,
     };
   }
