@@ -58,3 +58,21 @@ def test_same_seed_gives_the_same_metrics(synth_frame: pd.DataFrame) -> None:
     np.testing.assert_array_equal(first.test_scores, second.test_scores)
     other = fit_and_evaluate(prepared, TrainConfig(data="memory", spec=SYNTH_SPEC, seed=6))
     assert not np.array_equal(other.split.test_index, first.split.test_index)
+
+
+def test_tuning_runs_within_its_budget_and_cost_threshold_is_reported(synth_frame: pd.DataFrame) -> None:
+    from churnops_trainer.data import prepare
+
+    prepared = prepare(synth_frame.head(600), SYNTH_SPEC)
+    config = TrainConfig(
+        data="memory", spec=SYNTH_SPEC, tune=True, tune_seconds=2.0, offer_cost=10.0, customer_value=500.0
+    )
+    outcome = fit_and_evaluate(prepared, config)
+    assert {"learning_rate", "num_leaves", "min_child_samples"} <= set(outcome.params)
+    assert outcome.timings["tune"] < 30
+    assert 0.0 < outcome.thresholds["cost_based"] < 1.0
+    # An offer costing as much as the customer is worth (after the save rate) is never worth sending widely.
+    dear = fit_and_evaluate(
+        prepared, TrainConfig(data="memory", spec=SYNTH_SPEC, offer_cost=500.0, customer_value=500.0)
+    )
+    assert dear.thresholds["cost_based"] >= outcome.thresholds["cost_based"]

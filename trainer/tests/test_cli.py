@@ -195,3 +195,26 @@ def test_promote_rollback_resolve_models_and_predict(
     assert code == 0 and evaluated["rows"] == 1500 and set(evaluated["metrics"]) >= TEST_KEYS
     code, verified, _ = call(capsys, "verify", first["bundle_path"], "--json")
     assert code == 0 and verified["ok"] and verified["golden_rows"] >= 200
+
+
+@pytest.mark.slow
+def test_a_failed_export_leaves_no_registered_version(
+    home: Path, synth_csv: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from churnops_trainer import train as train_module
+    from churnops_trainer.errors import BundleError, RegistryError
+    from churnops_trainer.registry import Settings, client, list_versions
+    from tests.conftest import SYNTH_SPEC
+
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise BundleError("simulated failure while writing the bundle")
+
+    monkeypatch.setattr(train_module, "write_bundle", broken)
+    with pytest.raises(BundleError, match="simulated"):
+        train_module.train(train_module.TrainConfig(data=str(synth_csv), spec=SYNTH_SPEC, model_name="broken"))
+    with pytest.raises(RegistryError, match="has no versions"):
+        list_versions(Settings.from_env(), "broken")
+    runs = client(Settings.from_env()).search_runs(
+        [e.experiment_id for e in client(Settings.from_env()).search_experiments()]
+    )
+    assert [r.info.status for r in runs] == ["FAILED"]

@@ -171,6 +171,18 @@ def test_the_run_logged_bundle_report_and_native_pipeline(trained: dict[str, Any
     assert len(run.data.tags["data_fingerprint"]) == 64 and "git_commit" in run.data.tags
     assert run.data.metrics["test_roc_auc"] == pytest.approx(trained["metrics"]["test"]["roc_auc"])
     report = Path(trained["report_path"])
-    assert (
-        report.is_file() and (report.parent / "roc.png").is_file() and (report.parent / "shap.png").is_file()
-    )
+    assert report.is_file() and (report.parent / "roc.png").is_file() and (report.parent / "shap.png").is_file()
+
+
+def test_bands_hold_their_top_shares_of_scores() -> None:
+    from churnops_trainer.cli import _bands
+    from churnops_trainer.errors import TrainerError
+    from churnops_trainer.export import bands_from_scores
+
+    scores = np.linspace(0, 1, 1001)
+    bands = bands_from_scores(scores, (("high", 0.1), ("medium", 0.3)))
+    assert [b["name"] for b in bands] == ["high", "medium", "low"]
+    assert bands[0]["min"] == pytest.approx(0.9) and bands[1]["min"] == pytest.approx(0.7)
+    assert _bands("high:0.05,medium:0.25") == (("high", 0.05), ("medium", 0.25))
+    with pytest.raises(TrainerError, match="shares must grow"):
+        _bands("high:0.3,medium:0.1")

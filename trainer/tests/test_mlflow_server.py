@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import SYNTH_TRAIN_FLAGS
-from tests.test_cli import run_cli
+from tests.test_cli import call, run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -74,47 +74,46 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         log.close()
 
 
-def test_round_trip_through_a_real_server(mlflow_server: str, tmp_path: Path, synth_csv: Path) -> None:
+def test_round_trip_through_a_real_server(
+    mlflow_server: str,
+    tmp_path: Path,
+    synth_csv: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     env = {"MLFLOW_TRACKING_URI": mlflow_server, "CHURNOPS_HOME": str(tmp_path / "trainer-home")}
     trained = run_cli(
         "train", "--data", str(synth_csv), *SYNTH_TRAIN_FLAGS, "--model-name", "served", "--json", env=env
     )
     assert trained.returncode == 0, trained.stderr[-3000:]
-    out = json.loads(trained.stdout)
+    out = json.loads(trained.stdout)  # stdout holds the result alone, even though MLflow prints run URLs
     assert out["version"] == "1"
     assert not (tmp_path / "trainer-home" / "mlflow.db").exists()
 
     # Another machine: a fresh CHURNOPS_HOME has no cached bundle, so resolve must download it.
-    other = {**env, "CHURNOPS_HOME": str(tmp_path / "scorer-home")}
-    resolved = run_cli("resolve", "--alias", "challenger", "--model-name", "served", "--json", env=other)
-    assert resolved.returncode == 0, resolved.stderr[-3000:]
-    info = json.loads(resolved.stdout)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)
+    monkeypatch.setenv("CHURNOPS_HOME", str(tmp_path / "scorer-home"))
+    code, info, _ = call(capsys, "resolve", "--alias", "challenger", "--model-name", "served", "--json")
+    assert code == 0
     bundle = Path(info["bundle_path"])
     assert info["version"] == "1" and info["run_id"] == out["run_id"] and info["aliases"] == ["challenger"]
     assert bundle == (tmp_path / "scorer-home" / "bundles" / "served" / "v1").resolve()
     assert (bundle / "model.onnx").read_bytes() == (Path(out["bundle_path"]) / "model.onnx").read_bytes()
-    assert run_cli("verify", str(bundle), env=other).returncode == 0
+    assert call(capsys, "verify", str(bundle))[0] == 0
 
     shutil.rmtree(bundle)
-    plain = run_cli("resolve", "--version", "1", "--model-name", "served", env=other)
-    assert plain.returncode == 0 and plain.stdout.strip() == str(bundle)
+    code, printed, _ = call(capsys, "resolve", "--version", "1", "--model-name", "served")
+    assert code == 0 and printed.strip() == str(bundle)
 
-    promoted = run_cli("promote", "--model-name", "served", "--json", env=other)
-    assert promoted.returncode == 0 and json.loads(promoted.stdout)["version"] == "1"
-    listed = json.loads(run_cli("models", "--model-name", "served", "--json", env=other).stdout)
+    code, promoted, _ = call(capsys, "promote", "--model-name", "served", "--json")
+    assert code == 0 and promoted["version"] == "1"
+    listed = call(capsys, "models", "--model-name", "served", "--json")[1]
     assert listed[0]["aliases"] == ["challenger", "champion"]
-    missing = run_cli("resolve", "--alias", "champion", "--model-name", "nope", env=other)
-    assert missing.returncode == 2 and "error: registered model 'nope' has no alias 'champion'" in missing.stderr
+    code, _, err = call(capsys, "resolve", "--alias", "champion", "--model-name", "nope")
+    assert code == 2 and "error: registered model 'nope' has no alias 'champion'" in err
 
-    native = run_cli(
-        "predict",
-        "--bundle",
-        str(bundle),
-        "--data",
-        str(synth_csv),
-        "--out",
-        str(tmp_path / "p.csv"),
-        "--native",
-        env=other,
+    predictions = tmp_path / "p.csv"
+    code, _, _ = call(
+        capsys, "predict", "--bundle", str(bundle), "--data", str(synth_csv), "--out", str(predictions), "--native"
     )
-    assert native.returncode == 0, native.stderr[-2000:]
+    assert code == 0 and predictions.read_text().startswith("row,id,p_onnx,p_native")

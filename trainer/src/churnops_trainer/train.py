@@ -432,10 +432,16 @@ def train(config: TrainConfig) -> dict[str, Any]:
             headline = {**outcome.metrics["test"], "threshold": outcome.thresholds["operating"]}
             version = registry.register_version(mlclient, config.model_name, run, headline)
         bundle_dir = settings.bundle_dir(config.model_name, version if config.register else f"run-{run_id}")
-        write_bundle(bundle_dir, parts, config.model_name, version, run_id)
-        mlclient.log_artifacts(run_id, str(bundle_dir), registry.BUNDLE_ARTIFACTS)
-        if config.register:
-            mlclient.set_registered_model_alias(config.model_name, registry.CHALLENGER, version)
+        try:
+            write_bundle(bundle_dir, parts, config.model_name, version, run_id)
+            mlclient.log_artifacts(run_id, str(bundle_dir), registry.BUNDLE_ARTIFACTS)
+            if config.register:
+                mlclient.set_registered_model_alias(config.model_name, registry.CHALLENGER, version)
+        except BaseException:
+            # A version without its bundle must not stay registered for `resolve` to find.
+            if config.register:
+                mlclient.delete_model_version(config.model_name, version)
+            raise
         timings["total_s"] = round(time.perf_counter() - started, 3)
         mlclient.log_metric(run_id, "train_seconds", timings["total_s"])
     log.info("training finished", extra={"run_id": run_id, "version": version, "seconds": timings["total_s"]})
