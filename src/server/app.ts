@@ -137,8 +137,24 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   } satisfies ServerControl);
 
   app.setErrorHandler((err, request, reply) => reply.send(handleError(err instanceof Error ? err : new Error(String(err)), request, reply)));
+  // Which methods each path has, so a known path called with another method answers 405 with Allow, not 404.
+  const methodsByPath = new Map<string, Set<string>>();
+  app.addHook("onRoute", (route) => {
+    const set = methodsByPath.get(route.url) ?? new Set<string>();
+    for (const m of Array.isArray(route.method) ? route.method : [route.method]) set.add(m);
+    methodsByPath.set(route.url, set);
+  });
   app.setNotFoundHandler((request, reply) => {
-    reply.status(404).send({ error: { code: "not_found", message: `no route ${request.method} ${request.url.split("?")[0]}` } });
+    const path = request.url.split("?")[0] ?? "";
+    const allowed = methodsByPath.get(path);
+    if (allowed !== undefined) {
+      reply.header("allow", [...allowed].join(", "));
+      reply
+        .status(405)
+        .send({ error: { code: "method_not_allowed", message: `${request.method} is not allowed on ${path}; use ${[...allowed].join(" or ")}` } });
+      return;
+    }
+    reply.status(404).send({ error: { code: "not_found", message: `no route ${request.method} ${path}` } });
   });
 
   const authRequired = config.auth === "required";

@@ -148,6 +148,13 @@ describe("client mistakes are 4xx, never 500", () => {
     expect(res.statusCode).toBe(415);
   });
 
+  it("answers a known path called with another method with 405 and Allow", async () => {
+    const res = await t.app.inject({ method: "DELETE", url: "/v1/predict", headers: { authorization: "Bearer test-key-0123456789abcdef" } });
+    expect(res.statusCode).toBe(405);
+    expect(res.headers.allow).toContain("POST");
+    expect(errorOf(res.body).code).toBe("method_not_allowed");
+  });
+
   it("answers an unknown route with a JSON 404", async () => {
     const res = await t.app.inject({ method: "GET", url: "/v1/nothing", headers: { authorization: "Bearer test-key-0123456789abcdef" } });
     expect(res.statusCode).toBe(404);

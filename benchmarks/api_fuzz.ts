@@ -1,0 +1,86 @@
+/**
+ * Robustness: schemathesis against our own /openapi.json, with an API key, all checks (5xx, response schema,
+ * status codes, content types, undeclared methods, negative data rejected …). schemathesis is installed into a
+ * temporary venv at run time. Prints JSON; exits non-zero when schemathesis found a failure.
+ * Usage: node --import tsx benchmarks/api_fuzz.ts [--max-examples 100]
+ */
+import { execFileSync, spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { API_KEY, log, startOurs, trainBundle } from "./api_common.js";
+
+const args = process.argv.slice(2);
+const i = args.indexOf("--max-examples");
+const MAX_EXAMPLES = i >= 0 ? Number(args[i + 1]) : 100;
+const SCHEMATHESIS = "schemathesis==4.32.5";
+
+function schemathesis(): string {
+  const venv = join(tmpdir(), "churnops-bench-schemathesis-v4");
+  const st = join(venv, "bin", "schemathesis");
+  if (!existsSync(join(venv, ".ready"))) {
+    log(`creating ${venv} (pip install ${SCHEMATHESIS})`);
+    execFileSync("python3", ["-m", "venv", venv], { stdio: "inherit" });
+    execFileSync(join(venv, "bin", "python"), ["-m", "pip", "install", "-q", SCHEMATHESIS], { stdio: ["ignore", "ignore", "inherit"] });
+    writeFileSync(join(venv, ".ready"), "");
+  }
+  return st;
+}
+
+async function main(): Promise<number> {
+  const st = schemathesis();
+  const work = mkdtempSync(join(tmpdir(), "churnops-bench-fuzz-"));
+  try {
+    const bundle = trainBundle(work);
+    // Access log off: schemathesis sends thousands of requests and the log is not what is tested here.
+    const server = await startOurs(work, bundle, "[server]\naccess_log = false\n");
+    try {
+      const report = join(work, "schemathesis.json");
+      log(`schemathesis against ${server.url}/openapi.json`);
+      const started = Date.now();
+      const run = spawnSync(
+        st,
+        [
+          "run",
+          `${server.url}/openapi.json`,
+          "--header",
+          `Authorization: Bearer ${API_KEY}`,
+          "--checks",
+          "all",
+          "--max-examples",
+          String(MAX_EXAMPLES),
+          "--generation-deterministic",
+          "--report",
+          "ndjson",
+          "--report-ndjson-path",
+          report,
+        ],
+        { encoding: "utf8", maxBuffer: 256 * 1024 * 1024, cwd: work },
+      );
+      const text = `${run.stdout}${run.stderr}`;
+      process.stderr.write(text);
+      const summary = /={5,} (.+) in ([\d.]+)s =+/.exec(text)?.[1] ?? "no summary";
+      const cases = /Test cases:\s*\n\s*(.+)/.exec(text)?.[1] ?? "";
+      const failures = [...text.matchAll(/❌ (ST\d+ [^:\n]+): (\d+)/g)].map((m) => ({ check: m[1], count: Number(m[2]) }));
+      const result = {
+        benchmark: "api_fuzz",
+        tool: SCHEMATHESIS,
+        max_examples: MAX_EXAMPLES,
+        exit_code: run.status,
+        summary,
+        test_cases: cases,
+        failures,
+        seconds: Math.round((Date.now() - started) / 100) / 10,
+        server_errors_logged: (readFileSync(join(work, "ours", "server.log"), "utf8").match(/"level":50/g) ?? []).length,
+      };
+      process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+      return run.status === 0 ? 0 : 1;
+    } finally {
+      await server.stop();
+    }
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+process.exitCode = await main();

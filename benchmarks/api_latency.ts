@@ -1,0 +1,173 @@
+/**
+ * API latency and throughput, ours against the original api.py, in one run on this machine. Prints JSON.
+ *   (a) sequential single requests over one keep-alive connection: p50 / p99
+ *   (b) autocannon at 16 and 64 connections: requests/s, p50 / p99, errors
+ *   (c) one 1,000-customer batch: latency
+ * Usage: node --import tsx benchmarks/api_latency.ts [--duration 10] [--skip-original]
+ * Env: CHURNOPS_BENCH_BUNDLE=<dir> to use an existing bundle instead of training one.
+ */
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { cpus, loadavg, tmpdir } from "node:os";
+import { join } from "node:path";
+import { customers, log, ROOT, type Served, startOriginal, startOurs, summary, trainBundle } from "./api_common.js";
+
+const args = process.argv.slice(2);
+const flag = (name: string): string | undefined => {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : undefined;
+};
+const DURATION_S = Number(flag("--duration") ?? "10");
+const SKIP_ORIGINAL = args.includes("--skip-original");
+
+interface Target {
+  served: Served;
+  single: { path: string; body: (i: number) => string };
+  batch: { path: string; body: string };
+  sequentialRequests: number;
+  batchRuns: number;
+}
+
+async function post(url: string, headers: Record<string, string>, body: string): Promise<number> {
+  const send = () => fetch(url, { method: "POST", headers: { "content-type": "application/json", ...headers }, body });
+  // A pooled keep-alive connection may have been closed by the server while autocannon ran (uvicorn closes idle
+  // connections after 5 s): retry once on a fresh one.
+  const res = await send().catch(() => send());
+  const text = await res.text();
+  if (res.status !== 200) throw new Error(`${url} answered ${res.status}: ${text.slice(0, 300)}`);
+  return text.length;
+}
+
+async function sequential(t: Target): Promise<ReturnType<typeof summary> & { requests_per_s: number }> {
+  const url = `${t.served.url}${t.single.path}`;
+  for (let i = 0; i < 200; i++) await post(url, t.served.headers, t.single.body(i));
+  const times: number[] = [];
+  const started = performance.now();
+  for (let i = 0; i < t.sequentialRequests; i++) {
+    const s = performance.now();
+    await post(url, t.served.headers, t.single.body(i));
+    times.push(performance.now() - s);
+  }
+  return { ...summary(times), requests_per_s: Math.round(t.sequentialRequests / ((performance.now() - started) / 1000)) };
+}
+
+interface CannonJson {
+  requests: { average: number; total: number };
+  latency: { p50: number; p99: number; average: number; max: number };
+  errors: number;
+  timeouts: number;
+  non2xx: number;
+}
+
+/** autocannon in its own process (so the load generator does not share this event loop), JSON out. */
+function cannon(t: Target, connections: number): Record<string, number> {
+  const headerArgs = Object.entries({ "content-type": "application/json", ...t.served.headers }).flatMap(([k, v]) => ["-H", `${k}: ${v}`]);
+  const out = execFileSync(
+    process.execPath,
+    [
+      join(ROOT, "node_modules", "autocannon", "autocannon.js"),
+      "-c",
+      String(connections),
+      "-d",
+      String(DURATION_S),
+      "-j",
+      "-m",
+      "POST",
+      ...headerArgs,
+      "-b",
+      t.single.body(1),
+      `${t.served.url}${t.single.path}`,
+    ],
+    { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"], maxBuffer: 64 * 1024 * 1024 },
+  );
+  const r = JSON.parse(out) as CannonJson;
+  return {
+    connections,
+    duration_s: DURATION_S,
+    requests_per_s: Math.round(r.requests.average),
+    requests_total: r.requests.total,
+    p50_ms: r.latency.p50,
+    p99_ms: r.latency.p99,
+    mean_ms: r.latency.average,
+    max_ms: r.latency.max,
+    errors: r.errors + r.timeouts,
+    non_2xx: r.non2xx,
+  };
+}
+
+async function batch(t: Target): Promise<ReturnType<typeof summary>> {
+  const url = `${t.served.url}${t.batch.path}`;
+  await post(url, t.served.headers, t.batch.body);
+  const times: number[] = [];
+  for (let i = 0; i < t.batchRuns; i++) {
+    const s = performance.now();
+    await post(url, t.served.headers, t.batch.body);
+    times.push(performance.now() - s);
+  }
+  return summary(times);
+}
+
+async function measure(t: Target): Promise<Record<string, unknown>> {
+  log(`${t.served.name}: sequential`);
+  const seq = await sequential(t);
+  log(`${t.served.name}: autocannon 16`);
+  const c16 = cannon(t, 16);
+  log(`${t.served.name}: autocannon 64`);
+  const c64 = cannon(t, 64);
+  log(`${t.served.name}: 1,000-customer batch`);
+  const b = await batch(t);
+  return { sequential: seq, autocannon_16: c16, autocannon_64: c64, batch_1000: b };
+}
+
+async function main(): Promise<void> {
+  const work = mkdtempSync(join(tmpdir(), "churnops-bench-api-"));
+  const rows = customers(1000);
+  const results: Record<string, unknown> = {};
+  try {
+    const bundle = trainBundle(work);
+    const ours = await startOurs(work, bundle);
+    try {
+      results.churnops = await measure({
+        served: ours,
+        single: { path: "/v1/predict", body: (i) => JSON.stringify({ ...rows[i % rows.length], customer_id: `c-${i}` }) },
+        batch: { path: "/v1/predict/batch", body: JSON.stringify({ customers: rows }) },
+        sequentialRequests: 3000,
+        batchRuns: 50,
+      });
+    } finally {
+      await ours.stop();
+    }
+    if (!SKIP_ORIGINAL) {
+      const original = await startOriginal(work);
+      try {
+        results.original = await measure({
+          served: original,
+          single: { path: "/predict", body: (i) => JSON.stringify(rows[i % rows.length]) },
+          batch: { path: "/predict/batch", body: JSON.stringify(rows) },
+          sequentialRequests: 1000,
+          batchRuns: 3,
+        });
+      } finally {
+        await original.stop();
+      }
+    }
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+  const ours = results.churnops as { autocannon_16: { requests_per_s: number; p99_ms: number }; batch_1000: { p50_ms: number } };
+  const original = results.original as { autocannon_16: { requests_per_s: number } } | undefined;
+  const speedup = original === undefined ? null : Math.round((ours.autocannon_16.requests_per_s / original.autocannon_16.requests_per_s) * 10) / 10;
+  const report = {
+    benchmark: "api_latency",
+    machine: { cpus: cpus().length, load_average_1m_at_end: Math.round((loadavg()[0] ?? 0) * 100) / 100, node: process.version },
+    ...results,
+    goals: {
+      throughput_16_vs_original: { value: speedup, goal: ">= 20", met: speedup === null ? null : speedup >= 20 },
+      p99_16_ms: { value: ours.autocannon_16.p99_ms, goal: "<= 5", met: ours.autocannon_16.p99_ms <= 5 },
+      batch_1000_p50_ms: { value: ours.batch_1000.p50_ms, goal: "<= 25", met: ours.batch_1000.p50_ms <= 25 },
+    },
+  };
+  process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+}
+
+await main();
