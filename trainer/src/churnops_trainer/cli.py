@@ -195,6 +195,21 @@ def cmd_predict(args: argparse.Namespace) -> dict[str, Any]:
     return {"out": args.out, "rows": rows, "native": bool(args.native)}
 
 
+def cmd_spark_score(args: argparse.Namespace) -> dict[str, Any]:
+    from churnops_trainer.spark import cli_run
+
+    return cli_run(args)
+
+
+def _spark_summary(r: dict[str, Any]) -> str:
+    if r["status"] == "already_complete":
+        return f"run {r['run_id']} was already complete in the store; nothing re-scored"
+    return (
+        f"scored run {r['run_id']} on Spark: {r['rows_scored']} scored, {r['rows_quarantined']} quarantined, "
+        f"{r['rows_per_second']:.0f} rows/s; written to {r['out'] or r['jdbc_out']}"
+    )
+
+
 def _simple(key: str) -> Summary:
     return lambda r: str(r[key])
 
@@ -276,6 +291,23 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, tuple[Handler, Su
     p.add_argument("--data", required=True)
     p.add_argument("--out", required=True)
     p.add_argument("--native", action="store_true", help="also score with the native pipeline of the bundle's run")
+
+    p = command("spark-score", "score a customer table on Apache Spark (extra: spark)", cmd_spark_score, _spark_summary)
+    model = p.add_mutually_exclusive_group(required=True)
+    model.add_argument("--bundle", help="bundle directory (model.onnx + bundle.json), read by the driver")
+    model.add_argument("--model", help="champion, challenger or a registered version number")
+    p.add_argument("--model-name", default="churn")
+    p.add_argument("--data", required=True, help="Parquet/CSV path (local, hdfs://, s3a://…) or a jdbc: URL")
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--table", help="table name (with a jdbc: URL)")
+    source.add_argument("--query", help="SQL query (with a jdbc: URL)")
+    p.add_argument("--kind", choices=("daily", "monthly"), default="daily")
+    p.add_argument("--as-of", required=True, help="the date the scores are for (YYYY-MM-DD)")
+    p.add_argument("--out", help="scores to .parquet or .csv (a Spark output directory)")
+    p.add_argument("--quarantine-out", help="quarantined rows (default: <out>.quarantine.parquet)")
+    p.add_argument("--jdbc-out", help="jdbc: URL of the churnops store: fills score_runs, scores, quarantine")
+    p.add_argument("--master", help="Spark master, e.g. local[*] (default: spark-submit's)")
+    p.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE", help="Spark setting (repeatable)")
     return parser, handlers
 
 

@@ -44,7 +44,10 @@ SourceKind = Literal["text", "string", "number", "bigint", "boolean"]
 CSV text (parsed leniently), a string, a JS number, a JS bigint (64-bit integers), or a boolean."""
 
 # ECMAScript's String.prototype.trim set: WhiteSpace and LineTerminator code points.
-JS_WHITESPACE = "\t\n\v\f\r \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+JS_WHITESPACE = (
+    "\t\n\v\f\r \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
+    "\u2028\u2029\u202f\u205f\u3000\ufeff"
+)
 # validate.ts's number grammar for text; re.ASCII because JS's \d is ASCII only.
 TEXT_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", re.ASCII)
 SHOW_LIMIT = 40
@@ -83,7 +86,7 @@ def js_number(x: float) -> str:
 
 def _shortest_digits(x: float) -> tuple[str, int]:
     """Python's repr gives the same shortest round-trip digits as JS; return them and their power of ten."""
-    mantissa, _, exp = repr(x).partition("e")
+    mantissa, _, exp = repr(float(x)).partition("e")
     whole, _, frac = mantissa.partition(".")
     digits = (whole + frac).lstrip("0")
     exponent = (int(exp) if exp else 0) - len(frac)
@@ -218,9 +221,7 @@ def _js_typeof(source: SourceKind) -> str:
     return {"number": "number", "bigint": "bigint", "boolean": "boolean"}.get(source, "string")
 
 
-def validate_numeric(
-    plan: ColumnPlan, raw: np.ndarray, isnull: np.ndarray | None, reasons: Reasons
-) -> np.ndarray:
+def validate_numeric(plan: ColumnPlan, raw: np.ndarray, isnull: np.ndarray | None, reasons: Reasons) -> np.ndarray:
     """float32 graph input (NaN where missing); failures recorded in `reasons` with validate.ts's messages."""
     n = len(raw)
     fail = f"{plan.name}: {{}} (expected {plan.expected})"
@@ -286,9 +287,7 @@ def validate_numeric(
     return np.where(ok, numbers, np.nan).astype(np.float32)
 
 
-def validate_categorical(
-    plan: ColumnPlan, raw: np.ndarray, missing_token: str, reasons: Reasons
-) -> np.ndarray:
+def validate_categorical(plan: ColumnPlan, raw: np.ndarray, missing_token: str, reasons: Reasons) -> np.ndarray:
     """String graph input (the missing token where missing); failures recorded with validate.ts's messages."""
     fail = f"{plan.name}: {{}} (expected {plan.expected})"
     missing = _blank_text(raw) if plan.source == "text" else _null(raw)
@@ -429,9 +428,7 @@ class BatchScorer:
         if good.any():
             feed = {name: values[good] for name, values in inputs.items()}
             output = session.run([self.probability_output], feed)[0]
-            probability[good] = np.asarray(output[:, self.positive_index], dtype=np.float32).astype(
-                np.float64
-            )
+            probability[good] = np.asarray(output[:, self.positive_index], dtype=np.float32).astype(np.float64)
         band = np.full(n, None, dtype=object)
         for name, low in self.bands:
             band[good & (band == None) & (probability >= low)] = name  # noqa: E711 - elementwise
@@ -473,7 +470,6 @@ class SparkScoreConfig(BaseModel):
     jdbc_out: str | None = None
     master: str | None = None
     conf: dict[str, str] = {}
-    jdbc_partitions: int | None = None
 
     @field_validator("as_of")
     @classmethod
@@ -493,9 +489,7 @@ class SparkScoreConfig(BaseModel):
         if self.table is not None and self.query is not None:
             raise ValueError("give --table or --query, not both")
         if self.is_jdbc_source and self.table is None and self.query is None:
-            raise ValueError(
-                f"{redact(self.data)} is a database: say which rows with --table NAME or --query SQL"
-            )
+            raise ValueError(f"{redact(self.data)} is a database: say which rows with --table NAME or --query SQL")
         for path in (self.out, self.quarantine_out):
             if path is not None and output_format(path) is None:
                 raise ValueError(f"{path}: expected a path ending in .parquet or .csv")
@@ -533,9 +527,7 @@ def run_id_of(kind: str, as_of: str, document: dict[str, Any]) -> str:
     return f"{kind}-{as_of}-{document['model_name']}-v{document['model_version']}"
 
 
-def spark_session(
-    master: str | None, conf: dict[str, str], app_name: str = "churnops-spark-score"
-) -> SparkSession:
+def spark_session(master: str | None, conf: dict[str, str], app_name: str = "churnops-spark-score") -> SparkSession:
     """A session (or the one spark-submit made); workers run this interpreter unless told otherwise."""
     from pyspark.sql import SparkSession
 
@@ -578,9 +570,7 @@ def source_kind(data_type: Any, text: bool) -> SourceKind:
         return "text"
     if isinstance(data_type, T.LongType):
         return "bigint"
-    if isinstance(
-        data_type, (T.IntegerType, T.ShortType, T.ByteType, T.FloatType, T.DoubleType, T.DecimalType)
-    ):
+    if isinstance(data_type, (T.IntegerType, T.ShortType, T.ByteType, T.FloatType, T.DoubleType, T.DecimalType)):
         return "number"
     if isinstance(data_type, T.BooleanType):
         return "boolean"
@@ -592,9 +582,7 @@ def read_source(spark: SparkSession, config: SparkScoreConfig) -> tuple[DataFram
     data = config.data
     if config.is_jdbc_source:
         reader = spark.read.format("jdbc").option("url", data)
-        reader = (
-            reader.option("query", config.query) if config.query else reader.option("dbtable", config.table)
-        )
+        reader = reader.option("query", config.query) if config.query else reader.option("dbtable", config.table)
         return reader.load(), False, f"{redact(data)} {config.table or '(query)'}"
     lower = data.lower()
     if re.search(r"\.(csv|tsv|txt)(\.gz)?$", lower):
@@ -699,9 +687,7 @@ def score_dataframe(
         operating=float(document["thresholds"]["operating"]),
         verifications=verifications,
     )
-    scored = (
-        prepared_input(frame, plan).mapInPandas(scorer, SCORED_SCHEMA).persist(StorageLevel.MEMORY_AND_DISK)
-    )
+    scored = prepared_input(frame, plan).mapInPandas(scorer, SCORED_SCHEMA).persist(StorageLevel.MEMORY_AND_DISK)
     # Row numbers follow the input order: partition by partition, row by row within one.
     counts = sorted(
         (int(r["part"]), int(r["n"])) for r in scored.groupBy("part").agg(F.count("*").alias("n")).collect()
@@ -785,9 +771,7 @@ def resolve_bundle(model: str, model_name: str = "churn") -> Path:
         return Path(resolve(Settings.from_env(), model_name, version=model)["bundle_path"])
     if model in ("champion", "challenger"):
         return Path(resolve(Settings.from_env(), model_name, alias=model)["bundle_path"])
-    raise TrainerError(
-        f"--model {model}: expected champion, challenger or a version number (or use --bundle DIR)"
-    )
+    raise TrainerError(f"--model {model}: expected champion, challenger or a version number (or use --bundle DIR)")
 
 
 def run(config: SparkScoreConfig, spark: SparkSession | None = None) -> dict[str, Any]:
@@ -800,7 +784,7 @@ def run(config: SparkScoreConfig, spark: SparkSession | None = None) -> dict[str
     own_session = spark is None
     session = spark if spark is not None else spark_session(config.master, config.conf)
     try:
-        if config.jdbc_out is not None and StoreRun(session, config.jdbc_out, run_id).status() == "complete":
+        if config.jdbc_out is not None and store_status(session, config.jdbc_out, run_id) == "complete":
             log.info("run already complete in the store; nothing to do", extra={"run_id": run_id})
             return {
                 "run_id": run_id,
@@ -817,8 +801,9 @@ def run(config: SparkScoreConfig, spark: SparkSession | None = None) -> dict[str
             "spark scoring started",
             extra={"run_id": run_id, "source": description, "master": session.sparkContext.master},
         )
-        tables = score_dataframe(session, frame, document, shipped, plan, run_id, scored_at, verifications)
+        tables: ScoredTables | None = None
         try:
+            tables = score_dataframe(session, frame, document, shipped, plan, run_id, scored_at, verifications)
             summary = _write_outputs(session, config, tables, run_id, description, document)
         except Exception as exc:
             refused = refused_on_executor(exc)
@@ -826,7 +811,8 @@ def run(config: SparkScoreConfig, spark: SparkSession | None = None) -> dict[str
                 raise refused from None
             raise
         finally:
-            tables.persisted.unpersist()
+            if tables is not None:
+                tables.persisted.unpersist()
     finally:
         if own_session:
             session.stop()
@@ -850,9 +836,7 @@ def run(config: SparkScoreConfig, spark: SparkSession | None = None) -> dict[str
         "quarantine_out": config.quarantine_path,
         "jdbc_out": redact(config.jdbc_out) if config.jdbc_out else None,
     }
-    log.info(
-        "spark scoring finished", extra={k: result[k] for k in ("run_id", "rows_scored", "rows_quarantined")}
-    )
+    log.info("spark scoring finished", extra={k: result[k] for k in ("run_id", "rows_scored", "rows_quarantined")})
     return result
 
 
@@ -873,9 +857,7 @@ def _write_outputs(
         _write(tables.quarantine, quarantine_path)
     if config.jdbc_out is not None:
         write_store(spark, config, tables, run_id, description, document)
-    bands = {
-        r["band"]: int(r["n"]) for r in tables.scores.groupBy("band").agg(F.count("*").alias("n")).collect()
-    }
+    bands = {r["band"]: int(r["n"]) for r in tables.scores.groupBy("band").agg(F.count("*").alias("n")).collect()}
     return {"rows_scored": sum(bands.values()), "rows_quarantined": tables.quarantine.count(), "bands": bands}
 
 
@@ -987,9 +969,7 @@ class StoreRun:
             self.run_id,
         )
         if claimed != 1:
-            raise TrainerError(
-                f"score run {self.run_id} was completed or claimed by another process just now"
-            )
+            raise TrainerError(f"score run {self.run_id} was completed or claimed by another process just now")
         # Spark rewrites a run whole: whatever an interrupted attempt left is removed first.
         self._execute("DELETE FROM scores WHERE run_id = ?", self.run_id)
         self._execute("DELETE FROM quarantine WHERE run_id = ?", self.run_id)
@@ -1037,6 +1017,14 @@ class StoreRun:
         self.connection.close()
 
 
+def store_status(spark: SparkSession, url: str, run_id: str) -> str | None:
+    probe = StoreRun(spark, url, run_id)
+    try:
+        return probe.status()
+    finally:
+        probe.close()
+
+
 def write_store(
     spark: SparkSession,
     config: SparkScoreConfig,
@@ -1059,9 +1047,7 @@ def write_store(
                 options["driver"] = driver
             scores = tables.scores.withColumn("decision", F.col("decision").cast("int"))
             scores.write.format("jdbc").options(dbtable="scores", **options).mode("append").save()
-            tables.quarantine.write.format("jdbc").options(dbtable="quarantine", **options).mode(
-                "append"
-            ).save()
+            tables.quarantine.write.format("jdbc").options(dbtable="quarantine", **options).mode("append").save()
             counts = (tables.scores.count(), tables.quarantine.count())
         except Exception as exc:
             refused = refused_on_executor(exc)
@@ -1072,3 +1058,39 @@ def write_store(
         return counts
     finally:
         run.close()
+
+
+def cli_run(args: Any) -> dict[str, Any]:
+    """`spark-score`: argparse namespace → validated config → run. Configuration mistakes are user errors."""
+    from pydantic import ValidationError
+
+    try:
+        import pyspark  # noqa: F401 - only to report a missing extra as one line
+    except ImportError:
+        raise TrainerError(
+            "pyspark is not installed: pip install 'churnops-trainer[spark]' (or pip install pyspark)"
+        ) from None
+    conf: dict[str, str] = {}
+    for item in args.conf:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise TrainerError(f"--conf {item}: expected KEY=VALUE")
+        conf[key.strip()] = value
+    bundle = Path(args.bundle) if args.bundle else resolve_bundle(args.model, args.model_name)
+    try:
+        config = SparkScoreConfig(
+            bundle=bundle,
+            data=args.data,
+            table=args.table,
+            query=args.query,
+            kind=args.kind,
+            as_of=args.as_of,
+            out=args.out,
+            quarantine_out=args.quarantine_out,
+            jdbc_out=args.jdbc_out,
+            master=args.master,
+            conf=conf,
+        )
+    except ValidationError as exc:
+        raise TrainerError("; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())) from None
+    return run(config)

@@ -1,0 +1,273 @@
+"""Spark scorer (local mode): the same scores, bands and quarantine reasons as the TypeScript scorer, and a
+tampered bundle refused on the executors. Skipped only when pyspark (the `spark` extra) is not installed."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+pytest.importorskip("pyspark", reason="pyspark is not installed (pip install 'churnops-trainer[spark]')")
+
+from churnops_trainer import spark as S
+from churnops_trainer.errors import BundleError
+
+pytestmark = pytest.mark.spark
+
+REPO = Path(__file__).resolve().parents[2]
+AS_OF = "2026-03-01"
+FEATURES = [
+    "tenure_months",
+    "monthly_charges",
+    "total_charges",
+    "num_support_tickets",
+    "num_logins_30d",
+    "contract_type",
+    "payment_method",
+]
+NODE = shutil.which("node")
+
+
+@pytest.fixture(scope="module")
+def spark() -> Iterator[Any]:
+    session = S.spark_session("local[2]", {"spark.sql.shuffle.partitions": "4", "spark.default.parallelism": "2"})
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="module")
+def bundle(trained: dict[str, Any]) -> Path:
+    return Path(trained["bundle_path"])
+
+
+def customers(synth_frame: pd.DataFrame, n: int = 400) -> list[dict[str, Any]]:
+    """Real rows, then every kind of bad row in both input modes (row numbers are 1-based, as reported)."""
+    rows = synth_frame.head(n)[["customer_id", *FEATURES]].to_dict(orient="records")
+    rows = [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()} for r in rows]
+    rows[4]["tenure_months"] = -3  # below the minimum
+    rows[7]["contract_type"] = "three_year"  # unseen category
+    rows[13]["payment_method"] = None  # required and missing
+    rows[16]["num_support_tickets"] = 2.5  # not a whole number
+    rows[19]["customer_id"] = rows[1]["customer_id"]  # duplicate of row 2
+    rows[22]["customer_id"] = ""  # empty id
+    rows[23]["customer_id"] = None  # null id
+    rows[25]["total_charges"] = None  # optional: scored with NaN
+    rows[28]["tenure_months"] = -1  # two reasons in one row
+    rows[28]["contract_type"] = "x" * 50  # cut at 40 characters in the message
+    rows[31]["customer_id"] = rows[4]["customer_id"]  # the first occurrence was bad: this one is scored
+    rows[34]["monthly_charges"] = -1e-7  # JS prints -1e-7
+    rows[37]["num_logins_30d"] = 2.5e-7  # JS prints 2.5e-7
+    rows[40]["monthly_charges"] = -0.000001  # JS prints -0.000001
+    rows[43]["customer_id"] = rows[1]["customer_id"]  # a second duplicate of row 2
+    return rows
+
+
+def write_parquet(rows: list[dict[str, Any]], path: Path, special: dict[tuple[int, str], float]) -> Path:
+    """Typed Parquet: tenure as int64 (a JS bigint), other numerics as double (NaN kept apart from NULL)."""
+    columns: dict[str, pa.Array] = {}
+    for name in ["customer_id", *FEATURES]:
+        values = [special.get((i, name), r[name]) for i, r in enumerate(rows)]
+        if name == "tenure_months":
+            columns[name] = pa.array(values, type=pa.int64())
+        elif name in ("customer_id", "contract_type", "payment_method"):
+            columns[name] = pa.array(values, type=pa.string())
+        else:
+            columns[name] = pa.array([None if v is None else float(v) for v in values], type=pa.float64())
+    pq.write_table(pa.table(columns), path)
+    return path
+
+
+def write_csv(rows: list[dict[str, Any]], path: Path, special: dict[tuple[int, str], str]) -> Path:
+    """CSV text as a user would have it: numbers written plainly, some padded, some malformed."""
+    frame = pd.DataFrame(
+        [{k: special.get((i, k), "" if v is None else _text(v)) for k, v in r.items()} for i, r in enumerate(rows)]
+    )
+    frame.to_csv(path, index=False)
+    return path
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+PARQUET_SPECIAL = {(10, "monthly_charges"): float("nan"), (46, "monthly_charges"): float("inf")}
+CSV_SPECIAL = {
+    (10, "monthly_charges"): "abc",
+    (46, "monthly_charges"): "1e999",
+    (49, "tenure_months"): "  12  ",
+    (52, "num_logins_30d"): "+5",
+    (55, "monthly_charges"): "Infinity",
+    (58, "customer_id"): "   ",
+    (61, "total_charges"): " ",
+}
+
+
+def run_typescript(data: Path, bundle: Path, workdir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The real TS CLI from source, with a SQLite store so its quarantine rows can be read back."""
+    home = workdir / "ts-home"
+    db = workdir / "ts.db"
+    out = workdir / "ts.parquet"
+    env = {**os.environ, "CHURNOPS_HOME": str(home), "CHURNOPS_DB_URL": f"sqlite://{db}"}
+    cmd = [NODE, "--import", "tsx", "test/helpers/cli-entry.ts", "score", "--data", str(data), "--model", str(bundle)]
+    cmd += ["--as-of", AS_OF, "--out", str(out), "--json"]
+    done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    with sqlite3.connect(db) as conn:
+        quarantine = pd.read_sql_query("SELECT run_id, row_number, customer_id, reason FROM quarantine", conn)
+    return pd.read_parquet(out), quarantine
+
+
+def run_spark(spark: Any, data: Path, bundle: Path, workdir: Path) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame]:
+    config = S.SparkScoreConfig(bundle=bundle, data=str(data), as_of=AS_OF, out=str(workdir / "spark.parquet"))
+    summary = S.run(config, spark=spark)
+    return summary, pd.read_parquet(workdir / "spark.parquet"), pd.read_parquet(workdir / "spark.quarantine.parquet")
+
+
+def assert_same_as_typescript(
+    summary: dict[str, Any], scores: pd.DataFrame, quarantine: pd.DataFrame, ts: tuple[pd.DataFrame, pd.DataFrame]
+) -> None:
+    ts_scores, ts_quarantine = ts
+    assert len(scores) == len(ts_scores) > 250
+    assert scores["customer_id"].is_unique
+    merged = scores.merge(ts_scores, on="customer_id", suffixes=("", "_ts"), validate="one_to_one")
+    assert len(merged) == len(ts_scores)
+    assert np.max(np.abs(merged["probability"] - merged["probability_ts"])) <= 1e-6
+    for column in ("band", "decision", "run_id", "model_name", "model_version"):
+        assert (merged[column] == merged[f"{column}_ts"]).all(), column
+    run_id = f"daily-{AS_OF}-{summary['model_name']}-v{summary['model_version']}"
+    assert summary["run_id"] == ts_scores["run_id"].iloc[0] == run_id
+    ours = quarantine.sort_values("row_number").reset_index(drop=True)
+    theirs = ts_quarantine.sort_values("row_number").reset_index(drop=True)
+    assert list(ours["row_number"]) == list(theirs["row_number"])
+    assert list(ours["customer_id"].fillna("<null>")) == list(theirs["customer_id"].fillna("<null>"))
+    for mine, expected in zip(ours["reason"], theirs["reason"], strict=True):
+        assert mine == expected
+    assert summary["rows_quarantined"] == len(ts_quarantine)
+    assert summary["executor_verifications"] >= 1
+
+
+@pytest.mark.skipif(NODE is None, reason="node is needed to run the TypeScript scorer")
+def test_parquet_scores_and_reasons_equal_the_typescript_scorer(
+    spark: Any, bundle: Path, synth_frame: pd.DataFrame, tmp_path: Path
+) -> None:
+    data = write_parquet(customers(synth_frame), tmp_path / "customers.parquet", PARQUET_SPECIAL)
+    summary, scores, quarantine = run_spark(spark, data, bundle, tmp_path)
+    assert_same_as_typescript(summary, scores, quarantine, run_typescript(data, bundle, tmp_path))
+    reasons = dict(zip(quarantine["row_number"], quarantine["reason"], strict=True))
+    assert reasons[5].startswith("tenure_months: -3 is below the minimum 0 (expected an integer >= 0)")
+    assert reasons[11].startswith("monthly_charges: NaN is not a finite number")
+    assert reasons[47].startswith("monthly_charges: Infinity is not a finite number")
+    assert reasons[35].startswith("monthly_charges: -1e-7 is below the minimum 0")
+    assert reasons[38].startswith("num_logins_30d: 2.5e-7 is not a whole number")
+    second = str(synth_frame["customer_id"].iloc[1])
+    assert reasons[20] == f"customer_id: duplicate customer id {second} (already scored from row 2)"
+    assert reasons[44] == f"customer_id: duplicate customer id {second} (already scored from row 2)"
+    assert reasons[23] == reasons[24] == "customer_id: the customer id is empty"
+    assert "; contract_type: " in reasons[29] and '"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx…"' in reasons[29]
+    assert str(synth_frame["customer_id"].iloc[4]) in set(scores["customer_id"])  # row 32, after a bad row 5
+
+
+@pytest.mark.skipif(NODE is None, reason="node is needed to run the TypeScript scorer")
+def test_csv_text_is_parsed_like_the_typescript_scorer_through_the_cli(
+    bundle: Path, synth_frame: pd.DataFrame, tmp_path: Path
+) -> None:
+    data = write_csv(customers(synth_frame, 300), tmp_path / "customers.csv", CSV_SPECIAL)
+    out = tmp_path / "spark.parquet"
+    cmd = [sys.executable, "-m", "churnops_trainer", "spark-score", "--bundle", str(bundle), "--data", str(data)]
+    cmd += ["--kind", "daily", "--as-of", AS_OF, "--out", str(out), "--master", "local[2]", "--json"]
+    cmd += ["--conf", "spark.sql.shuffle.partitions=4"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = json.loads(done.stdout)
+    quarantine = pd.read_parquet(tmp_path / "spark.quarantine.parquet")
+    assert_same_as_typescript(summary, pd.read_parquet(out), quarantine, run_typescript(data, bundle, tmp_path))
+    reasons = dict(zip(quarantine["row_number"], quarantine["reason"], strict=True))
+    assert reasons[11].startswith('monthly_charges: "abc" is not a number')
+    assert reasons[47].startswith('monthly_charges: "1e999" is not a finite number')
+    assert reasons[56].startswith('monthly_charges: "Infinity" is not a number')
+    assert reasons[59] == "customer_id: the customer id is empty"
+    assert not {50, 53, 62} & set(reasons)  # padded and signed numbers, a blank optional value: all scored
+
+
+def tampered_copy(bundle: Path, target: Path, how: str) -> Path:
+    shutil.copytree(bundle, target)
+    document = json.loads((target / "bundle.json").read_text())
+    if how == "golden":
+        document["golden"]["probabilities"][0] += 1e-3
+    else:
+        model = target / "model.onnx"
+        model.write_bytes(model.read_bytes() + b"\0")
+    (target / "bundle.json").write_text(json.dumps(document))
+    return target
+
+
+def test_a_tampered_bundle_is_refused_on_the_executors(
+    spark: Any, bundle: Path, synth_frame: pd.DataFrame, tmp_path: Path
+) -> None:
+    """The driver's check is skipped here on purpose: the executors must refuse the copy they were sent."""
+    tampered = tampered_copy(bundle, tmp_path / "tampered", "golden")
+    document = S.load_bundle(tampered)
+    data = write_parquet(customers(synth_frame, 100), tmp_path / "c.parquet", {})
+    config = S.SparkScoreConfig(bundle=tampered, data=str(data), as_of=AS_OF, out="x.parquet")
+    frame, text, description = S.read_source(spark, config)
+    plan = S.plan_columns(frame, document, text, description)
+    shipped = S.ship_bundle(spark, tampered, document)
+    with pytest.raises(Exception) as caught:
+        S.score_dataframe(spark, frame, document, shipped, plan, "r", "t").scores.count()
+    refused = S.refused_on_executor(caught.value)
+    assert refused is not None, str(caught.value)[-2000:]
+    assert "golden vectors differ by more than 1e-06" in str(refused)
+    assert "refused on an executor" in str(refused)
+
+
+def test_a_model_file_that_does_not_match_its_sha256_is_refused(
+    spark: Any, bundle: Path, synth_frame: pd.DataFrame, tmp_path: Path
+) -> None:
+    tampered = tampered_copy(bundle, tmp_path / "tampered", "model")
+    data = write_parquet(customers(synth_frame, 50), tmp_path / "c.parquet", {})
+    config = S.SparkScoreConfig(bundle=tampered, data=str(data), as_of=AS_OF, out=str(tmp_path / "o.parquet"))
+    with pytest.raises(BundleError, match=r"sha256 of model\.onnx"):
+        S.run(config, spark=spark)
+    assert not (tmp_path / "o.parquet").exists()
+
+
+def test_js_number_formatting_matches_javascript() -> None:
+    values = [0.0, -0.0, 1.0, -3.0, 2.5, 0.1, 1e-7, -1e-7, 2.5e-7, 1e-6, 123456789012345680000.0, 1e21, 1.5e300]
+    values += [float(np.float32(0.1)), 5e-324, 1 / 3, 72.0, 1e20, 9007199254740993.0, float("nan"), float("inf")]
+    expected = [
+        "0", "0", "1", "-3", "2.5", "0.1", "1e-7", "-1e-7", "2.5e-7", "0.000001", "123456789012345680000",
+        "1e+21", "1.5e+300", "0.10000000149011612", "5e-324", "0.3333333333333333", "72", "100000000000000000000",
+        "9007199254740992", "NaN", "Infinity",
+    ]  # fmt: skip
+    assert [S.js_number(v) for v in values] == expected
+
+
+def test_text_is_quoted_and_cut_like_json_stringify() -> None:
+    assert S.show_text('a"b\n') == '"a\\"b\\n"'
+    assert S.show_text("é" * 41) == '"' + "é" * 40 + '…"'
+    assert S.show_text("😀" * 21) == '"' + "😀" * 20 + '…"'  # 40 UTF-16 units are 20 emoji
+    assert S.js_trim("\ufeff 12\u3000") == "12"
+
+
+def test_configuration_mistakes_are_refused_before_spark_starts(bundle: Path) -> None:
+    with pytest.raises(ValueError, match="YYYY-MM-DD"):
+        S.SparkScoreConfig(bundle=bundle, data="x.parquet", as_of="2026-3-1", out="o.parquet")
+    with pytest.raises(ValueError, match="nothing to write to"):
+        S.SparkScoreConfig(bundle=bundle, data="x.parquet", as_of=AS_OF)
+    with pytest.raises(ValueError, match="--table NAME or --query SQL"):
+        S.SparkScoreConfig(bundle=bundle, data="jdbc:postgresql://h/db?password=secret", as_of=AS_OF, out="o.parquet")
