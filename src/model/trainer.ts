@@ -60,7 +60,7 @@ export function trainerErrorMessage(stderr: string): string {
     .filter((l) => l.length > 0);
   for (let i = lines.length - 1; i >= 0; i--) {
     const line = lines[i] as string;
-    if (!line.startsWith("{")) return line;
+    if (!line.startsWith("{")) return line.replace(/^error:\s*/i, "");
     try {
       const event = JSON.parse(line) as { level?: string; message?: string; msg?: string };
       if (event.level === "error" || event.level === "ERROR") return event.message ?? event.msg ?? line;

@@ -5,7 +5,7 @@ import { ChurnopsError } from "../errors.js";
 import type { ChurnModel } from "../model/runtime.js";
 import type { Store } from "../store/db.js";
 import { bandCounts, finishRun, iterateScores, type QuarantineRow, type ScoreRow, startOrResumeRun, writeChunk } from "../store/runs.js";
-import { ScoreFileSink } from "./file-sink.js";
+import { fileFormatOf, ScoreFileSink } from "./file-sink.js";
 
 export interface BatchOptions {
   source: SourceSpec;
@@ -63,6 +63,8 @@ export async function scoreBatch(options: BatchOptions): Promise<BatchSummary> {
   const { model, store } = options;
   if (store === null && options.out === undefined)
     throw new ChurnopsError("bad_input", "nothing to write to: give --out FILE or use the store", { field: "out" });
+  // Refuse a bad output path before any work, not after scoring a whole table.
+  if (options.out !== undefined) fileFormatOf(options.out);
   const source = await openSource(options.source);
   try {
     const idColumn = model.bundle.schema.id_column;

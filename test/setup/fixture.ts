@@ -47,6 +47,34 @@ function trainer(python: string, home: string, args: string[]): string {
   });
 }
 
+function build(python: string, home: string, manifest: string): void {
+  rmSync(home, { recursive: true, force: true });
+  mkdirSync(home, { recursive: true });
+  const dataPath = join(home, "customers.parquet");
+  trainer(python, home, ["synth", "--rows", "4000", "--seed", "11", "--out", dataPath]);
+  const train = JSON.parse(
+    trainer(python, home, [
+      "train",
+      "--data",
+      dataPath,
+      "--target",
+      "churned",
+      "--positive",
+      "1",
+      "--id-col",
+      "customer_id",
+      "--drop",
+      "true_churn_prob",
+      "--seed",
+      "42",
+      "--json",
+    ]),
+  ) as { version: string | number; bundle_path: string };
+  trainer(python, home, ["promote", "--version", String(train.version), "--json"]);
+  const fixture: Fixture = { root: ROOT, home, python, dataPath, bundleDir: train.bundle_path, version: String(train.version) };
+  writeFileSync(manifest, JSON.stringify(fixture, null, 2));
+}
+
 export default function setup(project: TestProject): void {
   const python = join(ROOT, "trainer", ".venv", "bin", "python");
   if (!existsSync(python)) throw new Error(`${python} is missing: run \`make setup\` first`);
@@ -57,32 +85,22 @@ export default function setup(project: TestProject): void {
   const base = join(ROOT, ".churnops-test");
   const home = join(base, `fixture-${key}`);
   const manifest = join(home, "fixture.json");
-  if (!existsSync(manifest)) {
-    rmSync(base, { recursive: true, force: true });
-    mkdirSync(home, { recursive: true });
-    const dataPath = join(home, "customers.parquet");
-    trainer(python, home, ["synth", "--rows", "4000", "--seed", "11", "--out", dataPath]);
-    const train = JSON.parse(
-      trainer(python, home, [
-        "train",
-        "--data",
-        dataPath,
-        "--target",
-        "churned",
-        "--positive",
-        "1",
-        "--id-col",
-        "customer_id",
-        "--drop",
-        "true_churn_prob",
-        "--seed",
-        "42",
-        "--json",
-      ]),
-    ) as { version: string | number; bundle_path: string };
-    trainer(python, home, ["promote", "--version", String(train.version), "--json"]);
-    const fixture: Fixture = { root: ROOT, home, python, dataPath, bundleDir: train.bundle_path, version: String(train.version) };
-    writeFileSync(manifest, JSON.stringify(fixture, null, 2));
+  const lock = `${home}.lock`;
+  mkdirSync(base, { recursive: true });
+  // Several test runs may start at once (developers, CI): one builds the fixture, the others wait for it.
+  while (!existsSync(manifest)) {
+    try {
+      mkdirSync(lock);
+    } catch {
+      if (Date.now() - statSync(lock).mtimeMs > 15 * 60_000) rmSync(lock, { recursive: true, force: true });
+      else execFileSync("sleep", ["1"]);
+      continue;
+    }
+    try {
+      if (!existsSync(manifest)) build(python, home, manifest);
+    } finally {
+      rmSync(lock, { recursive: true, force: true });
+    }
   }
   project.provide("fixture", JSON.parse(readFileSync(manifest, "utf8")) as Fixture);
 }

@@ -1,0 +1,98 @@
+import { cpSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { beforeAll, describe, expect, inject, it } from "vitest";
+import { runCli } from "../helpers/cli.js";
+
+const fixture = inject("fixture");
+let home: string;
+let env: NodeJS.ProcessEnv;
+
+beforeAll(() => {
+  // A private copy of the fixture's data folder: these tests write a store and must not touch the shared one.
+  home = join(mkdtempSync(join(tmpdir(), "churnops-cli-")), "home");
+  cpSync(fixture.home, home, { recursive: true });
+  env = { CHURNOPS_HOME: home, CHURNOPS_DB_URL: `sqlite://${join(home, "cli.db")}`, MLFLOW_TRACKING_URI: "" };
+});
+
+describe("the churnops command", () => {
+  it("lists registered versions with the champion alias and headline metrics", async () => {
+    const res = await runCli(["models", "--json"], env);
+    expect(res.stderr).toBe("");
+    expect(res.code).toBe(0);
+    const versions = JSON.parse(res.stdout) as { version: string; aliases: string[]; metrics: { roc_auc: number } }[];
+    const v = versions.find((x) => String(x.version) === fixture.version);
+    expect(v?.aliases).toContain("champion");
+    expect(v?.metrics.roc_auc).toBeGreaterThan(0.5);
+  });
+
+  it("scores with the champion resolved through the registry and shows the run in `runs`", async () => {
+    const res = await runCli(["score", "--data", fixture.dataPath, "--as-of", "2026-11-10", "--json"], env);
+    expect(res.stderr).toBe("");
+    expect(res.code).toBe(0);
+    const summary = JSON.parse(res.stdout) as { runId: string; modelVersion: string; rowsScored: number };
+    expect(summary.modelVersion).toBe(fixture.version);
+    expect(summary.rowsScored).toBe(4000);
+    const runs = JSON.parse((await runCli(["runs", "--json"], env)).stdout) as { run_id: string; status: string }[];
+    expect(runs.map((r) => [r.run_id, r.status])).toContainEqual([summary.runId, "complete"]);
+  });
+
+  it("writes the scores to a CSV file when asked, one line per scored customer", async () => {
+    const out = join(home, "scores.csv");
+    const res = await runCli(["score", "--data", fixture.dataPath, "--as-of", "2026-11-11", "--out", out, "--json"], env);
+    expect(res.code).toBe(0);
+    const { readFileSync } = await import("node:fs");
+    const lines = readFileSync(out, "utf8").trim().split("\n");
+    expect(lines[0]).toBe("run_id,customer_id,probability,band,decision,model_name,model_version,scored_at");
+    expect(lines).toHaveLength(4001);
+  });
+
+  it("answers a bad date, kind or file with one line naming the flag and exit code 2", async () => {
+    const cases: [string[], RegExp][] = [
+      [["score", "--data", fixture.dataPath, "--as-of", "2026-02-30"], /--as-of 2026-02-30: expected a date as YYYY-MM-DD/],
+      [["score", "--data", fixture.dataPath, "--kind", "weekly"], /--kind weekly: expected one of daily, monthly/],
+      [["score", "--data", join(home, "nope.csv")], /no such file: .*nope\.csv/],
+      [["score", "--data", fixture.dataPath, "--out", join(home, "x.json")], /--out .*x\.json: expected a file ending in \.parquet or \.csv/],
+      [["score", "--data", fixture.dataPath, "--model", "7"], /version|7/],
+    ];
+    for (const [args, message] of cases) {
+      const res = await runCli(args, env);
+      expect(res.code, args.join(" ")).toBe(2);
+      expect(res.stderr).toMatch(message);
+      expect(res.stderr).not.toMatch(/\n\s+at /);
+    }
+    // None of these may have left a run behind.
+    const runs = JSON.parse((await runCli(["runs", "--json"], env)).stdout) as { as_of: string }[];
+    expect(runs.filter((r) => r.as_of !== "2026-11-10" && r.as_of !== "2026-11-11").map((r) => JSON.stringify(r))).toEqual([]);
+  });
+
+  it("rejects an unknown command or option with exit code 2", async () => {
+    expect((await runCli(["frobnicate"], env)).code).toBe(2);
+    expect((await runCli(["runs", "--colour"], env)).code).toBe(2);
+  });
+
+  it("shows quarantined rows with their reasons", async () => {
+    const csv = join(home, "bad.csv");
+    writeFileSync(
+      csv,
+      [
+        "customer_id,tenure_months,monthly_charges,total_charges,num_support_tickets,num_logins_30d,contract_type,payment_method",
+        "A1,12,50.5,600,1,10,month-to-month,credit_card",
+        "A2,-4,50.5,600,1,10,month-to-month,credit_card",
+      ].join("\n"),
+    );
+    const scored = await runCli(["score", "--data", csv, "--as-of", "2026-11-12", "--json"], env);
+    expect(scored.stderr).toBe("");
+    expect(scored.code).toBe(0);
+    const res = await runCli(["quarantine", "latest", "--json"], env);
+    const body = JSON.parse(res.stdout) as { total: number; rows: { customer_id: string; reason: string }[] };
+    expect(body.total).toBe(1);
+    expect(body.rows[0]).toMatchObject({ customer_id: "A2", reason: expect.stringContaining("tenure_months: -4 is below the minimum 0") });
+  });
+
+  it("prints the latest training report's path", async () => {
+    const res = await runCli(["report", "--json"], env);
+    expect(res.code).toBe(0);
+    expect((JSON.parse(res.stdout) as { report: string }).report).toMatch(/report\.html$/);
+  });
+});
