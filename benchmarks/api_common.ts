@@ -234,3 +234,34 @@ export function rssMiB(pid: number): number {
   const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? Number.NaN);
   return Math.round((kb / 1024) * 10) / 10;
 }
+
+export interface CannonJson {
+  requests: { average: number; total: number };
+  latency: { p50: number; p99: number; average: number; max: number };
+  errors: number;
+  timeouts: number;
+  non2xx: number;
+}
+
+/**
+ * autocannon POSTing `body` to `path`, in its own process so the load generator does not share the caller's event
+ * loop; `onSecond` runs every second while it loads (to sample the server).
+ */
+export function autocannon(served: Served, path: string, body: string, connections: number, seconds: number, onSecond?: () => void): Promise<CannonJson> {
+  const headers = Object.entries({ "content-type": "application/json", ...served.headers }).flatMap(([k, v]) => ["-H", `${k}: ${v}`]);
+  const cli = join(ROOT, "node_modules", "autocannon", "autocannon.js");
+  const argv = [cli, "-c", String(connections), "-d", String(seconds), "-j", "-m", "POST", ...headers, "-b", body, `${served.url}${path}`];
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, argv, { stdio: ["ignore", "pipe", "ignore"] });
+    let out = "";
+    child.stdout.setEncoding("utf8").on("data", (d: string) => {
+      out += d;
+    });
+    const timer = onSecond === undefined ? null : setInterval(onSecond, 1000);
+    child.on("close", (code) => {
+      if (timer !== null) clearInterval(timer);
+      if (code !== 0) reject(new Error(`autocannon exited ${code}`));
+      else resolve(JSON.parse(out) as CannonJson);
+    });
+  });
+}

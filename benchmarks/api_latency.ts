@@ -6,11 +6,10 @@
  * Usage: node --import tsx benchmarks/api_latency.ts [--duration 10] [--skip-original]
  * Env: CHURNOPS_BENCH_BUNDLE=<dir> to use an existing bundle instead of training one.
  */
-import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
-import { customers, log, ROOT, type Served, startOriginal, startOurs, summary, trainBundle } from "./api_common.js";
+import { autocannon, customers, log, type Served, startOriginal, startOurs, summary, trainBundle } from "./api_common.js";
 
 const args = process.argv.slice(2);
 const flag = (name: string): string | undefined => {
@@ -51,36 +50,8 @@ async function sequential(t: Target): Promise<ReturnType<typeof summary> & { req
   return { ...summary(times), requests_per_s: Math.round(t.sequentialRequests / ((performance.now() - started) / 1000)) };
 }
 
-interface CannonJson {
-  requests: { average: number; total: number };
-  latency: { p50: number; p99: number; average: number; max: number };
-  errors: number;
-  timeouts: number;
-  non2xx: number;
-}
-
-/** autocannon in its own process (so the load generator does not share this event loop), JSON out. */
-function cannon(t: Target, connections: number): Record<string, number> {
-  const headerArgs = Object.entries({ "content-type": "application/json", ...t.served.headers }).flatMap(([k, v]) => ["-H", `${k}: ${v}`]);
-  const out = execFileSync(
-    process.execPath,
-    [
-      join(ROOT, "node_modules", "autocannon", "autocannon.js"),
-      "-c",
-      String(connections),
-      "-d",
-      String(DURATION_S),
-      "-j",
-      "-m",
-      "POST",
-      ...headerArgs,
-      "-b",
-      t.single.body(1),
-      `${t.served.url}${t.single.path}`,
-    ],
-    { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"], maxBuffer: 64 * 1024 * 1024 },
-  );
-  const r = JSON.parse(out) as CannonJson;
+async function cannon(t: Target, connections: number): Promise<Record<string, number>> {
+  const r = await autocannon(t.served, t.single.path, t.single.body(1), connections, DURATION_S);
   return {
     connections,
     duration_s: DURATION_S,
@@ -111,9 +82,9 @@ async function measure(t: Target): Promise<Record<string, unknown>> {
   log(`${t.served.name}: sequential`);
   const seq = await sequential(t);
   log(`${t.served.name}: autocannon 16`);
-  const c16 = cannon(t, 16);
+  const c16 = await cannon(t, 16);
   log(`${t.served.name}: autocannon 64`);
-  const c64 = cannon(t, 64);
+  const c64 = await cannon(t, 64);
   log(`${t.served.name}: 1,000-customer batch`);
   const b = await batch(t);
   return { sequential: seq, autocannon_16: c16, autocannon_64: c64, batch_1000: b };
