@@ -166,8 +166,8 @@ const monitoringSchema = z
         margin: z.number().min(0).lt(1).default(0.01),
         /** Most ROC AUC the challenger may lose against the champion. */
         auc_tolerance: z.number().min(0).lt(1).default(0.01),
-        /** The challenger "meets the recall target" down to target minus this (holdout noise). */
-        recall_slack: z.number().min(0).lt(1).default(0.02),
+        /** A model "meets the recall target" when the 95% upper bound of its holdout recall reaches target minus this. */
+        recall_slack: z.number().min(0).lt(1).default(0),
         /** Fewest holdout churners a decision needs. */
         min_positives: z.number().int().min(1).default(50),
       })

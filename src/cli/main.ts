@@ -8,6 +8,7 @@ import { passThrough, registerModels, TRAINER_PASSTHROUGH } from "./models.js";
 import { registerMonitor } from "./monitor.js";
 import { registerOutcomes } from "./outcomes.js";
 import { registerReport } from "./report.js";
+import { registerRetrain } from "./retrain.js";
 import { registerRuns } from "./runs.js";
 import { registerScore } from "./score.js";
 import { registerServe } from "./serve.js";
@@ -30,6 +31,7 @@ function buildProgram(getContext: () => CommandContext): Command {
   registerCampaign(program, getContext);
   registerOutcomes(program, getContext);
   registerMonitor(program, getContext);
+  registerRetrain(program, getContext);
   registerDaily(program, getContext);
   return program;
 }

@@ -1,3 +1,4 @@
+import { wilson } from "../campaigns/stats.js";
 import type { MonitoringConfig } from "../config.js";
 import { classificationMetrics, type LabelledPrediction } from "./performance.js";
 
@@ -67,9 +68,25 @@ export function precisionAtRecall(probabilities: ArrayLike<number>, churned: rea
 
 const f = (v: number | null): string => (v === null ? "n/a" : v.toFixed(3));
 
+/** Upper end of the 95% Wilson interval of a model's holdout recall. */
+function recallUpper(e: ModelEvaluation): number | null {
+  if (e.recall === null || e.positives === 0) return null;
+  return wilson(Math.round(e.recall * e.positives), e.positives, 1.959963984540054)[1];
+}
+
 /**
- * The promotion gate. The challenger must (1) be judged on enough churners, (2) meet the recall target (down to
- * a small slack for holdout noise), (3) lose at most `auc_tolerance` of ROC AUC, and (4) beat the champion:
+ * A model meets the recall target unless the holdout shows it does not: the upper end of its recall's 95%
+ * interval must reach target − slack. A point estimate alone would refuse a good challenger on holdout noise
+ * (400 churners give recall a standard error of about 0.02).
+ */
+function meetsRecall(e: ModelEvaluation, floor: number): boolean {
+  const upper = recallUpper(e);
+  return upper !== null && upper >= floor;
+}
+
+/**
+ * The promotion gate. The challenger must (1) be judged on enough churners, (2) meet the recall target (see
+ * `meetsRecall`), (3) lose at most `auc_tolerance` of ROC AUC, and (4) beat the champion:
  * higher precision by `margin`, or — at equal precision (within `margin`) — higher recall by `margin`.
  * Precision is compared at comparable recall: when the champion itself misses the recall target on the
  * holdout, its precision at its own threshold is bought with missed churners, so the challenger is compared
@@ -83,13 +100,16 @@ export function gateDecision(champion: ModelEvaluation, challenger: ModelEvaluat
   if (!enough) return refuse(`the holdout has ${challenger.positives} churners, fewer than the ${rules.min_positives} a decision needs`);
 
   const floor = rules.recall_target - rules.recall_slack;
-  const meets = challenger.recall !== null && challenger.recall >= floor;
+  const meets = meetsRecall(challenger, floor);
   checks.push({
     name: "recall_target",
     passed: meets,
-    detail: `challenger recall ${f(challenger.recall)} vs target ${rules.recall_target} (slack ${rules.recall_slack})`,
+    detail: `challenger recall ${f(challenger.recall)} (95% upper bound ${f(recallUpper(challenger))}) vs target ${rules.recall_target} − slack ${rules.recall_slack}`,
   });
-  if (!meets) return refuse(`the challenger's recall ${f(challenger.recall)} misses the target ${rules.recall_target} (minus slack ${rules.recall_slack})`);
+  if (!meets)
+    return refuse(
+      `the challenger's recall ${f(challenger.recall)} misses the target ${rules.recall_target}: even its 95% upper bound ${f(recallUpper(challenger))} is below ${f(floor)}`,
+    );
 
   const aucLoss = (champion.roc_auc ?? 0) - (challenger.roc_auc ?? 0);
   const aucOk = challenger.roc_auc !== null && aucLoss <= rules.auc_tolerance;
@@ -103,7 +123,7 @@ export function gateDecision(champion: ModelEvaluation, challenger: ModelEvaluat
       `the challenger loses ${aucLoss.toFixed(3)} of ROC AUC (${f(challenger.roc_auc)} vs ${f(champion.roc_auc)}), more than ${rules.auc_tolerance}`,
     );
 
-  const championMeets = champion.recall !== null && champion.recall >= floor;
+  const championMeets = meetsRecall(champion, floor);
   const reference = championMeets ? champion.precision : championPrecisionAtRecall;
   const basis = championMeets
     ? "at its threshold"
@@ -119,7 +139,9 @@ export function gateDecision(champion: ModelEvaluation, challenger: ModelEvaluat
   if (precisionWins) return decided(`higher precision: ${f(challenger.precision)} vs ${f(reference)} ${basis}, recall ${f(challenger.recall)}`);
 
   const recallGain = (challenger.recall ?? 0) - (champion.recall ?? 0);
-  const recallWins = Math.abs(gain) < rules.margin && recallGain >= rules.margin;
+  // Own thresholds here: "equal precision" is between the two models as they would serve.
+  const ownGain = (challenger.precision ?? 0) - (champion.precision ?? 0);
+  const recallWins = Math.abs(ownGain) < rules.margin && recallGain >= rules.margin;
   checks.push({
     name: "recall_at_equal_precision",
     passed: recallWins,
