@@ -1,5 +1,9 @@
+import { existsSync } from "node:fs";
+import { join, resolve } from "node:path";
 import type { Command } from "commander";
+import { ChurnopsError } from "../errors.js";
 import { loadModel } from "../model/registry.js";
+import { runTrainer } from "../model/trainer.js";
 import { type BatchSummary, scoreBatch } from "../scoring/batch.js";
 import { type CommandContext, output, parseChoice, parseDate, parseIntFlag, today } from "./context.js";
 import { batchProgress } from "./progress.js";
@@ -16,6 +20,30 @@ interface ScoreFlags {
   badRows?: string;
   chunkSize?: string;
   store: boolean;
+  engine?: string;
+  master?: string;
+  jdbcOut?: string;
+}
+
+/** `--engine spark`: the same run on Apache Spark, by the trainer's `spark-score` (needs its spark extra). */
+function sparkArgs(flags: ScoreFlags, modelName: string, kind: string, asOf: string): string[] {
+  if (flags.out === undefined && flags.jdbcOut === undefined)
+    throw new ChurnopsError("bad_input", "--engine spark writes to --out PATH and/or --jdbc-out URL; give one", { field: "out" });
+  // The trainer runs in the project root: local paths are made absolute, URLs (jdbc:, s3a://…) pass as they are.
+  const path = (p: string): string => (/^[a-z][a-z0-9+.-]*:/i.test(p) ? p : resolve(p));
+  const isBundle = existsSync(join(flags.model, "bundle.json"));
+  const args = ["spark-score", ...(isBundle ? ["--bundle", resolve(flags.model)] : ["--model", flags.model, "--model-name", modelName])];
+  args.push("--data", path(flags.data), "--kind", kind, "--as-of", asOf);
+  for (const [flag, value] of [
+    ["--table", flags.table],
+    ["--query", flags.query],
+    ["--out", flags.out === undefined ? undefined : path(flags.out)],
+    ["--jdbc-out", flags.jdbcOut],
+    ["--master", flags.master],
+  ] as const)
+    if (value !== undefined) args.push(flag, value);
+  if (flags.json === true) args.push("--json");
+  return args;
 }
 
 export function formatSummary(s: BatchSummary): string {
@@ -52,10 +80,18 @@ export function registerScore(program: Command, ctx: () => CommandContext): void
     .option("--chunk-size <rows>", "rows per chunk")
     .option("--no-store", "do not write to the store (needs --out; not resumable)")
     .option("--json", "print the summary as JSON")
+    .option("--engine <engine>", "ts (default) or spark (Apache Spark, through the trainer's spark extra)", "ts")
+    .option("--master <url>", "Spark master with --engine spark, e.g. local[*] (default: spark-submit's)")
+    .option("--jdbc-out <url>", "with --engine spark: jdbc: URL of the store to fill (score_runs, scores, quarantine)")
     .action(async (flags: ScoreFlags) => {
       const c = ctx();
       const kind = parseChoice(flags.kind, "--kind", ["daily", "monthly"] as const);
       const asOf = parseDate(flags.asOf ?? today(), "--as-of");
+      if (parseChoice(flags.engine ?? "ts", "--engine", ["ts", "spark"] as const) === "spark") {
+        const res = await runTrainer(c.config, sparkArgs(flags, c.config.model_name, kind, asOf), { passthrough: true });
+        if (res.code !== 0) throw new ChurnopsError("trainer_failed", "Spark scoring failed (see the trainer's message above)", { exitCode: res.code });
+        return;
+      }
       const badRows = parseChoice(flags.badRows ?? c.config.scoring.bad_rows, "--bad-rows", ["quarantine", "fail"] as const);
       const chunkSize = flags.chunkSize === undefined ? c.config.scoring.chunk_size : parseIntFlag(flags.chunkSize, "--chunk-size", 1, 1_000_000);
       const model = await loadModel(c.config, flags.model);

@@ -547,6 +547,12 @@ def spark_session(master: str | None, conf: dict[str, str], app_name: str = "chu
     return builder.getOrCreate()
 
 
+def active_session() -> SparkSession | None:
+    from pyspark.sql import SparkSession
+
+    return SparkSession.getActiveSession()
+
+
 def ship_bundle(spark: SparkSession, directory: Path, document: dict[str, Any]) -> ShippedBundle:
     """Add the bundle's two files to the job under names unique to this model, for SparkFiles on executors."""
     sha = document["onnx"]["sha256"]
@@ -781,7 +787,8 @@ def run(config: SparkScoreConfig, spark: SparkSession | None = None) -> dict[str
     # Fail fast on the driver; the executors check again, on the copy they were sent.
     verification = verify_bundle(config.bundle)
     run_id = run_id_of(config.kind, config.as_of, document)
-    own_session = spark is None
+    # A session this call starts is stopped at the end; one that already ran (a notebook's, a caller's) is kept.
+    own_session = spark is None and active_session() is None
     session = spark if spark is not None else spark_session(config.master, config.conf)
     try:
         if config.jdbc_out is not None and store_status(session, config.jdbc_out, run_id) == "complete":
