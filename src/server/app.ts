@@ -2,14 +2,14 @@ import { randomUUID } from "node:crypto";
 import rateLimit from "@fastify/rate-limit";
 import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
-import Fastify, { type FastifyInstance, LogController } from "fastify";
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, LogController } from "fastify";
 import type { ServerConfig } from "../config.js";
 import { ChurnopsError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { Store } from "../store/db.js";
 import { type ApiKeys, presentedKey } from "./auth.js";
 import { publishModels, Reloader, type ReloadResult, type ServerContext } from "./context.js";
-import { ApiError, handleError } from "./errors.js";
+import { ApiError, type ErrorBody, handleError } from "./errors.js";
 import { ServerMetrics } from "./metrics.js";
 import type { ModelHolder, ModelPair } from "./models.js";
 import { PredictionLog } from "./prediction-log.js";
@@ -136,7 +136,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     routing: ctx.routing,
   } satisfies ServerControl);
 
-  app.setErrorHandler((err, request, reply) => reply.send(handleError(err instanceof Error ? err : new Error(String(err)), request, reply)));
   // Which methods each path has, so a known path called with another method answers 405 with Allow, not 404.
   const methodsByPath = new Map<string, Set<string>>();
   app.addHook("onRoute", (route) => {
@@ -144,18 +143,22 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     for (const m of Array.isArray(route.method) ? route.method : [route.method]) set.add(m);
     methodsByPath.set(route.url, set);
   });
-  app.setNotFoundHandler((request, reply) => {
+  const noRoute = (request: FastifyRequest, reply: FastifyReply): ErrorBody => {
     const path = request.url.split("?")[0] ?? "";
     const allowed = methodsByPath.get(path);
-    if (allowed !== undefined) {
-      reply.header("allow", [...allowed].join(", "));
-      reply
-        .status(405)
-        .send({ error: { code: "method_not_allowed", message: `${request.method} is not allowed on ${path}; use ${[...allowed].join(" or ")}` } });
-      return;
+    if (allowed === undefined) {
+      reply.status(404);
+      return { error: { code: "not_found", message: `no route ${request.method} ${path}` } };
     }
-    reply.status(404).send({ error: { code: "not_found", message: `no route ${request.method} ${path}` } });
-  });
+    reply.header("allow", [...allowed].join(", "));
+    reply.status(405);
+    return { error: { code: "method_not_allowed", message: `${request.method} is not allowed on ${path}; use ${[...allowed].join(" or ")}` } };
+  };
+  app.setNotFoundHandler((request, reply) => reply.send(noRoute(request, reply)));
+  // A request for no route can still fail first in body parsing (e.g. QUERY without a content type): it is a 404/405.
+  app.setErrorHandler((err, request, reply) =>
+    reply.send(request.is404 ? noRoute(request, reply) : handleError(err instanceof Error ? err : new Error(String(err)), request, reply)),
+  );
 
   const authRequired = config.auth === "required";
   app.addHook("onRequest", async (request, reply) => {

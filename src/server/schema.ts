@@ -9,6 +9,14 @@ export type JsonSchema = { [key: string]: unknown };
 /** ONNX feeds numeric features as float32: a larger magnitude would reach the graph as ±Infinity. */
 export const FLOAT32_MAX = 3.4028234663852886e38;
 
+/**
+ * The largest magnitude a numeric feature may have: float32's range, and for integers the range JSON numbers carry
+ * exactly in JavaScript (a larger integer would be silently rounded before any bound could be checked).
+ */
+export function magnitudeLimit(integer: boolean): number {
+  return integer ? Number.MAX_SAFE_INTEGER : FLOAT32_MAX;
+}
+
 /** Customer ids may be text or a whole number that JSON carries exactly. */
 export const ID_MAX_LENGTH = 128;
 
@@ -25,10 +33,11 @@ function featureSchema(f: FeatureSpec): JsonSchema {
   }
   const lower = f.lower_bound ?? null;
   const upper = f.upper_bound ?? null;
+  const limit = magnitudeLimit(f.integer);
   const s: JsonSchema = {
     type: f.required ? (f.integer ? "integer" : "number") : [f.integer ? "integer" : "number", "null"],
-    minimum: lower === null ? -FLOAT32_MAX : Math.max(lower, -FLOAT32_MAX),
-    maximum: upper === null ? FLOAT32_MAX : Math.min(upper, FLOAT32_MAX),
+    minimum: lower === null ? -limit : Math.max(lower, -limit),
+    maximum: upper === null ? limit : Math.min(upper, limit),
   };
   const seen: string[] = [];
   if (f.min !== null && f.min !== undefined) seen.push(`min ${f.min}`);

@@ -1,7 +1,7 @@
 import { RowValidator } from "../data/validate.js";
 import type { BundleJson } from "../model/bundle.js";
 import type { FeatureValue } from "../model/features.js";
-import { FLOAT32_MAX, ID_MAX_LENGTH, idFieldOf } from "./schema.js";
+import { ID_MAX_LENGTH, idFieldOf, magnitudeLimit } from "./schema.js";
 
 /** Why a request cannot be scored: the field path (e.g. `customers[3].tenure`) and what was expected. */
 export interface ApiViolation {
@@ -52,7 +52,7 @@ export class CustomerValidator {
   readonly idField: string;
   private readonly rows: RowValidator;
   private readonly known: ReadonlySet<string>;
-  private readonly numeric: readonly string[];
+  private readonly numeric: readonly { name: string; limit: number }[];
 
   constructor(
     readonly bundle: BundleJson,
@@ -61,7 +61,7 @@ export class CustomerValidator {
     this.rows = new RowValidator(bundle);
     this.idField = idFieldOf(bundle);
     this.known = new Set([this.idField, ...bundle.schema.features.map((f) => f.name)]);
-    this.numeric = bundle.schema.features.filter((f) => f.kind === "numeric").map((f) => f.name);
+    this.numeric = bundle.schema.features.flatMap((f) => (f.kind === "numeric" ? [{ name: f.name, limit: magnitudeLimit(f.integer) }] : []));
   }
 
   /** The feature values of a record whose id was already read, or every reason it cannot be scored. */
@@ -79,11 +79,17 @@ export class CustomerValidator {
       }
     }
     if (!checked.ok) return { ok: false, violations };
-    for (const name of this.numeric) {
+    for (const { name, limit } of this.numeric) {
       const n = checked.row[name];
-      if (typeof n === "number" && Math.abs(n) > FLOAT32_MAX) {
-        const expected = `a number within ±${FLOAT32_MAX}`;
-        violations.push({ field: at(path, name), code: "not_finite", message: `${at(path, name)}: ${n} is beyond float32 (expected ${expected})`, expected });
+      if (typeof n === "number" && Math.abs(n) > limit) {
+        const expected = `a number within ±${limit}`;
+        const code = n > 0 ? "above_maximum" : "below_minimum";
+        violations.push({
+          field: at(path, name),
+          code,
+          message: `${at(path, name)}: ${n} is beyond what the model computes exactly (expected ${expected})`,
+          expected,
+        });
       }
     }
     return violations.length === 0 ? { ok: true, value: checked.row } : { ok: false, violations };

@@ -35,7 +35,7 @@ describe("request schema generated from the bundle", () => {
 
   it("types integers, bounds and categories from the bundle, and lets optional fields be null", () => {
     const p = customerSchema(bundle, "reject").properties as Record<string, Record<string, unknown>>;
-    expect(p.tenure).toMatchObject({ type: "integer", minimum: 0, maximum: FLOAT32_MAX });
+    expect(p.tenure).toMatchObject({ type: "integer", minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
     expect(p.MonthlyCharges).toMatchObject({ type: "number", minimum: 0, maximum: 500 });
     expect(p.TotalCharges).toMatchObject({ type: ["number", "null"], minimum: -FLOAT32_MAX, maximum: FLOAT32_MAX });
     expect(p.Contract).toEqual({ type: "string", enum: ["Month-to-month", "One year", "Two year"] });
@@ -78,8 +78,15 @@ describe("customer validation", () => {
   it("refuses a finite double that float32 cannot hold", () => {
     const r = validator.check({ ...good, TotalCharges: 1e39 }, "");
     expect(r.ok).toBe(false);
-    if (!r.ok) expect(r.violations[0]).toMatchObject({ field: "TotalCharges", code: "not_finite" });
+    if (!r.ok) expect(r.violations[0]).toMatchObject({ field: "TotalCharges", code: "above_maximum" });
     expect(validator.check({ ...good, TotalCharges: FLOAT32_MAX }, "").ok).toBe(true);
+  });
+
+  it("refuses an integer beyond what JSON carries exactly, which would be rounded before any check", () => {
+    const r = validator.check({ ...good, tenure: 2 ** 60 }, "");
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.violations[0]).toMatchObject({ field: "tenure", code: "above_maximum" });
+    expect(validator.check({ ...good, tenure: Number.MAX_SAFE_INTEGER }, "").ok).toBe(true);
   });
 
   it("reads a customer id from text or a safe integer and refuses anything else", () => {
