@@ -36,11 +36,17 @@ async function main(): Promise<number> {
     const server = await startOurs(work, bundle, "[server]\naccess_log = false\n");
     try {
       const report = join(work, "schemathesis.json");
+      // The API answers an over-long batch with 413 (as specified), which schemathesis's default list of
+      // rejections lacks; everything else keeps the defaults.
+      const config = join(work, "schemathesis.toml");
+      writeFileSync(config, "[checks.negative_data_rejection]\nexpected-statuses = [400, 401, 403, 404, 405, 406, 409, 413, 415, 422, 428, 429]\n");
       log(`schemathesis against ${server.url}/openapi.json`);
       const started = Date.now();
       const run = spawnSync(
         st,
         [
+          "--config-file",
+          config,
           "run",
           `${server.url}/openapi.json`,
           "--header",
