@@ -11,6 +11,7 @@ import { storeTargets } from "../helpers/stores.js";
 import { quietLog, recordingSink, synth, testConfig, workdir } from "./helpers.js";
 
 const fixture = inject("fixture");
+const THRESHOLDS = { psi_warn: 0.1, psi_alert: 0.25, p_value: 0.01, quarantine_warn: 0.02, quarantine_alert: 0.1 };
 let model: ChurnModel;
 let stable: string;
 let shifted: string;
@@ -47,7 +48,7 @@ describe("drift decisions on counts", () => {
       scoreBins: bundle.reference.score.freqs.map((f) => f * n),
       rowsRead: n,
       rowsQuarantined: 0,
-      thresholds: { psi_warn: 0.1, psi_alert: 0.25, p_value: 0.01, quarantine_warn: 0.02, quarantine_alert: 0.1 },
+      thresholds: THRESHOLDS,
     });
     const contract = summary.findings.find((f) => f.feature === "contract_type");
     expect(contract?.psi).toBeLessThan(0.01);
@@ -68,7 +69,7 @@ describe("drift decisions on counts", () => {
       scoreBins: bundle.reference.score.freqs.map((f) => f * rows),
       rowsRead: rows,
       rowsQuarantined: 200,
-      thresholds: { psi_warn: 0.1, psi_alert: 0.25, p_value: 0.01, quarantine_warn: 0.02, quarantine_alert: 0.1 },
+      thresholds: THRESHOLDS,
     });
     const payment = summary.findings.find((f) => f.feature === "payment_method");
     expect(payment?.unseen_share).toBeCloseTo(0.2, 10);
