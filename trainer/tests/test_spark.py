@@ -39,11 +39,18 @@ FEATURES = [
     "payment_method",
 ]
 NODE = shutil.which("node")
+PG_URL = os.environ.get("CHURNOPS_TEST_PG", "postgresql://root@127.0.0.1:5432/test")
+PG_JARS = sorted(Path("/usr/share/java").glob("postgresql*.jar")) + sorted(
+    Path.home().glob(".m2/repository/org/postgresql/postgresql/*/postgresql-*.jar")
+)
 
 
 @pytest.fixture(scope="module")
 def spark() -> Iterator[Any]:
-    session = S.spark_session("local[2]", {"spark.sql.shuffle.partitions": "4", "spark.default.parallelism": "2"})
+    settings = {"spark.sql.shuffle.partitions": "4", "spark.default.parallelism": "2"}
+    if PG_JARS:
+        settings["spark.jars"] = str(PG_JARS[-1])
+    session = S.spark_session("local[2]", settings)
     yield session
     session.stop()
 
@@ -117,16 +124,20 @@ CSV_SPECIAL = {
 }
 
 
-def run_typescript(data: Path, bundle: Path, workdir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The real TS CLI from source, with a SQLite store so its quarantine rows can be read back."""
-    home = workdir / "ts-home"
-    db = workdir / "ts.db"
-    out = workdir / "ts.parquet"
-    env = {**os.environ, "CHURNOPS_HOME": str(home), "CHURNOPS_DB_URL": f"sqlite://{db}"}
-    cmd = [NODE, "--import", "tsx", "test/helpers/cli-entry.ts", "score", "--data", str(data), "--model", str(bundle)]
-    cmd += ["--as-of", AS_OF, "--out", str(out), "--json"]
+def typescript_score(*args: str, workdir: Path, store_url: str) -> None:
+    """`churnops score …` through the real TS CLI from source."""
+    env = {**os.environ, "CHURNOPS_HOME": str(workdir / "ts-home"), "CHURNOPS_DB_URL": store_url}
+    cmd = [NODE or "node", "--import", "tsx", "test/helpers/cli-entry.ts", "score", *args, "--json"]
     done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def run_typescript(data: Path, bundle: Path, workdir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The TS scorer with a SQLite store, so its quarantine rows can be read back."""
+    db = workdir / "ts.db"
+    out = workdir / "ts.parquet"
+    args = ["--data", str(data), "--model", str(bundle), "--as-of", AS_OF, "--out", str(out)]
+    typescript_score(*args, workdir=workdir, store_url=f"sqlite://{db}")
     with sqlite3.connect(db) as conn:
         quarantine = pd.read_sql_query("SELECT run_id, row_number, customer_id, reason FROM quarantine", conn)
     return pd.read_parquet(out), quarantine
@@ -271,3 +282,83 @@ def test_configuration_mistakes_are_refused_before_spark_starts(bundle: Path) ->
         S.SparkScoreConfig(bundle=bundle, data="x.parquet", as_of=AS_OF)
     with pytest.raises(ValueError, match="--table NAME or --query SQL"):
         S.SparkScoreConfig(bundle=bundle, data="jdbc:postgresql://h/db?password=secret", as_of=AS_OF, out="o.parquet")
+
+
+@pytest.fixture()
+def pg_schema() -> Iterator[str]:
+    """A private PostgreSQL schema (dropped afterwards); skipped when no server or JDBC driver jar is here."""
+    psycopg = pytest.importorskip("psycopg")
+    if not PG_JARS:
+        pytest.skip("no PostgreSQL JDBC driver jar (apt-get install libpostgresql-jdbc-java)")
+    name = f"spark_{os.getpid()}_{np.random.default_rng().integers(1 << 30)}"
+    try:
+        conn = psycopg.connect(PG_URL, autocommit=True)
+    except psycopg.OperationalError as exc:
+        pytest.skip(f"no PostgreSQL at {PG_URL}: {exc}")
+    conn.execute(f"CREATE SCHEMA {name}")
+    try:
+        yield name
+    finally:
+        conn.execute(f"DROP SCHEMA {name} CASCADE")
+        conn.close()
+
+
+def pg_urls(schema: str) -> tuple[str, str]:
+    """The same schema as the TS store URL (search_path) and as a JDBC URL (currentSchema)."""
+    rest = PG_URL.split("://", 1)[1]
+    user, _, hostdb = rest.rpartition("@")
+    return (
+        f"{PG_URL}?options=-c%20search_path%3D{schema}",
+        f"jdbc:postgresql://{hostdb}?user={user or 'postgres'}&currentSchema={schema}",
+    )
+
+
+@pytest.mark.skipif(NODE is None, reason="node is needed to run the TypeScript scorer")
+def test_jdbc_table_in_and_store_out_match_the_typescript_scorer(
+    spark: Any, bundle: Path, synth_frame: pd.DataFrame, tmp_path: Path, pg_schema: str
+) -> None:
+    import psycopg
+
+    store_url, jdbc_url = pg_urls(pg_schema)
+    rows = customers(synth_frame, 200)
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        conn.execute(
+            f"CREATE TABLE {pg_schema}.customers (customer_id text, tenure_months bigint, monthly_charges float8, "
+            "total_charges float8, num_support_tickets float8, num_logins_30d float8, contract_type text, "
+            "payment_method text)"
+        )
+        with conn.cursor() as cur:
+            cur.executemany(
+                f"INSERT INTO {pg_schema}.customers VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                [tuple(r[c] for c in ["customer_id", *FEATURES]) for r in rows],
+            )
+    ts_args = ["--data", store_url, "--table", "customers", "--model", str(bundle), "--as-of", AS_OF]
+    typescript_score(*ts_args, workdir=tmp_path, store_url=store_url)
+    spark_as_of = "2026-03-02"
+    config = S.SparkScoreConfig(bundle=bundle, data=jdbc_url, table="customers", as_of=spark_as_of, jdbc_out=jdbc_url)
+    summary = S.run(config, spark=spark)
+    assert summary["status"] == "complete" and summary["quarantine_out"] is None
+
+    with psycopg.connect(f"{PG_URL}?options=-c%20search_path%3D{pg_schema}") as conn:
+        runs = pd.read_sql_query("SELECT * FROM score_runs ORDER BY as_of", conn)  # type: ignore[arg-type]
+        scores = pd.read_sql_query("SELECT * FROM scores", conn)  # type: ignore[arg-type]
+        quarantine = pd.read_sql_query("SELECT * FROM quarantine", conn)  # type: ignore[arg-type]
+    ts_run, spark_run = runs["run_id"]
+    assert spark_run == summary["run_id"] == f"daily-{spark_as_of}-{summary['model_name']}-v{summary['model_version']}"
+    mine = runs.set_index("run_id").loc[spark_run]
+    assert mine["status"] == "complete" and mine["lease_owner"] is None
+    assert (mine["rows_scored"], mine["rows_quarantined"]) == (summary["rows_scored"], summary["rows_quarantined"])
+    assert mine["rows_read"] == len(rows)
+    ts_scores = scores[scores["run_id"] == ts_run].drop(columns="run_id")
+    merged = scores[scores["run_id"] == spark_run].merge(ts_scores, on="customer_id", suffixes=("", "_ts"))
+    assert len(merged) == len(ts_scores) == summary["rows_scored"] > 150
+    assert np.max(np.abs(merged["probability"] - merged["probability_ts"])) <= 1e-6
+    assert (merged["band"] == merged["band_ts"]).all() and (merged["decision"] == merged["decision_ts"]).all()
+    by_run = {
+        run: q.sort_values("row_number")[["row_number", "customer_id", "reason"]]
+        for run, q in quarantine.groupby("run_id")
+    }
+    assert by_run[spark_run].fillna("-").values.tolist() == by_run[ts_run].fillna("-").values.tolist()
+
+    again = S.run(config, spark=spark)
+    assert again["status"] == "already_complete"

@@ -588,6 +588,8 @@ def read_source(spark: SparkSession, config: SparkScoreConfig) -> tuple[DataFram
     data = config.data
     if config.is_jdbc_source:
         reader = spark.read.format("jdbc").option("url", data)
+        if (driver := jdbc_driver(data)) is not None:
+            reader = reader.option("driver", driver)
         reader = reader.option("query", config.query) if config.query else reader.option("dbtable", config.table)
         return reader.load(), False, f"{redact(data)} {config.table or '(query)'}"
     lower = data.lower()
