@@ -76,3 +76,28 @@ def test_tuning_runs_within_its_budget_and_cost_threshold_is_reported(synth_fram
         prepared, TrainConfig(data="memory", spec=SYNTH_SPEC, offer_cost=500.0, customer_value=500.0)
     )
     assert dear.thresholds["cost_based"] >= outcome.thresholds["cost_based"]
+
+
+def test_thresholds_come_from_the_scores_the_calibrator_was_fit_on(synth_frame: pd.DataFrame) -> None:
+    """The operating threshold is picked on the final estimator's own cross-fitted scores, not on the
+    early-stopped candidates' (whose probabilities sit on another scale)."""
+    from sklearn.base import clone
+    from sklearn.calibration import _SigmoidCalibration
+    from sklearn.model_selection import cross_val_predict
+
+    from churnops_trainer import evaluate as ev
+    from churnops_trainer.data import prepare
+    from churnops_trainer.train import _folds
+
+    config = TrainConfig(data="memory", spec=SYNTH_SPEC)
+    outcome = fit_and_evaluate(prepare(synth_frame, SYNTH_SPEC), config)
+    calibrated = outcome.pipeline.named_steps["clf"].calibrated_classifiers_[0]
+    x = outcome.pipeline.named_steps["pre"].transform(to_model_frame(outcome.split.train, outcome.features))
+    raw = cross_val_predict(
+        clone(calibrated.estimator), x, outcome.split.y_train, cv=_folds(config), method="predict_proba"
+    )
+    refit = _SigmoidCalibration().fit(raw[:, 1], outcome.split.y_train)
+    assert (refit.a_, refit.b_) == (calibrated.calibrators[0].a_, calibrated.calibrators[0].b_)
+    np.testing.assert_allclose(outcome.oof_scores, calibrated.calibrators[0].predict(raw[:, 1]))
+    cut = ev.recall_first_cut(ev.cuts(outcome.split.y_train, outcome.oof_scores), config.recall_target)
+    assert outcome.thresholds["operating"] == round(cut.threshold, 9)

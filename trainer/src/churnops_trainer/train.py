@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.base import clone
 from sklearn.model_selection import StratifiedKFold, cross_val_predict, train_test_split
 from sklearn.pipeline import Pipeline
 
@@ -244,7 +245,16 @@ def _fit_and_evaluate(prepared: PreparedData, config: TrainConfig) -> TrainOutco
     calibrator = calibrated.calibrators[0]
     if calibrator.a_ >= 0:
         raise RuntimeError("calibration is not increasing in the model's score; refusing to use it")
-    oof_scores = calibrator.predict(chosen.oof)
+    # Thresholds must be picked on scores distributed like the final model's: the out-of-fold predictions of
+    # the very estimator (same tree count, same folds) whose cross-fitted scores the calibrator was fit on.
+    # The early-stopped candidates' OOF scores are not: a fold model with fewer trees has its probabilities
+    # squeezed toward the base rate, and a threshold from them under-shot the recall target on test.
+    with timed(log, "threshold_oof", timings):
+        transformed_train = pipeline.named_steps["pre"].transform(x_train)
+        raw_oof = cross_val_predict(
+            clone(estimator), transformed_train, y_train, cv=_folds(config), method="predict_proba"
+        )[:, 1]
+    oof_scores = calibrator.predict(raw_oof)
     all_cuts = ev.cuts(y_train, oof_scores)
     operating = ev.recall_first_cut(all_cuts, config.recall_target)
     thresholds: dict[str, Any] = {
