@@ -129,7 +129,7 @@ trainer(["synth", "--rows", "4000", "--seed", "2002", "--out", recentPath, "--co
 const model = await loadModel(config, "champion");
 const run = await scoreBatch({ source: { data: monthPath }, model, kind: "monthly", asOf: "2026-04-01", store, chunkSize: 5000, badRows: "quarantine" });
 await model.close();
-const deps = { store, config, log };
+const deps = { store, config, log, alerts: { log, webhookUrl: null, timeoutMs: 1000, maxAttempts: 1 } };
 const drift = await checkDrift(deps, run.runId);
 await upsertOutcomes(
   store,
