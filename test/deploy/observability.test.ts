@@ -31,7 +31,7 @@ async function exportedSeries(): Promise<Set<string>> {
     const names = new Set<string>();
     for (const m of await metrics.registry.getMetricsAsJSON()) {
       names.add(m.name);
-      if (m.type === "histogram") for (const s of ["_bucket", "_sum", "_count"]) names.add(m.name + s);
+      if (String(m.type) === "histogram") for (const s of ["_bucket", "_sum", "_count"]) names.add(m.name + s);
     }
     return names;
   } finally {
@@ -95,7 +95,7 @@ describe("the dashboard's campaign panels on a PostgreSQL store", () => {
           model_name: "churn",
           model_version: "3",
           rule: "{}",
-          ranking: "probability",
+          ranking: "risk",
           params: "{}",
           seed: 1,
           budget: null,
@@ -109,7 +109,7 @@ describe("the dashboard's campaign panels on a PostgreSQL store", () => {
           planned_at: "2026-03-02T07:00:00Z",
         })
         .execute();
-      const member = (customer_id: string, arm: string, rank: number) => ({
+      const member = (customer_id: string, arm: "treatment" | "control", rank: number) => ({
         campaign: "winback-2026-03-02",
         customer_id,
         arm,
