@@ -39,6 +39,19 @@ export function formatDaily(s: DailySummary): string {
     lines.push(`              bands vs last month: ${changes}${s.review.previousRunId === null ? " (no earlier monthly run)" : ""}`);
     lines.push(`              top-risk customers: ${s.review.topRiskCsv}`);
   }
+  if (s.watch !== null) {
+    const w = s.watch;
+    lines.push(
+      `  drift       ${"error" in w.drift ? `failed: ${w.drift.error}` : `${w.drift.severity}${w.drift.drifted.length > 0 ? ` (${w.drift.drifted.join(", ")})` : ""}, ${w.drift.alerts} new alert(s)`}`,
+    );
+    lines.push(
+      `  performance ${"error" in w.performance ? `failed: ${w.performance.error}` : `${w.performance.reports} report(s), ${w.performance.alerts} new alert(s)`}`,
+    );
+    lines.push(
+      `  retrain     ${"error" in w.retrain ? `failed: ${w.retrain.error}` : w.retrain.ran ? `ran (${w.retrain.reason})` : `not needed: ${w.retrain.reason}`}`,
+    );
+    if (w.metricsTextfile !== null) lines.push(`  metrics     ${w.metricsTextfile}`);
+  }
   return lines.join("\n");
 }
 

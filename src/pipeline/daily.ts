@@ -7,12 +7,13 @@ import { chooseAdapter, type SendSummary, sendCampaign } from "../campaigns/send
 import type { Config, DailyCampaignConfig } from "../config.js";
 import { openSource, type SourceSpec } from "../data/source.js";
 import { ChurnopsError } from "../errors.js";
-import type { Logger } from "../log.js";
+import { createLogger, type Logger } from "../log.js";
 import type { ChurnModel } from "../model/runtime.js";
 import { type BatchSummary, scoreBatch } from "../scoring/batch.js";
 import { acquireLock, finishDailyRun, releaseLock, renewLock, startDailyRun } from "../store/daily.js";
 import type { Store } from "../store/db.js";
 import { type RiskReview, writeRiskReview } from "./review.js";
+import { type WatchSummary, watchAfterScoring } from "./watch.js";
 
 export interface DailyOptions {
   config: Config;
@@ -43,6 +44,8 @@ export interface DailySummary {
   optOuts: { column: string; optedOut: number; added: number } | null;
   campaigns: DailyCampaignSummary[];
   review: RiskReview | null;
+  /** Drift, realised performance, metrics and retraining, checked after scoring (null until then). */
+  watch: WatchSummary | null;
   durationMs: number;
 }
 
@@ -117,10 +120,12 @@ export async function runDaily(options: DailyOptions): Promise<DailySummary> {
     optOuts: null,
     campaigns: [],
     review: null,
+    watch: null,
     durationMs: 0,
   };
   try {
     const model = await options.loadModel();
+    const bundleDir = model.dir;
     try {
       log?.info({ event: "daily.score", kind }, "scoring the snapshot");
       const scored = await scoreBatch({
@@ -190,6 +195,8 @@ export async function runDaily(options: DailyOptions): Promise<DailySummary> {
     } finally {
       await model.close();
     }
+    checkLock();
+    summary.watch = await watchAfterScoring({ store, config, log: log ?? createLogger({ daily: date }) }, { runId: summary.score.runId, date, bundleDir });
     summary.durationMs = performance.now() - started;
     await finishDailyRun(store, date, { status: "complete", summary }, new Date());
     return summary;

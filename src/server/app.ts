@@ -6,6 +6,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, 
 import type { ServerConfig } from "../config.js";
 import { ChurnopsError } from "../errors.js";
 import type { Logger } from "../log.js";
+import { registerMonitoringMetrics } from "../monitoring/metrics.js";
 import type { Store } from "../store/db.js";
 import { type ApiKeys, presentedKey } from "./auth.js";
 import { publishModels, Reloader, type ReloadResult, type ServerContext } from "./context.js";
@@ -90,6 +91,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     });
   }
   const metrics = deps.metrics ?? new ServerMetrics();
+  // Batch runs and alerts live in the same store: one scrape of the API shows the whole system.
+  if (deps.store !== null && metrics.registry.getSingleMetric("churnops_alerts_today") === undefined) registerMonitoringMetrics(metrics.registry, deps.store);
   const predictionLog =
     deps.store !== null && config.prediction_log.enabled
       ? new PredictionLog(

@@ -84,6 +84,9 @@ describe.each(storeTargets)("daily job on $name", (target) => {
     expect(c?.plan).toMatchObject({ status: "planned", treated: 150 });
     expect(c?.send.delivered).toBe(150);
     expect(s.review).toBeNull();
+    // The monitoring half ran on today's batch: drift against the bundle's reference, no retrain without alerts.
+    expect(s.watch?.drift, JSON.stringify(s.watch)).toMatchObject({ severity: expect.stringMatching(/^(ok|warn|alert)$/) });
+    expect(s.watch?.retrain).toMatchObject({ ran: false });
     const campaign = await getCampaign(store as Store, "winback-2026-11-02");
     expect(campaign?.ranking).toBe("expected_value");
     expect(JSON.parse(campaign?.counts ?? "{}").excluded.opted_out).toBeGreaterThan(0);
