@@ -29,15 +29,6 @@ pytestmark = pytest.mark.spark
 
 REPO = Path(__file__).resolve().parents[2]
 AS_OF = "2026-03-01"
-FEATURES = [
-    "tenure_months",
-    "monthly_charges",
-    "total_charges",
-    "num_support_tickets",
-    "num_logins_30d",
-    "contract_type",
-    "payment_method",
-]
 NODE = shutil.which("node")
 PG_URL = os.environ.get("CHURNOPS_TEST_PG", "postgresql://root@127.0.0.1:5432/test")
 PG_JARS = sorted(Path("/usr/share/java").glob("postgresql*.jar")) + sorted(
@@ -60,9 +51,14 @@ def bundle(trained: dict[str, Any]) -> Path:
     return Path(trained["bundle_path"])
 
 
-def customers(synth_frame: pd.DataFrame, n: int = 400) -> list[dict[str, Any]]:
+@pytest.fixture(scope="module")
+def features(bundle: Path) -> list[str]:
+    return [f["name"] for f in S.load_bundle(bundle)["schema"]["features"]]
+
+
+def customers(synth_frame: pd.DataFrame, features: list[str], n: int = 400) -> list[dict[str, Any]]:
     """Real rows, then every kind of bad row in both input modes (row numbers are 1-based, as reported)."""
-    rows = synth_frame.head(n)[["customer_id", *FEATURES]].to_dict(orient="records")
+    rows = synth_frame.head(n)[["customer_id", *features]].to_dict(orient="records")
     rows = [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()} for r in rows]
     rows[4]["tenure_months"] = -3  # below the minimum
     rows[7]["contract_type"] = "three_year"  # unseen category
@@ -85,11 +81,11 @@ def customers(synth_frame: pd.DataFrame, n: int = 400) -> list[dict[str, Any]]:
 def write_parquet(rows: list[dict[str, Any]], path: Path, special: dict[tuple[int, str], float]) -> Path:
     """Typed Parquet: tenure as int64 (a JS bigint), other numerics as double (NaN kept apart from NULL)."""
     columns: dict[str, pa.Array] = {}
-    for name in ["customer_id", *FEATURES]:
+    for name in rows[0]:
         values = [special.get((i, name), r[name]) for i, r in enumerate(rows)]
         if name == "tenure_months":
             columns[name] = pa.array(values, type=pa.int64())
-        elif name in ("customer_id", "contract_type", "payment_method"):
+        elif all(v is None or isinstance(v, str) for v in values):
             columns[name] = pa.array(values, type=pa.string())
         else:
             columns[name] = pa.array([None if v is None else float(v) for v in values], type=pa.float64())
@@ -174,9 +170,9 @@ def assert_same_as_typescript(
 
 @pytest.mark.skipif(NODE is None, reason="node is needed to run the TypeScript scorer")
 def test_parquet_scores_and_reasons_equal_the_typescript_scorer(
-    spark: Any, bundle: Path, synth_frame: pd.DataFrame, tmp_path: Path
+    spark: Any, bundle: Path, features: list[str], synth_frame: pd.DataFrame, tmp_path: Path
 ) -> None:
-    data = write_parquet(customers(synth_frame), tmp_path / "customers.parquet", PARQUET_SPECIAL)
+    data = write_parquet(customers(synth_frame, features), tmp_path / "customers.parquet", PARQUET_SPECIAL)
     summary, scores, quarantine = run_spark(spark, data, bundle, tmp_path)
     assert_same_as_typescript(summary, scores, quarantine, run_typescript(data, bundle, tmp_path))
     reasons = dict(zip(quarantine["row_number"], quarantine["reason"], strict=True))
@@ -195,9 +191,9 @@ def test_parquet_scores_and_reasons_equal_the_typescript_scorer(
 
 @pytest.mark.skipif(NODE is None, reason="node is needed to run the TypeScript scorer")
 def test_csv_text_is_parsed_like_the_typescript_scorer_through_the_cli(
-    bundle: Path, synth_frame: pd.DataFrame, tmp_path: Path
+    bundle: Path, features: list[str], synth_frame: pd.DataFrame, tmp_path: Path
 ) -> None:
-    data = write_csv(customers(synth_frame, 300), tmp_path / "customers.csv", CSV_SPECIAL)
+    data = write_csv(customers(synth_frame, features, 300), tmp_path / "customers.csv", CSV_SPECIAL)
     out = tmp_path / "spark.parquet"
     cmd = [sys.executable, "-m", "churnops_trainer", "spark-score", "--bundle", str(bundle), "--data", str(data)]
     cmd += ["--kind", "daily", "--as-of", AS_OF, "--out", str(out), "--master", "local[2]", "--json"]
@@ -228,12 +224,12 @@ def tampered_copy(bundle: Path, target: Path, how: str) -> Path:
 
 
 def test_a_tampered_bundle_is_refused_on_the_executors(
-    spark: Any, bundle: Path, synth_frame: pd.DataFrame, tmp_path: Path
+    spark: Any, bundle: Path, features: list[str], synth_frame: pd.DataFrame, tmp_path: Path
 ) -> None:
     """The driver's check is skipped here on purpose: the executors must refuse the copy they were sent."""
     tampered = tampered_copy(bundle, tmp_path / "tampered", "golden")
     document = S.load_bundle(tampered)
-    data = write_parquet(customers(synth_frame, 100), tmp_path / "c.parquet", {})
+    data = write_parquet(customers(synth_frame, features, 100), tmp_path / "c.parquet", {})
     config = S.SparkScoreConfig(bundle=tampered, data=str(data), as_of=AS_OF, out="x.parquet")
     frame, text, description = S.read_source(spark, config)
     plan = S.plan_columns(frame, document, text, description)
@@ -247,10 +243,10 @@ def test_a_tampered_bundle_is_refused_on_the_executors(
 
 
 def test_a_model_file_that_does_not_match_its_sha256_is_refused(
-    spark: Any, bundle: Path, synth_frame: pd.DataFrame, tmp_path: Path
+    spark: Any, bundle: Path, features: list[str], synth_frame: pd.DataFrame, tmp_path: Path
 ) -> None:
     tampered = tampered_copy(bundle, tmp_path / "tampered", "model")
-    data = write_parquet(customers(synth_frame, 50), tmp_path / "c.parquet", {})
+    data = write_parquet(customers(synth_frame, features, 50), tmp_path / "c.parquet", {})
     config = S.SparkScoreConfig(bundle=tampered, data=str(data), as_of=AS_OF, out=str(tmp_path / "o.parquet"))
     with pytest.raises(BundleError, match=r"sha256 of model\.onnx"):
         S.run(config, spark=spark)
@@ -303,6 +299,11 @@ def pg_schema() -> Iterator[str]:
         conn.close()
 
 
+def pg_frame(conn: Any, query: str) -> pd.DataFrame:
+    cursor = conn.execute(query)
+    return pd.DataFrame(cursor.fetchall(), columns=[c.name for c in cursor.description])
+
+
 def pg_urls(schema: str) -> tuple[str, str]:
     """The same schema as the TS store URL (search_path) and as a JDBC URL (currentSchema)."""
     rest = PG_URL.split("://", 1)[1]
@@ -315,12 +316,12 @@ def pg_urls(schema: str) -> tuple[str, str]:
 
 @pytest.mark.skipif(NODE is None, reason="node is needed to run the TypeScript scorer")
 def test_jdbc_table_in_and_store_out_match_the_typescript_scorer(
-    spark: Any, bundle: Path, synth_frame: pd.DataFrame, tmp_path: Path, pg_schema: str
+    spark: Any, bundle: Path, features: list[str], synth_frame: pd.DataFrame, tmp_path: Path, pg_schema: str
 ) -> None:
     import psycopg
 
     store_url, jdbc_url = pg_urls(pg_schema)
-    rows = customers(synth_frame, 200)
+    rows = customers(synth_frame, features, 200)
     with psycopg.connect(PG_URL, autocommit=True) as conn:
         conn.execute(
             f"CREATE TABLE {pg_schema}.customers (customer_id text, tenure_months bigint, monthly_charges float8, "
@@ -330,7 +331,7 @@ def test_jdbc_table_in_and_store_out_match_the_typescript_scorer(
         with conn.cursor() as cur:
             cur.executemany(
                 f"INSERT INTO {pg_schema}.customers VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-                [tuple(r[c] for c in ["customer_id", *FEATURES]) for r in rows],
+                [tuple(r.values()) for r in rows],
             )
     ts_args = ["--data", store_url, "--table", "customers", "--model", str(bundle), "--as-of", AS_OF]
     typescript_score(*ts_args, workdir=tmp_path, store_url=store_url)
@@ -340,9 +341,9 @@ def test_jdbc_table_in_and_store_out_match_the_typescript_scorer(
     assert summary["status"] == "complete" and summary["quarantine_out"] is None
 
     with psycopg.connect(f"{PG_URL}?options=-c%20search_path%3D{pg_schema}") as conn:
-        runs = pd.read_sql_query("SELECT * FROM score_runs ORDER BY as_of", conn)  # type: ignore[arg-type]
-        scores = pd.read_sql_query("SELECT * FROM scores", conn)  # type: ignore[arg-type]
-        quarantine = pd.read_sql_query("SELECT * FROM quarantine", conn)  # type: ignore[arg-type]
+        runs, scores, quarantine = (
+            pg_frame(conn, f"SELECT * FROM {table}") for table in ("score_runs ORDER BY as_of", "scores", "quarantine")
+        )
     ts_run, spark_run = runs["run_id"]
     assert spark_run == summary["run_id"] == f"daily-{spark_as_of}-{summary['model_name']}-v{summary['model_version']}"
     mine = runs.set_index("run_id").loc[spark_run]

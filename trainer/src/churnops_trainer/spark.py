@@ -258,32 +258,19 @@ def validate_numeric(plan: ColumnPlan, raw: np.ndarray, isnull: np.ndarray | Non
         bad = ok & ~finite
         shown = (lambda i: show_text(raw[i])) if plan.source == "text" else (lambda i: js_number(numbers[i]))
         _add(reasons, np.flatnonzero(bad), lambda i: fail.format(f"{shown(i)} is not a finite number"))
-        remaining = finite.copy()
+        # validate.ts reports the first of these that fails, in this order.
+        checks: list[tuple[np.ndarray, str]] = []
         if plan.integer:
-            fractional = remaining & (numbers != np.floor(numbers))
-            _add(
-                reasons,
-                np.flatnonzero(fractional),
-                lambda i: fail.format(f"{js_number(numbers[i])} is not a whole number"),
-            )
-            remaining &= ~fractional
+            checks.append((numbers != np.floor(numbers), "is not a whole number"))
         if plan.lower is not None:
-            below = remaining & (numbers < plan.lower)
-            low = js_number(plan.lower)
-            _add(
-                reasons,
-                np.flatnonzero(below),
-                lambda i: fail.format(f"{js_number(numbers[i])} is below the minimum {low}"),
-            )
-            remaining &= ~below
+            checks.append((numbers < plan.lower, f"is below the minimum {js_number(plan.lower)}"))
         if plan.upper is not None:
-            above = remaining & (numbers > plan.upper)
-            high = js_number(plan.upper)
-            _add(
-                reasons,
-                np.flatnonzero(above),
-                lambda i: fail.format(f"{js_number(numbers[i])} is above the maximum {high}"),
-            )
+            checks.append((numbers > plan.upper, f"is above the maximum {js_number(plan.upper)}"))
+        remaining = finite.copy()
+        for failing, what in checks:
+            hit = remaining & failing
+            _add(reasons, np.flatnonzero(hit), lambda i, what=what: fail.format(f"{js_number(numbers[i])} {what}"))
+            remaining &= ~hit
     return np.where(ok, numbers, np.nan).astype(np.float32)
 
 
@@ -536,7 +523,8 @@ def spark_session(master: str | None, conf: dict[str, str], app_name: str = "chu
         builder = builder.master(master)
     settings = {
         "spark.sql.execution.arrow.pyspark.enabled": "true",
-        "spark.ui.showConsoleProgress": "false",
+        # A terminal gets Spark's progress bar; logs get a progress line every PROGRESS_SECONDS (ProgressLog).
+        "spark.ui.showConsoleProgress": "true" if sys.stderr.isatty() else "false",
         **conf,
     }
     if master is not None and master.startswith("local"):
@@ -553,12 +541,50 @@ def active_session() -> SparkSession | None:
     return SparkSession.getActiveSession()
 
 
+PROGRESS_SECONDS = 30.0
+
+
+class ProgressLog:
+    """Logs the running stages' finished/total tasks every PROGRESS_SECONDS while a run is on."""
+
+    def __init__(self, spark: SparkSession, run_id: str) -> None:
+        self.tracker = spark.sparkContext.statusTracker()
+        self.run_id = run_id
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._loop, name="churnops-progress", daemon=True)
+
+    def __enter__(self) -> ProgressLog:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop.set()
+        self.thread.join()
+
+    def _loop(self) -> None:
+        while not self.stop.wait(PROGRESS_SECONDS):
+            for stage_id in self.tracker.getActiveStageIds():
+                info = self.tracker.getStageInfo(stage_id)
+                if info is not None:
+                    log.info(
+                        "spark stage progress",
+                        extra={
+                            "run_id": self.run_id,
+                            "stage": info.name.split(" at ")[0],
+                            "tasks_done": info.numCompletedTasks,
+                            "tasks": info.numTasks,
+                        },
+                    )
+
+
 def ship_bundle(spark: SparkSession, directory: Path, document: dict[str, Any]) -> ShippedBundle:
-    """Add the bundle's two files to the job under names unique to this model, for SparkFiles on executors."""
+    """Add the bundle's two files to the job under names unique to its contents, for SparkFiles on executors."""
     sha = document["onnx"]["sha256"]
     onnx_file = document["onnx"]["file"]
     staging = Path(tempfile.mkdtemp(prefix="churnops-ship-"))
-    names = (f"churnops-{sha[:16]}-{BUNDLE_FILE}", f"churnops-{sha[:16]}-{onnx_file}")
+    # Named after both files' contents: Spark refuses a second, different file under a name it already shipped.
+    digest = hashlib.sha256(sha.encode() + (directory / BUNDLE_FILE).read_bytes()).hexdigest()[:20]
+    names = (f"churnops-{digest}-{BUNDLE_FILE}", f"churnops-{digest}-{onnx_file}")
     for name, source in zip(names, (directory / BUNDLE_FILE, directory / onnx_file), strict=True):
         shutil.copyfile(source, staging / name)
         try:
@@ -670,6 +696,17 @@ class ScoredTables:
     scores: DataFrame
     quarantine: DataFrame
     persisted: DataFrame
+
+
+@dataclass(frozen=True)
+class Job:
+    """One run's scored tables and what the writers need to label them."""
+
+    config: SparkScoreConfig
+    document: dict[str, Any]
+    run_id: str
+    source: str
+    tables: ScoredTables
 
 
 def score_dataframe(
@@ -812,8 +849,9 @@ def run(config: SparkScoreConfig, spark: SparkSession | None = None) -> dict[str
         )
         tables: ScoredTables | None = None
         try:
-            tables = score_dataframe(session, frame, document, shipped, plan, run_id, scored_at, verifications)
-            summary = _write_outputs(session, config, tables, run_id, description, document)
+            with ProgressLog(session, run_id):
+                tables = score_dataframe(session, frame, document, shipped, plan, run_id, scored_at, verifications)
+                summary = _write_outputs(session, Job(config, document, run_id, description, tables))
         except Exception as exc:
             refused = refused_on_executor(exc)
             if refused is not None:
@@ -849,23 +887,17 @@ def run(config: SparkScoreConfig, spark: SparkSession | None = None) -> dict[str
     return result
 
 
-def _write_outputs(
-    spark: SparkSession,
-    config: SparkScoreConfig,
-    tables: ScoredTables,
-    run_id: str,
-    description: str,
-    document: dict[str, Any],
-) -> dict[str, Any]:
+def _write_outputs(spark: SparkSession, job: Job) -> dict[str, Any]:
     from pyspark.sql import functions as F
 
+    config, tables = job.config, job.tables
     if config.out is not None:
         _write(tables.scores, config.out)
     quarantine_path = config.quarantine_path
     if quarantine_path is not None:
         _write(tables.quarantine, quarantine_path)
     if config.jdbc_out is not None:
-        write_store(spark, config, tables, run_id, description, document)
+        write_store(spark, job)
     bands = {r["band"]: int(r["n"]) for r in tables.scores.groupBy("band").agg(F.count("*").alias("n")).collect()}
     return {"rows_scored": sum(bands.values()), "rows_quarantined": tables.quarantine.count(), "bands": bands}
 
@@ -1034,22 +1066,16 @@ def store_status(spark: SparkSession, url: str, run_id: str) -> str | None:
         probe.close()
 
 
-def write_store(
-    spark: SparkSession,
-    config: SparkScoreConfig,
-    tables: ScoredTables,
-    run_id: str,
-    description: str,
-    document: dict[str, Any],
-) -> tuple[int, int]:
+def write_store(spark: SparkSession, job: Job) -> tuple[int, int]:
     """Append scores and quarantine rows to the store's tables under a claimed run, then mark it complete."""
     from pyspark.sql import functions as F
 
+    config, tables = job.config, job.tables
     assert config.jdbc_out is not None
     started = time.perf_counter()
-    run = StoreRun(spark, config.jdbc_out, run_id)
+    run = StoreRun(spark, config.jdbc_out, job.run_id)
     try:
-        run.claim(config, document, description)
+        run.claim(config, job.document, job.source)
         try:
             options = {"url": config.jdbc_out, "batchsize": "5000"}
             if (driver := jdbc_driver(config.jdbc_out)) is not None:
