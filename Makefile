@@ -52,5 +52,10 @@ lint: setup
 bench: setup
 	node --import tsx benchmarks/score_throughput.ts
 
+# churnops:dev and churnops-trainer:dev from local Debian bookworm bases, smoke-tested inside (root; buildah).
+.PHONY: images
+images:
+	deploy/images/build.sh
+
 clean:
 	rm -rf dist node_modules $(VENV) .churnops

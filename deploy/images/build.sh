@@ -17,10 +17,14 @@ TRAINER_IMAGE=localhost/churnops-trainer:dev
 VERSION=$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo dev)
 
 log() { printf '[images %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-for tool in buildah podman debootstrap npm flock; do
-  command -v "$tool" >/dev/null || { log "missing $tool: apt-get install -y buildah podman debootstrap (npm comes with Node)"; exit 1; }
-done
 [[ $(id -u) == 0 ]] || { log "needs root (debootstrap and buildah's chroot isolation)"; exit 1; }
+if ! command -v buildah >/dev/null || ! command -v podman >/dev/null || ! command -v debootstrap >/dev/null; then
+  log "installing buildah, podman and debootstrap from Debian"
+  apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q buildah podman debootstrap >/dev/null
+fi
+for tool in npm flock; do
+  command -v "$tool" >/dev/null || { log "missing $tool"; exit 1; }
+done
 
 mkdir -p "$CACHE"
 exec 9>"$CACHE/build.lock"
