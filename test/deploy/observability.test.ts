@@ -166,7 +166,7 @@ describe("the dashboard's campaign panels on a PostgreSQL store", () => {
   });
 });
 
-describe("the containers' churnops.toml", () => {
+describe("the churnops.toml shipped in the images", () => {
   it("is a valid config that serves on every interface and keeps secrets out", () => {
     const file = join(DEPLOY, "k8s", "base", "churnops.toml");
     const config = loadConfig({ file, env: { CHURNOPS_HOME: "/var/lib/churnops", CHURNOPS_DB_URL: "postgresql://u@db/churnops" } });
@@ -178,5 +178,12 @@ describe("the containers' churnops.toml", () => {
       .split("\n")
       .filter((line) => !line.trimStart().startsWith("#"));
     expect(settings.filter((line) => /password|token|api_keys|admin_key|:\/\/[^"]*@/i.test(line))).toEqual([]);
+  });
+
+  it("of the Lambda image is valid and keeps the prediction log and per-instance rate limit off", () => {
+    const config = loadConfig({ file: join(DEPLOY, "lambda", "churnops.toml"), env: { CHURNOPS_HOME: "/tmp/churnops" } });
+    expect(config.server.prediction_log.enabled).toBe(false);
+    expect(config.server.rate_limit.max).toBe(0);
+    expect(config.server.auth).toBe("required");
   });
 });
