@@ -6,7 +6,7 @@
 set -u
 at=${DAILY_AT:-06:30}
 case $at in
-  [0-2][0-9]:[0-5][0-9]) ;;
+  [01][0-9]:[0-5][0-9] | 2[0-3]:[0-5][0-9]) ;;
   *) echo "daily-loop: DAILY_AT must be HH:MM (UTC), got '$at'" >&2; exit 2 ;;
 esac
 while :; do
