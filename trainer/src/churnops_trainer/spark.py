@@ -371,6 +371,7 @@ def executor_session(shipped: ShippedBundle) -> tuple[Any, bool]:
     return session, True
 
 
+BROADCAST_DUPLICATES = 2_000_000
 SCORED_SCHEMA = (
     "part int, idx long, customer_id string, probability double, band string, decision boolean, reason string"
 )
@@ -693,9 +694,16 @@ def _plain(frame: DataFrame, name: str) -> Any:
 
 @dataclass(frozen=True)
 class ScoredTables:
+    """The run's two outputs, its band tally (None = quarantined), and the cached frames to unpersist."""
+
     scores: DataFrame
     quarantine: DataFrame
-    persisted: DataFrame
+    tally: DataFrame
+    persisted: tuple[DataFrame, ...]
+
+    def unpersist(self) -> None:
+        for frame in self.persisted:
+            frame.unpersist()
 
 
 @dataclass(frozen=True)
@@ -719,7 +727,7 @@ def score_dataframe(
     scored_at: str,
     verifications: Any = None,
 ) -> ScoredTables:
-    """Scores and quarantine rows in batch.ts's shape; the scored intermediate is persisted (call unpersist)."""
+    """Scores and quarantine rows in batch.ts's shape; intermediates stay cached until tables.unpersist()."""
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
@@ -754,9 +762,12 @@ def score_dataframe(
         .agg(F.min("row_number").alias("first_row"), F.count("*").alias("occurrences"))
         .filter(F.col("occurrences") > 1)
         .select("customer_id", "first_row")
+        .persist(StorageLevel.MEMORY_AND_DISK)
     )
+    # Usually no id repeats: the (small) duplicate list is broadcast, so the scored rows are never shuffled.
+    joinable = F.broadcast(firsts) if firsts.count() <= BROADCAST_DUPLICATES else firsts
     duplicate = F.col("first_row").isNotNull() & (F.col("row_number") > F.col("first_row"))
-    resolved = numbered.join(firsts, "customer_id", "left").withColumn(
+    resolved = numbered.join(joinable, "customer_id", "left").withColumn(
         "reason",
         F.when(
             F.col("reason").isNull() & duplicate,
@@ -782,12 +793,12 @@ def score_dataframe(
     quarantine = resolved.filter(F.col("reason").isNotNull()).select(
         F.lit(run_id).alias("run_id"),
         "row_number",
-        F.when(F.col("reason").startswith(f"{plan.id_column}: the customer id is empty"), F.lit(None))
-        .otherwise(F.col("customer_id"))
-        .alias("customer_id"),
+        "customer_id",
         "reason",
     )
-    return ScoredTables(scores=scores, quarantine=quarantine, persisted=scored)
+    outcome = F.when(F.col("reason").isNull(), F.col("band")).otherwise(F.lit(None))
+    tally = resolved.groupBy(outcome.alias("band")).agg(F.count("*").alias("n"))
+    return ScoredTables(scores=scores, quarantine=quarantine, tally=tally, persisted=(scored, firsts))
 
 
 def _write(frame: DataFrame, path: str) -> None:
@@ -859,7 +870,7 @@ def run(config: SparkScoreConfig, spark: SparkSession | None = None) -> dict[str
             raise
         finally:
             if tables is not None:
-                tables.persisted.unpersist()
+                tables.unpersist()
     finally:
         if own_session:
             session.stop()
@@ -888,8 +899,6 @@ def run(config: SparkScoreConfig, spark: SparkSession | None = None) -> dict[str
 
 
 def _write_outputs(spark: SparkSession, job: Job) -> dict[str, Any]:
-    from pyspark.sql import functions as F
-
     config, tables = job.config, job.tables
     if config.out is not None:
         _write(tables.scores, config.out)
@@ -898,8 +907,9 @@ def _write_outputs(spark: SparkSession, job: Job) -> dict[str, Any]:
         _write(tables.quarantine, quarantine_path)
     if config.jdbc_out is not None:
         write_store(spark, job)
-    bands = {r["band"]: int(r["n"]) for r in tables.scores.groupBy("band").agg(F.count("*").alias("n")).collect()}
-    return {"rows_scored": sum(bands.values()), "rows_quarantined": tables.quarantine.count(), "bands": bands}
+    tally = {r["band"]: int(r["n"]) for r in tables.tally.collect()}
+    quarantined = tally.pop(None, 0)
+    return {"rows_scored": sum(tally.values()), "rows_quarantined": quarantined, "bands": tally}
 
 
 # ---------------------------------------------------------------------------------------------------------------
