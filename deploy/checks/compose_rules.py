@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import yaml
+from report import report
 
 SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|_KEYS?$|DB_URL|WEBHOOK_URL", re.IGNORECASE)
 VAR = re.compile(r"\$\{([A-Z0-9_]+)(?::?[-?][^}]*)?\}")
@@ -42,11 +43,10 @@ def problems(compose_path: Path) -> list[str]:
                 out.append(f"{name}: depends_on {dep}, which is no service")
         for vol in svc.get("volumes", []):
             source = vol.split(":", 1)[0]
-            if source.startswith((".", "/")) and not source.startswith("${") and not (deploy / source).exists():
-                if source != "./data":
-                    out.append(f"{name}: bind mount {source} does not exist")
+            if source.startswith((".", "/")) and not (deploy / source).exists():
+                out.append(f"{name}: bind mount {source} does not exist")
         env = svc.get("environment", {})
-        for key, value in (env.items() if isinstance(env, dict) else []):
+        for key, value in env.items() if isinstance(env, dict) else []:
             if key == "<<":
                 continue
             if SECRET_NAME.search(key) and value not in (None, "") and "${" not in str(value):
@@ -59,12 +59,5 @@ def problems(compose_path: Path) -> list[str]:
     return out
 
 
-def main() -> int:
-    found = problems(Path(sys.argv[1]))
-    for p in found:
-        print(p)
-    return 1 if found else 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    report(problems(Path(sys.argv[1])))

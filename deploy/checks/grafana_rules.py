@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import yaml
+from report import report
 
 
 def problems(root: Path) -> list[str]:
@@ -53,12 +54,5 @@ def problems(root: Path) -> list[str]:
     return out
 
 
-def main() -> int:
-    found = problems(Path(sys.argv[1]))
-    for p in found:
-        print(p)
-    return 1 if found else 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    report(problems(Path(sys.argv[1])))

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from report import report
 
 SECRET_EXAMPLE = Path(__file__).resolve().parent.parent / "k8s" / "base" / "secret.example.yaml"
 
@@ -36,7 +37,8 @@ def pod_labels(obj: dict[str, Any]) -> dict[str, str]:
 def selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
     if all(labels.get(k) == v for k, v in selector.get("matchLabels", {}).items()):
         return all(
-            (labels.get(e["key"]) in e["values"]) == (e["operator"] == "In") for e in selector.get("matchExpressions", [])
+            (labels.get(e["key"]) in e["values"]) == (e["operator"] == "In")
+            for e in selector.get("matchExpressions", [])
         )
     return False
 
@@ -81,6 +83,8 @@ def problems(objs: list[dict[str, Any]]) -> list[str]:
     if not any(c["spec"].get("suspend") is True for c in cron.values()):
         out.append("no suspended CronJob to serve as the training Job template")
 
+    # An overlay (it sets the namespace) must pin the images it deploys; the base leaves them to overlays.
+    overlay = "Namespace" in by_kind
     configmaps = set(by_kind.get("ConfigMap", {}))
     claims = set(by_kind.get("PersistentVolumeClaim", {}))
     for o in objs:
@@ -98,25 +102,19 @@ def problems(objs: list[dict[str, Any]]) -> list[str]:
                 res = c.get("resources", {})
                 if not {"cpu", "memory"} <= set(res.get("requests", {})) or "memory" not in res.get("limits", {}):
                     out.append(f"{where}/{c['name']}: needs cpu and memory requests and a memory limit")
-                if ":" not in c["image"].rsplit("/", 1)[-1] and "@" not in c["image"]:
-                    if any(o2["kind"] == "Namespace" for o2 in objs):
-                        out.append(f"{where}/{c['name']}: image {c['image']} has no tag in an overlay")
+                untagged = ":" not in c["image"].rsplit("/", 1)[-1] and "@" not in c["image"]
+                if untagged and overlay:
+                    out.append(f"{where}/{c['name']}: image {c['image']} has no tag in an overlay")
                 if c.get("securityContext", {}).get("allowPrivilegeEscalation") is not False:
                     out.append(f"{where}/{c['name']}: set allowPrivilegeEscalation: false")
                 for e in c.get("env", []):
                     ref = e.get("valueFrom", {}).get("secretKeyRef")
                     if ref and (ref["name"] != "churnops-secrets" or ref["key"] not in secret_keys):
-                        out.append(f"{where}/{c['name']}: secret {ref['name']}/{ref['key']} is not in secret.example.yaml")
+                        out.append(
+                            f"{where}/{c['name']}: secret {ref['name']}/{ref['key']} is not in secret.example.yaml"
+                        )
     return out
 
 
-def main() -> int:
-    objs = [o for o in yaml.safe_load_all(Path(sys.argv[1]).read_text()) if o]
-    found = problems(objs)
-    for p in found:
-        print(p)
-    return 1 if found else 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    report(problems([o for o in yaml.safe_load_all(Path(sys.argv[1]).read_text()) if o]))
