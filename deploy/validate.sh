@@ -39,8 +39,11 @@ PY=$TOOLS/venv/bin/python
 debian_tool() { # package path-in-package -> prints the path of the unpacked binary
   local pkg=$1 bin=$2
   if [[ ! -x $TOOLS/$pkg/$bin ]]; then
-    (cd "$TOOLS" && rm -f "${pkg}"_*.deb && apt-get download "$pkg" >/dev/null 2>&1 && dpkg-deb -x "${pkg}"_*.deb "$pkg" && rm -f "${pkg}"_*.deb) ||
+    # A new machine may have no package lists yet: as root, fetch them once and retry.
+    (cd "$TOOLS" && apt-get download "$pkg" >/dev/null 2>&1) ||
+      { [[ $(id -u) == 0 ]] && apt-get update -q >/dev/null 2>&1 && (cd "$TOOLS" && apt-get download "$pkg" >/dev/null 2>&1); } ||
       { echo "cannot get $pkg with apt-get download (run apt-get update first)" >&2; return 1; }
+    (cd "$TOOLS" && dpkg-deb -x "${pkg}"_*.deb "$pkg" && rm -f "${pkg}"_*.deb)
   fi
   echo "$TOOLS/$pkg/$bin"
 }
