@@ -12,8 +12,11 @@ const scoringSchema = z
   .object({
     chunk_size: z.number().int().min(1).max(1_000_000).default(65_536),
     bad_rows: z.enum(["quarantine", "fail"]).default("quarantine"),
+    /** ONNX Runtime threads of the batch scorer's inference worker (0: let ONNX Runtime choose). The main thread
+     * reads, validates and writes beside it, so one worker thread fills a 2-core machine. */
+    onnx_threads: z.number().int().min(0).max(64).default(1),
   })
-  .default({ chunk_size: 65_536, bad_rows: "quarantine" });
+  .default({ chunk_size: 65_536, bad_rows: "quarantine", onnx_threads: 1 });
 
 /** How a campaign picks its customers; one rule at most (none = the model's operating decision). */
 const campaignRuleSchema = z.object({
@@ -99,15 +102,18 @@ const serverSchema = z
     /** Mixed into the customer-id hash; change it to re-draw which customers see the challenger. */
     assignment_salt: z.string().default("churnops"),
     batch_limit: z.number().int().min(1).max(100_000).default(1000),
-    body_limit_bytes: z.number().int().min(1024).max(256 * 1024 * 1024).default(4 * 1024 * 1024),
+    body_limit_bytes: z
+      .number()
+      .int()
+      .min(1024)
+      .max(256 * 1024 * 1024)
+      .default(4 * 1024 * 1024),
     /** A request field the model does not know: refuse it (422) or ignore it. */
     unknown_fields: z.enum(["reject", "ignore"]).default("reject"),
     /** `disabled` serves without API keys; meant for a loopback-only development server. */
     auth: z.enum(["required", "disabled"]).default("required"),
     /** Requests per key per window; max 0 turns the limit off. */
-    rate_limit: z
-      .object({ max: z.number().int().min(0).default(60_000), window_ms: z.number().int().min(1).default(60_000) })
-      .prefault({}),
+    rate_limit: z.object({ max: z.number().int().min(0).default(60_000), window_ms: z.number().int().min(1).default(60_000) }).prefault({}),
     /** Predictions are written to the store in batches, off the request path. */
     prediction_log: z
       .object({
@@ -205,6 +211,11 @@ const configSchema = z.object({
 
 export type Config = z.infer<typeof configSchema>;
 export type ScoringConfig = Config["scoring"];
+
+/** How batch jobs load a model: inference in a worker thread, with the configured thread count. */
+export function batchRuntime(config: Config): { inferenceWorker: true; intraOpThreads?: number } {
+  return config.scoring.onnx_threads > 0 ? { inferenceWorker: true, intraOpThreads: config.scoring.onnx_threads } : { inferenceWorker: true };
+}
 export type ServerConfig = Config["server"];
 export type CampaignsConfig = Config["campaigns"];
 export type DeliveryConfig = CampaignsConfig["delivery"];

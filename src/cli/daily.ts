@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { batchRuntime } from "../config.js";
 import { ChurnopsError } from "../errors.js";
 import { loadModel } from "../model/registry.js";
 import { type DailySummary, runDaily, snapshotFor } from "../pipeline/daily.js";
@@ -77,7 +78,7 @@ export function registerDaily(program: Command, ctx: () => CommandContext): void
           store: await c.store(),
           date,
           data: { data: snapshotFor(template, date), table: flags.table ?? c.config.daily.table },
-          loadModel: () => loadModel(c.config, flags.model ?? c.config.daily.model),
+          loadModel: () => loadModel(c.config, flags.model ?? c.config.daily.model, batchRuntime(c.config)),
           log: c.log,
           onProgress: progress.update,
         });

@@ -1,6 +1,7 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { Command } from "commander";
+import { batchRuntime } from "../config.js";
 import { ChurnopsError } from "../errors.js";
 import { loadModel } from "../model/registry.js";
 import { runTrainer, trainerJson } from "../model/trainer.js";
@@ -96,7 +97,7 @@ export function registerDemo(program: Command, ctx: () => CommandContext): void 
       await trainerJson(c.config, ["promote", "--model-name", c.config.model_name, "--version", String(train.version)]);
 
       say("4/4 scoring every customer with the champion");
-      const model = await loadModel(c.config, "champion");
+      const model = await loadModel(c.config, "champion", batchRuntime(c.config));
       const store = await c.store();
       const summary = await scoreBatch({
         source: { data },

@@ -1,6 +1,7 @@
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { Command } from "commander";
+import { batchRuntime } from "../config.js";
 import { ChurnopsError } from "../errors.js";
 import { loadModel } from "../model/registry.js";
 import { runTrainer } from "../model/trainer.js";
@@ -94,7 +95,7 @@ export function registerScore(program: Command, ctx: () => CommandContext): void
       }
       const badRows = parseChoice(flags.badRows ?? c.config.scoring.bad_rows, "--bad-rows", ["quarantine", "fail"] as const);
       const chunkSize = flags.chunkSize === undefined ? c.config.scoring.chunk_size : parseIntFlag(flags.chunkSize, "--chunk-size", 1, 1_000_000);
-      const model = await loadModel(c.config, flags.model);
+      const model = await loadModel(c.config, flags.model, batchRuntime(c.config));
       const progress = batchProgress(c.log, "scoring");
       try {
         const summary = await scoreBatch({

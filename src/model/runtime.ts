@@ -2,6 +2,8 @@ import * as ort from "onnxruntime-node";
 import { ChurnopsError } from "../errors.js";
 import { type BundleJson, bandOf, readBundle } from "./bundle.js";
 import { batchFromRows, type FeatureBatch } from "./features.js";
+import { graphSpecOf, runGraph, sessionOptions } from "./graph.js";
+import { InferenceWorker } from "./worker-client.js";
 
 /** Largest difference from a golden probability a consumer accepts (docs/bundle.md). */
 export const GOLDEN_TOLERANCE = 1e-6;
@@ -9,6 +11,11 @@ export const GOLDEN_TOLERANCE = 1e-6;
 export interface RuntimeOptions {
   /** Threads ONNX Runtime may use inside one call; default lets it choose. */
   intraOpThreads?: number;
+  /**
+   * Score in a worker thread (batch scoring): onnxruntime-node blocks the calling thread for the whole call, so
+   * a worker lets reading, validating and writing overlap with inference. The API keeps inference in-thread.
+   */
+  inferenceWorker?: boolean;
 }
 
 export interface GoldenCheck {
@@ -23,6 +30,7 @@ export class ChurnModel {
     readonly bundle: BundleJson,
     private readonly session: ort.InferenceSession,
     readonly golden: GoldenCheck,
+    private readonly worker: InferenceWorker | null,
   ) {}
 
   get name(): string {
@@ -40,11 +48,9 @@ export class ChurnModel {
   /** Load a bundle directory and refuse it unless sha256 and every golden vector check out. */
   static async load(dir: string, options: RuntimeOptions = {}): Promise<ChurnModel> {
     const files = await readBundle(dir);
-    const sessionOptions: ort.InferenceSession.SessionOptions = { graphOptimizationLevel: "all" };
-    if (options.intraOpThreads !== undefined) sessionOptions.intraOpNumThreads = options.intraOpThreads;
     let session: ort.InferenceSession;
     try {
-      session = await ort.InferenceSession.create(files.onnx, sessionOptions);
+      session = await ort.InferenceSession.create(files.onnx, sessionOptions(options.intraOpThreads));
     } catch (err) {
       throw new ChurnopsError("bundle_invalid", `bundle ${dir}: ONNX Runtime cannot load the graph: ${(err as Error).message}`);
     }
@@ -56,12 +62,14 @@ export class ChurnModel {
       throw new ChurnopsError("bundle_invalid", `bundle ${dir}: the graph has no output named ${files.json.onnx.probability_output}`);
     }
     const golden = await checkGolden(session, files.json, dir);
-    return new ChurnModel(dir, files.json, session, golden);
+    // The worker's session is built from the very bytes whose sha256 and golden vectors were just checked.
+    const worker = options.inferenceWorker === true ? await InferenceWorker.start(files.onnx, graphSpecOf(files.json), options.intraOpThreads) : null;
+    return new ChurnModel(dir, files.json, session, golden, worker);
   }
 
   /** Churn probability for every row of the batch, in one ONNX call. */
   async predict(batch: FeatureBatch): Promise<Float32Array> {
-    return runGraph(this.session, this.bundle, batch);
+    return this.worker === null ? runGraph(this.session, graphSpecOf(this.bundle), batch) : this.worker.predict(batch);
   }
 
   band(probability: number): string {
@@ -73,36 +81,14 @@ export class ChurnModel {
   }
 
   async close(): Promise<void> {
+    await this.worker?.close();
     await this.session.release();
   }
 }
 
-async function runGraph(session: ort.InferenceSession, bundle: BundleJson, batch: FeatureBatch): Promise<Float32Array> {
-  if (batch.size === 0) return new Float32Array(0);
-  const feeds: Record<string, ort.Tensor> = {};
-  for (const feature of bundle.schema.features) {
-    const column = batch.columns.get(feature.name);
-    if (column === undefined) throw new Error(`feature batch lacks column ${feature.name}`);
-    feeds[feature.name] =
-      feature.kind === "numeric"
-        ? new ort.Tensor("float32", column as Float32Array, [batch.size, 1])
-        : new ort.Tensor("string", column as string[], [batch.size, 1]);
-  }
-  const outputName = bundle.onnx.probability_output;
-  const result = await session.run(feeds, [outputName]);
-  const output = result[outputName];
-  if (output === undefined) throw new Error(`graph returned no ${outputName}`);
-  const data = output.data as Float32Array;
-  const width = output.dims.length === 2 ? Number(output.dims[1]) : 1;
-  const probabilities = new Float32Array(batch.size);
-  const column = bundle.onnx.positive_index;
-  for (let i = 0; i < batch.size; i++) probabilities[i] = data[i * width + (width === 1 ? 0 : column)] ?? Number.NaN;
-  return probabilities;
-}
-
 async function checkGolden(session: ort.InferenceSession, bundle: BundleJson, dir: string): Promise<GoldenCheck> {
   const batch = batchFromRows(bundle, bundle.golden.rows);
-  const got = await runGraph(session, bundle, batch);
+  const got = await runGraph(session, graphSpecOf(bundle), batch);
   let maxAbsDiff = 0;
   for (let i = 0; i < got.length; i++) {
     const expected = bundle.golden.probabilities[i] ?? Number.NaN;

@@ -13,6 +13,11 @@ export interface Store {
   db: Kysely<Database>;
   dialect: Dialect;
   url: string;
+  /**
+   * The SQLite connection under Kysely, for the one hot path that needs it (writing millions of scores with a
+   * prepared statement); null on PostgreSQL.
+   */
+  sqlite: SqliteDatabase.Database | null;
   close(): Promise<void>;
 }
 
@@ -26,6 +31,7 @@ pg.types.setTypeParser(20, (v) => Number(v));
 export async function openStore(url: string): Promise<Store> {
   let db: Kysely<Database>;
   let dialect: Dialect;
+  let raw: SqliteDatabase.Database | null = null;
   if (url.startsWith("postgres://") || url.startsWith("postgresql://")) {
     const pool = new pg.Pool({ connectionString: url, max: 8 });
     db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
@@ -41,6 +47,7 @@ export async function openStore(url: string): Promise<Store> {
     sqlite.pragma("foreign_keys = ON");
     db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
     dialect = "sqlite";
+    raw = sqlite;
   } else {
     throw new ChurnopsError("bad_config", `store URL ${redact(url)} is neither sqlite:… nor postgresql://…`, { field: "store_url" });
   }
@@ -50,7 +57,7 @@ export async function openStore(url: string): Promise<Store> {
     await db.destroy();
     throw new ChurnopsError("bad_config", `cannot open store ${redact(url)}: ${(err as Error).message}`, { cause: err });
   }
-  return { db, dialect, url, close: () => db.destroy() };
+  return { db, dialect, url, sqlite: raw, close: () => db.destroy() };
 }
 
 async function migrate(db: Kysely<Database>, dialect: Dialect): Promise<void> {

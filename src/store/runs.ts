@@ -1,4 +1,5 @@
 import { hostname } from "node:os";
+import type SqliteDatabase from "better-sqlite3";
 import { sql } from "kysely";
 import { ChurnopsError } from "../errors.js";
 import type { Store } from "./db.js";
@@ -134,6 +135,10 @@ export interface ChunkWrite {
  * the store holds whole chunks only, and the checkpoint says exactly where to resume.
  */
 export async function writeChunk(store: Store, runId: string, chunk: ChunkWrite): Promise<void> {
+  if (store.sqlite !== null) {
+    writeChunkSqlite(store.sqlite, runId, chunk);
+    return;
+  }
   await store.db.transaction().execute(async (trx) => {
     // Renew the claim first; if another process took the run over, this chunk must not be committed.
     const renewed = await trx
@@ -168,6 +173,43 @@ export async function writeChunk(store: Store, runId: string, chunk: ChunkWrite)
       .where("run_id", "=", runId)
       .execute();
   });
+}
+
+const sqliteStatements = new WeakMap<SqliteDatabase.Database, ReturnType<typeof prepareSqlite>>();
+
+function prepareSqlite(db: SqliteDatabase.Database) {
+  return {
+    renew: db.prepare("UPDATE score_runs SET lease_expires_at = ? WHERE run_id = ? AND lease_owner = ?"),
+    score: db.prepare(
+      "INSERT INTO scores (run_id, customer_id, probability, band, decision, model_name, model_version, scored_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, customer_id) DO NOTHING",
+    ),
+    quarantine: db.prepare("INSERT INTO quarantine (run_id, row_number, customer_id, reason) VALUES (?, ?, ?, ?) ON CONFLICT (run_id, row_number) DO NOTHING"),
+    checkpoint: db.prepare(
+      "UPDATE score_runs SET checkpoint_rows = ?, rows_read = ?, rows_scored = rows_scored + ?, rows_quarantined = rows_quarantined + ? WHERE run_id = ?",
+    ),
+  };
+}
+
+/**
+ * The same transaction as the Kysely path, through prepared statements: building a multi-row INSERT per 1,000
+ * rows costs more than SQLite itself at millions of rows, while a prepared single-row insert inside one
+ * transaction runs at SQLite's own speed. Same semantics: claim renewed first, all-or-nothing per chunk.
+ */
+function writeChunkSqlite(db: SqliteDatabase.Database, runId: string, chunk: ChunkWrite): void {
+  let st = sqliteStatements.get(db);
+  if (st === undefined) {
+    st = prepareSqlite(db);
+    sqliteStatements.set(db, st);
+  }
+  const s = st;
+  db.transaction(() => {
+    if (s.renew.run(new Date(Date.now() + LEASE_MS).toISOString(), runId, processOwner()).changes !== 1) {
+      throw new ChurnopsError("run_locked", `score run ${runId} was taken over by another process; stopping`);
+    }
+    for (const r of chunk.scores) s.score.run(r.run_id, r.customer_id, r.probability, r.band, r.decision, r.model_name, r.model_version, r.scored_at);
+    for (const q of chunk.quarantine) s.quarantine.run(q.run_id, q.row_number, q.customer_id, q.reason);
+    s.checkpoint.run(chunk.checkpointRows, chunk.checkpointRows, chunk.scores.length, chunk.quarantine.length, runId);
+  })();
 }
 
 export async function finishRun(

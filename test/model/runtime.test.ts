@@ -96,6 +96,17 @@ describe("scoring with a loaded model", () => {
     await model.close();
   });
 
+  it("scores the same in an inference worker thread as in the calling thread", async () => {
+    const inThread = await ChurnModel.load(fixture.bundleDir);
+    const inWorker = await ChurnModel.load(fixture.bundleDir, { inferenceWorker: true, intraOpThreads: 1 });
+    const rows = inThread.bundle.golden.rows;
+    const a = await inThread.predict(batchFromRows(inThread.bundle, rows));
+    const b = await inWorker.predict(batchFromRows(inWorker.bundle, rows));
+    expect(Array.from(b)).toEqual(Array.from(a));
+    await inThread.close();
+    await inWorker.close();
+  });
+
   it("does not let the customer id change the score (invariance)", async () => {
     const model = await ChurnModel.load(fixture.bundleDir);
     const row = model.bundle.golden.rows[0] as Record<string, string | number | null>;
