@@ -102,7 +102,9 @@ describe("scoring with a loaded model", () => {
     const rows = inThread.bundle.golden.rows;
     const a = await inThread.predict(batchFromRows(inThread.bundle, rows));
     const b = await inWorker.predict(batchFromRows(inWorker.bundle, rows));
-    expect(Array.from(b)).toEqual(Array.from(a));
+    // A different thread count may round the last float32 bits differently; the contract's tolerance is 1e-6.
+    expect(b).toHaveLength(a.length);
+    expect(Math.max(...Array.from(a, (p, i) => Math.abs(p - (b[i] as number))))).toBeLessThanOrEqual(1e-6);
     await inThread.close();
     await inWorker.close();
   });
