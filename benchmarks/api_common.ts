@@ -9,6 +9,7 @@ import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, writeFileSy
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { syntheticTrainArgs } from "../src/model/trainer.js";
 
 export const ROOT = join(import.meta.dirname, "..");
 export const API_KEY = "bench-key-0123456789abcdef";
@@ -59,28 +60,13 @@ export function trainBundle(work: string): string {
     env,
     stdio: ["ignore", "ignore", "ignore"],
   });
-  const out = execFileSync(
-    python,
-    [
-      "-m",
-      "churnops_trainer",
-      "train",
-      "--data",
-      data,
-      "--target",
-      "churned",
-      "--positive",
-      "1",
-      "--id-col",
-      "customer_id",
-      "--drop",
-      "true_churn_prob",
-      "--seed",
-      "42",
-      "--json",
-    ],
-    { cwd: ROOT, env, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"], maxBuffer: 64 * 1024 * 1024 },
-  );
+  const out = execFileSync(python, ["-m", "churnops_trainer", ...syntheticTrainArgs(data), "--seed", "42", "--json"], {
+    cwd: ROOT,
+    env,
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "ignore"],
+    maxBuffer: 64 * 1024 * 1024,
+  });
   return (JSON.parse(out) as { bundle_path: string }).bundle_path;
 }
 

@@ -4,7 +4,7 @@ import type { Command } from "commander";
 import { batchRuntime } from "../config.js";
 import { ChurnopsError } from "../errors.js";
 import { loadModel } from "../model/registry.js";
-import { runTrainer, trainerJson } from "../model/trainer.js";
+import { runTrainer, syntheticTrainArgs, trainerJson } from "../model/trainer.js";
 import { scoreBatch } from "../scoring/batch.js";
 import { redact } from "../store/db.js";
 import { topScores } from "../store/runs.js";
@@ -73,25 +73,7 @@ export function registerDemo(program: Command, ctx: () => CommandContext): void 
       if (synth.code !== 0) throw new ChurnopsError("trainer_failed", "synthesizing the demo customers failed (see above)");
 
       say("2/4 training LightGBM with cross-validation, against the logistic baseline and the original recipe");
-      const train = await trainerJson<TrainResult>(
-        c.config,
-        [
-          "train",
-          "--data",
-          data,
-          "--target",
-          "churned",
-          "--positive",
-          "1",
-          "--id-col",
-          "customer_id",
-          "--drop",
-          "true_churn_prob",
-          "--model-name",
-          c.config.model_name,
-        ],
-        { showProgress: true },
-      );
+      const train = await trainerJson<TrainResult>(c.config, [...syntheticTrainArgs(data), "--model-name", c.config.model_name], { showProgress: true });
 
       say(`3/4 promoting v${train.version} to champion`);
       await trainerJson(c.config, ["promote", "--model-name", c.config.model_name, "--version", String(train.version)]);

@@ -86,3 +86,11 @@ export async function trainerJson<T>(config: Config, args: readonly string[], op
     throw new ChurnopsError("trainer_failed", `the trainer printed something that is not JSON: ${res.stdout.slice(0, 200)}`);
   }
 }
+
+/**
+ * `train` arguments for the synthetic customer table (`churnops synth`): its target, positive label and id, and
+ * the generator's oracle column, which must never be a feature. Used by the demo, the tests and the benchmarks.
+ */
+export function syntheticTrainArgs(data: string): string[] {
+  return ["train", "--data", data, "--target", "churned", "--positive", "1", "--id-col", "customer_id", "--drop", "true_churn_prob"];
+}

@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { loadConfig } from "../../src/config.js";
 import { clearResolveCache, loadModel, resolveBundle } from "../../src/model/registry.js";
+import { syntheticTrainArgs } from "../../src/model/trainer.js";
 
 const fixture = inject("fixture");
 let server: ChildProcess | undefined;
@@ -56,26 +57,11 @@ beforeAll(async () => {
   }
   const env = { ...process.env, CHURNOPS_HOME: join(work, "trainer-home"), MLFLOW_TRACKING_URI: url };
   const train = JSON.parse(
-    execFileSync(
-      fixture.python,
-      [
-        "-m",
-        "churnops_trainer",
-        "train",
-        "--data",
-        fixture.dataPath,
-        "--target",
-        "churned",
-        "--positive",
-        "1",
-        "--id-col",
-        "customer_id",
-        "--drop",
-        "true_churn_prob",
-        "--json",
-      ],
-      { env, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] },
-    ),
+    execFileSync(fixture.python, ["-m", "churnops_trainer", ...syntheticTrainArgs(fixture.dataPath), "--json"], {
+      env,
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "ignore"],
+    }),
   ) as { version: string };
   execFileSync(fixture.python, ["-m", "churnops_trainer", "promote", "--version", String(train.version), "--json"], { env, stdio: "ignore" });
 }, 300_000);

@@ -4,6 +4,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, wri
 import { join, relative } from "node:path";
 import "vitest";
 import type { TestProject } from "vitest/node";
+import { syntheticTrainArgs } from "../../src/model/trainer.js";
 
 /**
  * One real model for the whole test run: synthetic customers → the Python trainer → a registered, promoted
@@ -52,24 +53,10 @@ function build(python: string, home: string, manifest: string): void {
   mkdirSync(home, { recursive: true });
   const dataPath = join(home, "customers.parquet");
   trainer(python, home, ["synth", "--rows", "4000", "--seed", "11", "--out", dataPath]);
-  const train = JSON.parse(
-    trainer(python, home, [
-      "train",
-      "--data",
-      dataPath,
-      "--target",
-      "churned",
-      "--positive",
-      "1",
-      "--id-col",
-      "customer_id",
-      "--drop",
-      "true_churn_prob",
-      "--seed",
-      "42",
-      "--json",
-    ]),
-  ) as { version: string | number; bundle_path: string };
+  const train = JSON.parse(trainer(python, home, [...syntheticTrainArgs(dataPath), "--seed", "42", "--json"])) as {
+    version: string | number;
+    bundle_path: string;
+  };
   trainer(python, home, ["promote", "--version", String(train.version), "--json"]);
   const fixture: Fixture = { root: ROOT, home, python, dataPath, bundleDir: train.bundle_path, version: String(train.version) };
   writeFileSync(manifest, JSON.stringify(fixture, null, 2));
