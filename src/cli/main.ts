@@ -1,7 +1,7 @@
 import { Command, CommanderError } from "commander";
 import { isChurnopsError } from "../errors.js";
-import { type CommandContext, createContext } from "./context.js";
 import { registerCampaign } from "./campaign.js";
+import { type CommandContext, createContext } from "./context.js";
 import { registerDaily } from "./daily.js";
 import { registerDemo } from "./demo.js";
 import { passThrough, registerModels, TRAINER_PASSTHROUGH } from "./models.js";
