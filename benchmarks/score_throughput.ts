@@ -15,7 +15,12 @@ const WORK = join(ROOT, ".churnops-bench");
 const sizes = (process.argv[2] ?? "1000000,10000000").split(",").map(Number);
 
 function trainer(args: string[]): string {
-  return execFileSync(PY, ["-m", "churnops_trainer", ...args], { env: { ...process.env, CHURNOPS_HOME: join(WORK, "home") }, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"], maxBuffer: 1 << 26 });
+  return execFileSync(PY, ["-m", "churnops_trainer", ...args], {
+    env: { ...process.env, CHURNOPS_HOME: join(WORK, "home") },
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "ignore"],
+    maxBuffer: 1 << 26,
+  });
 }
 
 interface Measured {
@@ -36,7 +41,23 @@ function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): Measur
 mkdirSync(WORK, { recursive: true });
 const trainData = join(WORK, "train-20000.parquet");
 if (!existsSync(trainData)) trainer(["synth", "--rows", "20000", "--seed", "1", "--out", trainData]);
-const trained = JSON.parse(trainer(["train", "--data", trainData, "--target", "churned", "--positive", "1", "--id-col", "customer_id", "--drop", "true_churn_prob", "--no-register", "--json"])) as {
+const trained = JSON.parse(
+  trainer([
+    "train",
+    "--data",
+    trainData,
+    "--target",
+    "churned",
+    "--positive",
+    "1",
+    "--id-col",
+    "customer_id",
+    "--drop",
+    "true_churn_prob",
+    "--no-register",
+    "--json",
+  ]),
+) as {
   bundle_path: string;
 };
 
@@ -59,7 +80,12 @@ for (const rows of sizes) {
     rows,
     parquet_to_parquet: { seconds: toParquet.seconds, rows_per_s: rate(toParquet), peak_rss_mb: toParquet.peak_rss_mb },
     parquet_to_sqlite: { seconds: toSqlite.seconds, rows_per_s: rate(toSqlite), peak_rss_mb: toSqlite.peak_rss_mb },
-    original_get_dummies_predict_proba: { seconds: original.seconds, rows_per_s_end_to_end: rate(original), rows_per_s_scoring_only: originalJson.rows_per_s, peak_rss_mb: original.peak_rss_mb },
+    original_get_dummies_predict_proba: {
+      seconds: original.seconds,
+      rows_per_s_end_to_end: rate(original),
+      rows_per_s_scoring_only: originalJson.rows_per_s,
+      peak_rss_mb: original.peak_rss_mb,
+    },
     speedup_parquet_vs_original: Number((rate(toParquet) / rate(original)).toFixed(2)),
   });
   for (const f of [outParquet, db, `${db}-wal`, `${db}-shm`]) rmSync(f, { force: true });
