@@ -5,6 +5,8 @@
 # isolation (no container engine is needed). One build at a time per machine (a lock in the image cache).
 # Prints the timings and the image sizes at the end.
 #   SPARK=1            also put the Spark client (pyspark + Java) in the trainer image (default 0 here)
+#   STACK=0            skip stack-smoke.sh (MLflow server on PostgreSQL at PGHOST:PGPORT, default 127.0.0.1:5432;
+#                      train + register + promote over HTTP; churnops serves `champion` resolved over REST)
 #   CHURNOPS_IMAGE_CACHE  rootfs, package and lock cache (default /var/cache/churnops-images)
 set -euo pipefail
 
@@ -12,6 +14,7 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 HERE=$ROOT/deploy/images
 CACHE=${CHURNOPS_IMAGE_CACHE:-/var/cache/churnops-images}
 SPARK=${SPARK:-0}
+STACK=${STACK:-1}
 API_IMAGE=localhost/churnops:dev
 TRAINER_IMAGE=localhost/churnops-trainer:dev
 VERSION=$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo dev)
@@ -94,6 +97,7 @@ step "build churnops-trainer:dev" build "$TRAINER_IMAGE" "$ROOT/deploy/trainer.D
 step "build churnops:dev" build "$API_IMAGE" "$ROOT/deploy/Dockerfile" localhost/churnops-base-node:20-bookworm
 step "smoke churnops-trainer:dev" smoke_trainer
 step "smoke churnops:dev" smoke_api
+[[ $STACK == 0 ]] || step "smoke stack (MLflow + both)" "$HERE/stack-smoke.sh"
 
 echo "images: built and smoke-tested in $((SECONDS - T0)) s"
 printf '  %s\n' "${TIMES[@]}"

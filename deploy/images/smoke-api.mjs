@@ -1,15 +1,16 @@
-// Smoke test of the churnops image, run inside it by deploy/images/build.sh (Node built-ins only):
-// the process is not root and finds no compiler; `churnops serve` starts on 127.0.0.1 with the given bundle,
-// /readyz names that bundle's model, one /v1/predict answers the bundle's own golden probability (within the
-// 1e-6 the bundle contract allows), and an invalid customer answers 422. Prints one JSON line; exits non-zero on
-// the first failed check.
+// Smoke test of the churnops image, run inside it by deploy/images/build.sh and stack-smoke.sh (Node built-ins
+// only): the process is not root and finds no compiler; `churnops serve` starts on 127.0.0.1 with the given model
+// (a bundle directory, or a reference such as `champion` resolved through MLFLOW_TRACKING_URI and downloaded),
+// /readyz names the bundle's model, one /v1/predict answers the bundle's own golden probability (within the 1e-6
+// the bundle contract allows), an invalid customer answers 422, and SIGTERM drains the server cleanly.
+// Prints one JSON line; exits non-zero on the first failed check.
 import { spawn } from "node:child_process";
-import { accessSync, constants, mkdtempSync, readFileSync } from "node:fs";
+import { accessSync, constants, existsSync, mkdtempSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
 
-const bundleDir = process.argv[2];
-if (!bundleDir) throw new Error("usage: node smoke-api.mjs <bundle dir>");
+const model = process.argv[2];
+if (!model) throw new Error("usage: node smoke-api.mjs <bundle dir | model reference>");
 const KEY = "smoke-key-0123456789abcdef";
 const started = performance.now();
 
@@ -33,14 +34,8 @@ if (process.getuid() === 0) fail("running as root");
 const compilers = ["cc", "gcc", "g++", "c++", "clang", "make", "ld", "as"].filter(onPath);
 if (compilers.length > 0) fail(`build tools in the image: ${compilers.join(", ")}`);
 
-const bundle = JSON.parse(readFileSync(join(bundleDir, "bundle.json"), "utf8"));
-const index = bundle.golden.rows.findIndex((row) => Object.values(row).every((v) => v !== null));
-if (index < 0) fail("the bundle has no golden row without missing values");
-const customer = { [bundle.schema.id_column]: "smoke-1", ...bundle.golden.rows[index] };
-const expected = bundle.golden.probabilities[index];
-
 const home = mkdtempSync(join(tmpdir(), "churnops-smoke-"));
-const server = spawn(process.execPath, ["/app/bin/churnops.js", "serve", "--host", "127.0.0.1", "--port", "0", "--model", bundleDir], {
+const server = spawn(process.execPath, ["/app/bin/churnops.js", "serve", "--host", "127.0.0.1", "--port", "0", "--model", model], {
   env: { ...process.env, CHURNOPS_HOME: home, CHURNOPS_API_KEYS: KEY },
   stdio: ["ignore", "pipe", "pipe"],
 });
@@ -79,6 +74,17 @@ const call = async (path, body) => {
   });
   return { status: res.status, json: await res.json() };
 };
+
+// The bundle being served: the directory given, or the one the server downloaded into its cache.
+const found = (dir) =>
+  readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? found(join(dir, e.name)) : e.name === "bundle.json" ? [join(dir, e.name)] : []));
+const bundleFiles = existsSync(join(model, "bundle.json")) ? [join(model, "bundle.json")] : found(home);
+if (bundleFiles.length !== 1) fail(`expected one bundle, found ${bundleFiles.length}`);
+const bundle = JSON.parse(readFileSync(bundleFiles[0], "utf8"));
+const index = bundle.golden.rows.findIndex((row) => Object.values(row).every((v) => v !== null));
+if (index < 0) fail("the bundle has no golden row without missing values");
+const customer = { [bundle.schema.id_column]: "smoke-1", ...bundle.golden.rows[index] };
+const expected = bundle.golden.probabilities[index];
 
 const ready = await call("/readyz");
 if (ready.status !== 200 || ready.json.status !== "ready") fail(`/readyz answered ${ready.status} ${JSON.stringify(ready.json)}`);
