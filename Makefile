@@ -9,12 +9,15 @@ NODE_STAMP := node_modules/.churnops-installed
 # onnxruntime-node's install script would fetch optional CUDA files from a host we cannot (and need not) reach.
 export ONNXRUNTIME_NODE_INSTALL := skip
 
-.PHONY: help setup build demo test test-ts test-py lint bench clean
+SPARK_STAMP := $(VENV)/.churnops-spark-installed
+PYSPARK := pyspark==4.0.1
+
+.PHONY: help setup build demo test test-ts test-py test-spark lint bench clean
 
 help:
 	@echo "make setup  install the Python trainer (venv) and the TypeScript product (npm ci + build)"
 	@echo "make demo   synthesize customers, train, promote, score, show the top-risk customers"
-	@echo "make test   vitest (SQLite + PostgreSQL), pytest, cross-language parity"
+	@echo "make test   vitest (SQLite + PostgreSQL), pytest, cross-language parity, Spark local mode"
 	@echo "make lint   biome + tsc + ruff"
 	@echo "make bench  benchmarks (print JSON)"
 
@@ -36,13 +39,21 @@ setup: $(VENV_STAMP) build
 demo: setup
 	./bin/churnops.js demo
 
-test: setup test-ts test-py
+test: setup test-ts test-py test-spark
 
 test-ts:
 	npx vitest run
 
 test-py:
-	cd trainer && .venv/bin/python -m pytest -q
+	cd trainer && .venv/bin/python -m pytest -q -m "not spark"
+
+# pyspark is large and optional (`make setup` does not need it); the tests install it and run Spark in local mode.
+$(SPARK_STAMP): $(VENV_STAMP)
+	$(PY) -m pip install --quiet --disable-pip-version-check '$(PYSPARK)'
+	touch $@
+
+test-spark: $(SPARK_STAMP)
+	cd trainer && .venv/bin/python -m pytest -q -m spark
 
 lint: setup
 	npx biome check src test benchmarks
@@ -50,7 +61,11 @@ lint: setup
 	cd trainer && .venv/bin/ruff check . && .venv/bin/ruff format --check .
 
 bench: setup
-	node --import tsx benchmarks/score_throughput.ts
+	node --import tsx benchmarks/score_throughput.ts 1000000,10000000
+	$(PY) benchmarks/train_quality.py
+	$(PY) benchmarks/train_speed.py
+	node --import tsx benchmarks/api_latency.ts
+	npx tsx benchmarks/monitor_scenarios.ts
 
 # churnops:dev and churnops-trainer:dev from local Debian bookworm bases, smoke-tested inside (root; buildah).
 .PHONY: images

@@ -82,9 +82,7 @@ def test_rejects_duplicate_ids_with_the_count() -> None:
 def test_rejects_an_unknown_id_column_and_unknown_drop_columns() -> None:
     with pytest.raises(DataError, match="id column 'customer' not found"):
         prepare(_table(), _spec().model_copy(update={"id_column": "customer"}))
-    with pytest.raises(
-        DataError, match=r"1 column\(s\) named in --drop or the spec are not in the table: \['nope'\]"
-    ):
+    with pytest.raises(DataError, match=r"1 column\(s\) named in --drop or the spec are not in the table: \['nope'\]"):
         prepare(_table(), _spec(drop=["nope"]))
 
 
@@ -133,9 +131,7 @@ def test_rows_without_a_label_are_left_out_and_noted() -> None:
 
 def test_derived_ratio_must_name_numeric_columns() -> None:
     spec = _spec(derived=[{"name": "r", "numerator": "plan", "denominator": "tenure", "offset": 1}])
-    with pytest.raises(
-        DataError, match="derived feature 'r': numerator 'plan' is not a numeric feature column"
-    ):
+    with pytest.raises(DataError, match="derived feature 'r': numerator 'plan' is not a numeric feature column"):
         prepare(_table(), spec)
 
 
@@ -144,9 +140,7 @@ def test_spec_file_errors_name_the_field(tmp_path: Path) -> None:
     path.write_text("target: {column: left}\n")
     with pytest.raises(DataError, match=r"target.positive: Field required"):
         load_spec(path)
-    path.write_text(
-        "target: {column: left, positive: 'Yes'}\nderived:\n  - {name: r, numerator: a, denominator: b}\n"
-    )
+    path.write_text("target: {column: left, positive: 'Yes'}\nderived:\n  - {name: r, numerator: a, denominator: b}\n")
     assert load_spec(path).derived[0].offset == 0.0
 
 
@@ -157,10 +151,7 @@ def test_reads_sqlite_by_table_and_query(tmp_path: Path) -> None:
         frame.to_sql("customers", conn, index=False)
     url = f"sqlite:///{db}"
     assert len(read_table(url, table="customers")) == 200
-    assert (
-        len(read_table(url, query="select * from customers where plan = 'pro'"))
-        == (frame.plan == "pro").sum()
-    )
+    assert len(read_table(url, query="select * from customers where plan = 'pro'")) == (frame.plan == "pro").sum()
     with pytest.raises(DataError, match="table 'nope' not found"):
         read_table(url, table="nope")
     with pytest.raises(DataError, match="exactly one of --table or --query"):

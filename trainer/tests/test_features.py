@@ -88,9 +88,7 @@ def test_float32_safe_trees_keep_native_decisions_and_match_onnx() -> None:
     plain = LGBMClassifier(**params).fit(x, y)
     safe = Float32LGBMClassifier(**params).fit(x, y)
     np.testing.assert_allclose(safe.predict_proba(x), plain.predict_proba(x), atol=1e-12)
-    np.testing.assert_allclose(
-        float32_safe_booster(plain.booster_).predict(x), plain.booster_.predict(x), atol=1e-12
-    )
+    np.testing.assert_allclose(float32_safe_booster(plain.booster_).predict(x), plain.booster_.predict(x), atol=1e-12)
     assert np.abs(_onnx_scores(safe, x) - safe.predict_proba(x)[:, 1]).max() < 1e-6
 
 

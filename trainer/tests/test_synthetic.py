@@ -31,9 +31,7 @@ def test_original_recipe_follows_the_tutorials_process() -> None:
     assert list(frame.columns) == [*COLUMNS, "true_churn_prob", "churned"]
     assert frame["tenure_months"].between(1, 71).all()
     assert frame["monthly_charges"].between(20, 100).all() and frame["total_charges"].between(100, 7000).all()
-    assert (
-        abs(frame["num_support_tickets"].mean() - 2) < 0.05 and abs(frame["num_logins_30d"].mean() - 15) < 0.1
-    )
+    assert abs(frame["num_support_tickets"].mean() - 2) < 0.05 and abs(frame["num_logins_30d"].mean() - 15) < 0.1
     expected = np.clip(0.3 - 0.005 * frame["tenure_months"] + 0.002 * frame["num_support_tickets"], 0.05, 0.5)
     np.testing.assert_allclose(frame["true_churn_prob"], expected)
     assert abs(frame["churned"].mean() - expected.mean()) < 0.01

@@ -78,9 +78,7 @@ class DatasetSpec(BaseModel):
             column = target if target is not None else (current.column if current else None)
             label = positive if positive is not None else (current.positive if current else None)
             if column is None or label is None:
-                raise DataError(
-                    "both the target column (--target) and its positive label (--positive) are needed"
-                )
+                raise DataError("both the target column (--target) and its positive label (--positive) are needed")
             update["target"] = TargetSpec(column=column, positive=label)
         if id_column is not None:
             update["id_column"] = id_column
@@ -102,9 +100,7 @@ def load_spec(path: str | Path) -> DatasetSpec:
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
-        raise DataError(
-            f"dataset spec {path}: {where}: {first['msg']} ({exc.error_count()} problem(s))"
-        ) from None
+        raise DataError(f"dataset spec {path}: {where}: {first['msg']} ({exc.error_count()} problem(s))") from None
 
 
 def is_sql_url(source: str) -> bool:
@@ -208,9 +204,7 @@ def _as_text(values: pd.Series) -> pd.Series:
     return values.astype("string").str.strip()
 
 
-def _type_column(
-    name: str, values: pd.Series, declared: str | None, notes: list[str]
-) -> tuple[str, pd.Series]:
+def _type_column(name: str, values: pd.Series, declared: str | None, notes: list[str]) -> tuple[str, pd.Series]:
     """Decide numeric or categorical and return typed values (float64 with NaN, or object with None)."""
     missing = _missing_mask(values)
     if pd.api.types.is_bool_dtype(values):
@@ -323,18 +317,12 @@ def prepare(frame: pd.DataFrame, spec: DatasetSpec) -> PreparedData:
 def _require_columns(columns: list[str], target: TargetSpec, spec: DatasetSpec) -> None:
     shown = ", ".join(columns[:30]) + (" …" if len(columns) > 30 else "")
     if target.column not in columns:
-        raise DataError(
-            f"target column '{target.column}' not found; the table has {len(columns)} columns: {shown}"
-        )
+        raise DataError(f"target column '{target.column}' not found; the table has {len(columns)} columns: {shown}")
     if spec.id_column is not None and spec.id_column not in columns:
-        raise DataError(
-            f"id column '{spec.id_column}' not found; the table has {len(columns)} columns: {shown}"
-        )
+        raise DataError(f"id column '{spec.id_column}' not found; the table has {len(columns)} columns: {shown}")
     missing = [c for c in [*spec.drop, *spec.columns] if c not in columns]
     if missing:
-        raise DataError(
-            f"{len(missing)} column(s) named in --drop or the spec are not in the table: {missing}"
-        )
+        raise DataError(f"{len(missing)} column(s) named in --drop or the spec are not in the table: {missing}")
 
 
 def labels_from(labels: pd.Series, target: TargetSpec, raw: pd.Series) -> np.ndarray:
@@ -404,9 +392,7 @@ def _ratios(spec: DatasetSpec, numeric: tuple[str, ...]) -> tuple[RatioSpec, ...
     for derived in spec.derived:
         for role, column in (("numerator", derived.numerator), ("denominator", derived.denominator)):
             if column not in numeric:
-                raise DataError(
-                    f"derived feature '{derived.name}': {role} '{column}' is not a numeric feature column"
-                )
+                raise DataError(f"derived feature '{derived.name}': {role} '{column}' is not a numeric feature column")
         out.append(RatioSpec(derived.name, derived.numerator, derived.denominator, derived.offset))
     return tuple(out)
 

@@ -101,10 +101,7 @@ def golden_rows(
     base_n = n - special
     picks = rng.choice(len(typed), size=base_n, replace=len(typed) < base_n)
     base = typed.iloc[picks][columns].reset_index(drop=True)
-    rows = [
-        {c: _json_value(row[c], integer.get(c, False)) for c in columns}
-        for row in base.to_dict(orient="records")
-    ]
+    rows = [{c: _json_value(row[c], integer.get(c, False)) for c in columns} for row in base.to_dict(orient="records")]
     for k in range(special):
         row = dict(rows[k % len(rows)])
         if k % 2 == 0 or not features.categorical:
@@ -239,16 +236,12 @@ def bundle_document(parts: BundleParts, model_name: str, model_version: str, run
     }
 
 
-def write_bundle(
-    directory: Path, parts: BundleParts, model_name: str, model_version: str, run_id: str
-) -> Path:
+def write_bundle(directory: Path, parts: BundleParts, model_name: str, model_version: str, run_id: str) -> Path:
     """Write model.onnx and bundle.json into `directory` (created), then verify what was written."""
     directory.mkdir(parents=True, exist_ok=True)
     (directory / MODEL_FILE).write_bytes(parts.model_bytes)
     document = bundle_document(parts, model_name, model_version, run_id)
-    (directory / BUNDLE_FILE).write_text(
-        json.dumps(document, indent=1, allow_nan=False) + "\n", encoding="utf-8"
-    )
+    (directory / BUNDLE_FILE).write_text(json.dumps(document, indent=1, allow_nan=False) + "\n", encoding="utf-8")
     verify_bundle(directory)
     return directory
 
@@ -300,9 +293,7 @@ def verify_bundle(directory: Path) -> Verification:
     session = onnx_session(model_path.read_bytes())
     graph_inputs = [i.name for i in session.get_inputs()]
     if graph_inputs != list(features.raw_columns):
-        raise BundleError(
-            f"bundle {directory}: graph inputs {graph_inputs} differ from the schema's features"
-        )
+        raise BundleError(f"bundle {directory}: graph inputs {graph_inputs} differ from the schema's features")
     rows = document["golden"]["rows"]
     expected = np.asarray(document["golden"]["probabilities"], dtype=np.float64)
     if len(rows) != len(expected) or len(rows) == 0:

@@ -146,9 +146,7 @@ def build_preprocessor(features: FeatureSet) -> ColumnTransformer:
     if features.ratios:
         inputs = features.ratio_inputs
         index = {name: i for i, name in enumerate(inputs)}
-        ratios = [
-            (index[r.numerator], index[r.denominator], float(r.offset), r.name) for r in features.ratios
-        ]
+        ratios = [(index[r.numerator], index[r.denominator], float(r.offset), r.name) for r in features.ratios]
         steps.append(
             (
                 "ratio",

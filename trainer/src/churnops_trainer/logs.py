@@ -19,8 +19,7 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         payload: dict[str, Any] = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),
             "logger": record.name,
             "event": record.getMessage(),
@@ -51,9 +50,7 @@ def get_logger(name: str) -> logging.Logger:
 
 
 @contextmanager
-def timed(
-    log: logging.Logger, step: str, timings: dict[str, float] | None = None, **fields: Any
-) -> Iterator[None]:
+def timed(log: logging.Logger, step: str, timings: dict[str, float] | None = None, **fields: Any) -> Iterator[None]:
     """Log the start and end of a long step (with its duration) and optionally record it."""
     start = time.perf_counter()
     log.info("step started", extra={"step": step, **fields})

@@ -130,9 +130,7 @@ def original_recipe_pipeline(features: FeatureSet, seed: int) -> Any:
             ("scale", StandardScaler()),
             (
                 "clf",
-                GradientBoostingClassifier(
-                    n_estimators=100, max_depth=5, learning_rate=0.1, random_state=seed
-                ),
+                GradientBoostingClassifier(n_estimators=100, max_depth=5, learning_rate=0.1, random_state=seed),
             ),
         ]
     )

@@ -39,9 +39,7 @@ def _ratio_converter(scope: Any, operator: Any, container: Any) -> None:
             op_version=opv,
         )
         quotient = OnnxDiv(numerator, denominator, op_version=opv)
-        columns.append(
-            OnnxWhere(OnnxEqual(denominator, zero, op_version=opv), zero, quotient, op_version=opv)
-        )
+        columns.append(OnnxWhere(OnnxEqual(denominator, zero, op_version=opv), zero, quotient, op_version=opv))
     result = OnnxConcat(*columns, axis=1, op_version=opv, output_names=[operator.outputs[0]])
     result.add_to(scope, container)
 

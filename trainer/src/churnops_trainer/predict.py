@@ -49,14 +49,10 @@ def evaluate_bundle(
     raw = read_table(data, table, query)
     document = load_bundle(bundle_dir)
     spec_target = document["schema"]["target"]
-    target_spec = TargetSpec(
-        column=target or spec_target["column"], positive=positive or spec_target["positive"]
-    )
+    target_spec = TargetSpec(column=target or spec_target["column"], positive=positive or spec_target["positive"])
     if target_spec.column not in raw.columns:
         raise DataError(f"target column '{target_spec.column}' not found in {data}")
-    labelled = raw[raw[target_spec.column].astype("string").str.strip().fillna("") != ""].reset_index(
-        drop=True
-    )
+    labelled = raw[raw[target_spec.column].astype("string").str.strip().fillna("") != ""].reset_index(drop=True)
     y = labels_from(
         labelled[target_spec.column].astype("string").str.strip(), target_spec, labelled[target_spec.column]
     )

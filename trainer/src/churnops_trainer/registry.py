@@ -77,9 +77,7 @@ def experiment_id(mlclient: Any, settings: Settings) -> str:
 def git_commit() -> str | None:
     """The commit of the working tree the trainer runs from, when it is a git checkout."""
     try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=False
-        )
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=False)
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() or None if out.returncode == 0 else None

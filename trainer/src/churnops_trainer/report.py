@@ -58,11 +58,7 @@ def _plots(directory: Path, outcome: TrainOutcome) -> dict[str, str]:
     fig, ax = plt.subplots(figsize=(5, 4))
     for key, s in scores.items():
         fpr, tpr, _ = roc_curve(y, s)
-        auc = (
-            outcome.metrics["test"]["roc_auc"]
-            if key == "model"
-            else outcome.baselines[key]["test"]["roc_auc"]
-        )
+        auc = outcome.metrics["test"]["roc_auc"] if key == "model" else outcome.baselines[key]["test"]["roc_auc"]
         ax.plot(fpr, tpr, label=f"{CANDIDATE_LABELS[key]} (AUC {auc:.3f})")
     ax.plot([0, 1], [0, 1], ":", color="grey")
     ax.set(xlabel="false positive rate", ylabel="true positive rate (recall)", title="ROC (test)")
@@ -136,9 +132,7 @@ def _plots(directory: Path, outcome: TrainOutcome) -> dict[str, str]:
     rows = {"model": outcome.metrics["test"], **{k: v["test"] for k, v in outcome.baselines.items()}}
     width = 0.8 / len(rows)
     for i, (key, metrics) in enumerate(rows.items()):
-        ax.bar(
-            np.arange(len(keys)) + i * width, [metrics[k] for k in keys], width, label=CANDIDATE_LABELS[key]
-        )
+        ax.bar(np.arange(len(keys)) + i * width, [metrics[k] for k in keys], width, label=CANDIDATE_LABELS[key])
     ax.set_xticks(np.arange(len(keys)) + width, keys)
     ax.set(ylim=(0, 1), title="Candidates side by side (test, each at its own threshold)")
     ax.legend(fontsize=7)
@@ -151,8 +145,7 @@ def _table(rows: dict[str, dict[str, Any]], keys: tuple[str, ...]) -> str:
     body = []
     for name, metrics in rows.items():
         cells = "".join(
-            f"<td>{metrics[k]:.3f}</td>" if isinstance(metrics.get(k), float | int) else "<td>–</td>"
-            for k in keys
+            f"<td>{metrics[k]:.3f}</td>" if isinstance(metrics.get(k), float | int) else "<td>–</td>" for k in keys
         )
         body.append(f"<tr><th>{html.escape(name)}</th>{cells}</tr>")
     return f"<table><tr><th></th>{head}</tr>{''.join(body)}</table>"

@@ -69,9 +69,7 @@ def generate(config: SynthConfig) -> pd.DataFrame:
     for month in range(1, config.months + 1):
         strength = 1.0 if config.months == 1 else (month - 1) / (config.months - 1)
         snapshot = _apply_feature_drift(customers, config, strength, rng)
-        snapshot["true_churn_prob"] = _churn_probability(
-            snapshot, config.recipe, config.concept_drift * strength
-        )
+        snapshot["true_churn_prob"] = _churn_probability(snapshot, config.recipe, config.concept_drift * strength)
         snapshot["churned"] = (rng.random(len(snapshot)) < snapshot["true_churn_prob"]).astype(np.int64)
         if config.recipe == "churnops":
             snapshot["customer_value"] = np.round(snapshot["monthly_charges"] * 24.0, 2)
@@ -193,9 +191,7 @@ def _apply_feature_drift(
     return frame
 
 
-def _next_month(
-    customers: pd.DataFrame, churned: np.ndarray, recipe: Recipe, rng: np.random.Generator
-) -> pd.DataFrame:
+def _next_month(customers: pd.DataFrame, churned: np.ndarray, recipe: Recipe, rng: np.random.Generator) -> pd.DataFrame:
     """Survivors one month later: tenure +1, another month billed, usage redrawn."""
     stay = customers.loc[churned == 0].copy()
     stay["tenure_months"] = stay["tenure_months"] + 1

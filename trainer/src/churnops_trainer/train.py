@@ -245,10 +245,7 @@ def _fit_lightgbm_and_evaluate(
         extra={
             "candidate": chosen.name,
             "n_estimators": n_estimators,
-            "cv": {
-                c.name: {"roc_auc": c.roc_auc, "precision_at_target": c.precision_at_target}
-                for c in candidates
-            },
+            "cv": {c.name: {"roc_auc": c.roc_auc, "precision_at_target": c.precision_at_target} for c in candidates},
         },
     )
 
@@ -293,9 +290,7 @@ def _fit_lightgbm_and_evaluate(
     test["brier_uncalibrated"] = round(float(ev.brier_score_loss(y_test, uncalibrated)), 6)
     metrics: dict[str, Any] = {
         "test": test,
-        "test_at_accuracy_optimal": ev.classification_metrics(
-            y_test, test_scores, thresholds["accuracy_optimal"]
-        ),
+        "test_at_accuracy_optimal": ev.classification_metrics(y_test, test_scores, thresholds["accuracy_optimal"]),
         "cv": {
             "roc_auc": round(chosen.roc_auc, 6),
             "precision_at_recall_target": round(operating.precision, 6),
@@ -306,9 +301,7 @@ def _fit_lightgbm_and_evaluate(
         + ev.trade_off_notes(all_cuts, config.recall_target, "cross-validation (out-of-fold)"),
     }
 
-    baselines, baseline_scores = _baselines(
-        x_train, y_train, x_test, y_test, features, config, timings, test, recipe
-    )
+    baselines, baseline_scores = _baselines(x_train, y_train, x_test, y_test, features, config, timings, test, recipe)
     metrics["baselines"] = {k: {"test": v["test"]} for k, v in baselines.items()}
     contributions = calibrated.estimator.booster_.predict(transformed_test, pred_contrib=True)[:, :-1]
     importance = dict(zip(names, np.abs(contributions).mean(axis=0).round(6).tolist(), strict=True))
@@ -363,9 +356,7 @@ def _baselines(
         logistic_scores = logistic.predict_proba(x_test)[:, 1]
     recipe_scores, timings["original_recipe_s"] = recipe.result()
     recipe_test = ev.classification_metrics(y_test, recipe_scores, 0.5)
-    recipe_test["precision_at_equal_recall"] = round(
-        ev.precision_at_recall(y_test, recipe_scores, ours["recall"]), 6
-    )
+    recipe_test["precision_at_equal_recall"] = round(ev.precision_at_recall(y_test, recipe_scores, ours["recall"]), 6)
     logistic_test = ev.classification_metrics(y_test, logistic_scores, logistic_threshold)
     logistic_test["precision_at_equal_recall"] = round(
         ev.precision_at_recall(y_test, logistic_scores, ours["recall"]), 6
@@ -391,9 +382,7 @@ def build_bundle_parts(outcome: TrainOutcome, config: TrainConfig, timings: dict
         integer = {n: info.integer for n, info in prepared.numeric_info.items()}
         golden = golden_rows(outcome.split.test, features, integer, config.seed)
         golden_frame = rows_frame(golden, features)
-        check_frame = pd.concat(
-            [to_model_frame(outcome.split.test, features), golden_frame], ignore_index=True
-        )
+        check_frame = pd.concat([to_model_frame(outcome.split.test, features), golden_frame], ignore_index=True)
         native = outcome.pipeline.predict_proba(check_frame)[:, 1]
         check = export_check(session, native, check_frame, features, outcome.thresholds["operating"])
         golden_probabilities = onnx_probabilities(session, golden_frame, features)
@@ -507,9 +496,7 @@ def _describe_source(config: TrainConfig) -> str:
     return config.data
 
 
-def _log_run(
-    mlclient: Any, run_id: str, outcome: TrainOutcome, config: TrainConfig, report_dir: Path
-) -> None:
+def _log_run(mlclient: Any, run_id: str, outcome: TrainOutcome, config: TrainConfig, report_dir: Path) -> None:
     """Parameters, metrics, tags, the report and the native pipeline, in a few batched calls."""
     import joblib
     from mlflow.entities import Metric, Param, RunTag
