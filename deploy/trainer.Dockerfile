@@ -30,11 +30,6 @@ RUN --mount=type=secret,id=cacert \
 
 FROM ${BASE}
 ARG SPARK=1
-ARG VERSION=dev
-LABEL org.opencontainers.image.title="churnops-trainer" \
-      org.opencontainers.image.description="churnops trainer: LightGBM churn models, ONNX bundles, MLflow registry, Spark scorer" \
-      org.opencontainers.image.licenses="Apache-2.0" \
-      org.opencontainers.image.version="${VERSION}"
 # LightGBM needs OpenMP's runtime; the Spark client needs a JVM.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends libgomp1 $( [ "$SPARK" = 1 ] && echo openjdk-17-jre-headless ) \
@@ -53,3 +48,9 @@ WORKDIR /var/lib/churnops
 HEALTHCHECK --interval=60s --timeout=20s --retries=1 CMD ["python", "-c", "import churnops_trainer.cli, lightgbm, onnxruntime"]
 ENTRYPOINT ["churnops-trainer"]
 CMD ["--help"]
+# Last, so that a new version (the git commit) invalidates no layer above.
+ARG VERSION=dev
+LABEL org.opencontainers.image.title="churnops-trainer" \
+      org.opencontainers.image.description="churnops trainer: LightGBM churn models, ONNX bundles, MLflow registry, Spark scorer" \
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.version="${VERSION}"

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Smoke test of the churnops-trainer image, run inside it by deploy/images/build.sh: not root, no compiler,
 # then synthesize a small customer table, train on it (MLflow in a local SQLite store under CHURNOPS_HOME) and
-# verify the exported bundle, which is left in $1 for the churnops image's smoke test.
+# verify the exported bundle, which is left in $1 for the churnops image's smoke test. An image with the Spark
+# client (SPARK=1) also scores the table with the bundle on Spark in local mode.
 set -eu
 out=$1
 [ "$(id -u)" != 0 ] || { echo "smoke: FAILED: running as root" >&2; exit 1; }
@@ -15,6 +16,16 @@ churnops-trainer train --data "$out/customers.parquet" --target churned --positi
 bundle=$(python -c 'import json,sys; print(json.load(open(sys.argv[1]))["bundle_path"])' "$out/train.json")
 churnops-trainer verify "$bundle" --json >/dev/null
 rm -rf "$out/bundle" && cp -r "$bundle" "$out/bundle"
+if python -c 'import pyspark' 2>/dev/null; then
+  churnops-trainer spark-score --bundle "$bundle" --data "$out/customers.parquet" --as-of 2026-01-01 \
+    --out "$out/spark-scores.parquet" --master 'local[1]' --json >"$out/spark.json"
+  python - "$out/spark.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["rows_scored"] == 3000, r
+print(json.dumps({"smoke": "churnops-trainer spark-score", "rows_scored": r["rows_scored"], "rows_per_second": round(r["rows_per_second"])}))
+PY
+fi
 python - "$out/train.json" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
