@@ -25,7 +25,7 @@ RUN --mount=type=secret,id=cacert \
  && /opt/churnops-trainer/bin/pip install --quiet --no-deps /src/trainer \
  && if [ "$SPARK" = 1 ]; then \
       spec="$(/opt/churnops-trainer/bin/python -c "import tomllib; print(tomllib.load(open('/src/trainer/pyproject.toml','rb'))['project']['optional-dependencies']['spark'][0])")" \
-      && /opt/churnops-trainer/bin/pip install --quiet "$spec"; \
+      && /opt/churnops-trainer/bin/pip install --quiet --use-pep517 "$spec"; \
     fi
 
 FROM ${BASE}

@@ -4,7 +4,7 @@
 # serves that bundle on 127.0.0.1 and answers /readyz and /v1/predict (smoke-api.mjs). Uses buildah with chroot
 # isolation (no container engine is needed). One build at a time per machine (a lock in the image cache).
 # Prints the timings and the image sizes at the end.
-#   SPARK=1            also put the Spark client (pyspark + Java) in the trainer image (default 0 here)
+#   SPARK=0            leave the Spark client (pyspark + Java 17) out of the trainer image (default: in, as released)
 #   STACK=0            skip stack-smoke.sh (MLflow server on PostgreSQL at PGHOST:PGPORT, default 127.0.0.1:5432;
 #                      train + register + promote over HTTP; churnops serves `champion` resolved over REST)
 #   CHURNOPS_IMAGE_CACHE  rootfs, package and lock cache (default /var/cache/churnops-images)
@@ -13,7 +13,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 HERE=$ROOT/deploy/images
 CACHE=${CHURNOPS_IMAGE_CACHE:-/var/cache/churnops-images}
-SPARK=${SPARK:-0}
+SPARK=${SPARK:-1}
 STACK=${STACK:-1}
 API_IMAGE=localhost/churnops:dev
 TRAINER_IMAGE=localhost/churnops-trainer:dev

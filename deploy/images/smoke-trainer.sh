@@ -17,7 +17,8 @@ bundle=$(python -c 'import json,sys; print(json.load(open(sys.argv[1]))["bundle_
 churnops-trainer verify "$bundle" --json >/dev/null
 rm -rf "$out/bundle" && cp -r "$bundle" "$out/bundle"
 if python -c 'import pyspark' 2>/dev/null; then
-  churnops-trainer spark-score --bundle "$bundle" --data "$out/customers.parquet" --as-of 2026-01-01 \
+  # A buildah chroot has no /etc/hosts entry for the machine's name, which Spark looks up: bind it to loopback.
+  SPARK_LOCAL_IP=127.0.0.1 SPARK_LOCAL_HOSTNAME=localhost churnops-trainer spark-score --bundle "$bundle" --data "$out/customers.parquet" --as-of 2026-01-01 \
     --out "$out/spark-scores.parquet" --master 'local[1]' --json >"$out/spark.json"
   python - "$out/spark.json" <<'PY'
 import json, sys
