@@ -12,7 +12,7 @@ export ONNXRUNTIME_NODE_INSTALL := skip
 SPARK_STAMP := $(VENV)/.churnops-spark-installed
 PYSPARK := pyspark==4.0.1
 
-.PHONY: help setup build demo test test-ts test-py test-spark lint bench clean
+.PHONY: help setup build demo test test-ts test-py test-spark test-deploy lint bench clean
 
 help:
 	@echo "make setup  install the Python trainer (venv) and the TypeScript product (npm ci + build)"
@@ -39,7 +39,7 @@ setup: $(VENV_STAMP) build
 demo: setup
 	./bin/churnops.js demo
 
-test: setup test-ts test-py test-spark
+test: setup test-ts test-py test-spark test-deploy
 
 test-ts:
 	npx vitest run
@@ -54,6 +54,10 @@ $(SPARK_STAMP): $(VENV_STAMP)
 
 test-spark: $(SPARK_STAMP)
 	cd trainer && .venv/bin/python -m pytest -q -m spark
+
+# Compose, Kubernetes (kustomize + schemas), Prometheus rules and workflows, checked offline.
+test-deploy:
+	deploy/validate.sh
 
 lint: setup
 	npx biome check src test benchmarks
