@@ -27,6 +27,9 @@ DROP = ["customer_id", "churned", "true_churn_prob", "opted_out", "customer_valu
 
 def features(frame: pd.DataFrame) -> pd.DataFrame:
     frame = frame.drop(columns=[c for c in DROP if c in frame.columns])
+    # The original has no missing-value handling and would crash on the synthetic table's blank total_charges;
+    # filling 0 is the least it needs to run at all.
+    frame = frame.fillna({c: 0 for c in frame.columns if frame[c].dtype.kind in "fi"})
     frame["avg_monthly_charges"] = frame["total_charges"] / (frame["tenure_months"] + 1)
     frame["support_per_month"] = frame["num_support_tickets"] / (frame["tenure_months"] + 1)
     frame["login_frequency"] = frame["num_logins_30d"] / 30
