@@ -155,11 +155,27 @@ describe.each(storeTargets)("daily job on $name", (target) => {
     const { config, env, home, daily } = await setup();
     const date = "2026-11-05";
     let kills = 0;
-    for (let i = 0; i < 3; i++) {
+    // Kill at random moments defined by progress, not by the clock (the whole job can take about a second on an
+    // idle machine and much longer on a busy one): once scoring has written, once the campaign is planned, once
+    // its messages exist; each after a random few milliseconds more.
+    const stages: (() => Promise<boolean>)[] = [
+      async () => (await count("scores")) > 0,
+      async () => (await count("campaign_members")) > 0,
+      async () => (await count("campaign_messages")) > 0,
+    ];
+    for (const reached of stages) {
       const { child, done } = startCli(["--config", config, "daily", "--date", date, "--model", fixture.bundleDir, "--json"], env);
-      const timer = setTimeout(() => child.kill("SIGKILL"), 400 + Math.random() * 1600);
-      if ((await done).signal === "SIGKILL") kills++;
-      clearTimeout(timer);
+      let exited = false;
+      const finished = done.then((r) => {
+        exited = true;
+        return r;
+      });
+      while (!exited && !(await reached().catch(() => false))) await new Promise((r) => setTimeout(r, 2));
+      if (!exited) {
+        await new Promise((r) => setTimeout(r, Math.random() * 20));
+        child.kill("SIGKILL");
+      }
+      if ((await finished).signal === "SIGKILL") kills++;
     }
     expect(kills).toBeGreaterThanOrEqual(2);
     const final = await daily(date);
