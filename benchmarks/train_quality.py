@@ -22,11 +22,10 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from sklearn.metrics import roc_auc_score
-
 from churnops_trainer.data import DatasetSpec, TargetSpec, prepare, read_table
 from churnops_trainer.synthetic import SynthConfig, generate
 from churnops_trainer.train import TrainConfig, fit_and_evaluate
+from sklearn.metrics import roc_auc_score
 
 DEFAULT_TELCO = Path(__file__).resolve().parents[2] / "shared" / "data" / "telco-customer-churn.csv"
 
