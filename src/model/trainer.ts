@@ -1,5 +1,6 @@
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
+import { captureOutput } from "../capture.js";
 import type { Config } from "../config.js";
 import { PROJECT_ROOT } from "../config.js";
 import { ChurnopsError } from "../errors.js";
@@ -39,16 +40,9 @@ export async function runTrainer(
       env: trainerEnv(config),
       stdio: options.passthrough === true ? ["inherit", "inherit", "inherit"] : ["ignore", "pipe", options.showProgress === true ? "inherit" : "pipe"],
     });
-    let stdout = "";
-    let stderr = "";
-    child.stdout?.setEncoding("utf8").on("data", (d: string) => {
-      stdout += d;
-    });
-    child.stderr?.setEncoding("utf8").on("data", (d: string) => {
-      stderr += d;
-    });
+    const output = captureOutput(child);
     child.on("error", (err) => reject(new ChurnopsError("trainer_failed", `cannot start the trainer: ${err.message}`)));
-    child.on("close", (code) => resolve({ code: code ?? 1, stdout, stderr }));
+    child.on("close", (code) => resolve({ code: code ?? 1, stdout: output.stdout(), stderr: output.stderr() }));
   });
 }
 

@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { join } from "node:path";
+import { captureOutput } from "../../src/capture.js";
 
 const ROOT = join(import.meta.dirname, "..", "..");
 const ENTRY = join(ROOT, "test", "helpers", "cli-entry.ts");
@@ -18,15 +19,10 @@ export function startCli(args: readonly string[], env: NodeJS.ProcessEnv = {}): 
     env: { ...process.env, CHURNOPS_LOG_LEVEL: "warn", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
-  let stdout = "";
-  let stderr = "";
-  child.stdout?.setEncoding("utf8").on("data", (d: string) => {
-    stdout += d;
-  });
-  child.stderr?.setEncoding("utf8").on("data", (d: string) => {
-    stderr += d;
-  });
-  const done = new Promise<CliResult>((resolve) => child.on("close", (code, signal) => resolve({ code, signal, stdout, stderr })));
+  const output = captureOutput(child);
+  const done = new Promise<CliResult>((resolve) =>
+    child.on("close", (code, signal) => resolve({ code, signal, stdout: output.stdout(), stderr: output.stderr() })),
+  );
   return { child, done };
 }
 
