@@ -2,11 +2,11 @@ import { join } from "node:path";
 import type { DeliveryConfig } from "../config.js";
 import { ChurnopsError } from "../errors.js";
 import type { Logger } from "../log.js";
+import { newOwner, ownerIsGone } from "../owner.js";
 import { armCounts, requireCampaign } from "../store/campaigns.js";
 import type { Store } from "../store/db.js";
 import { fileTargetsInFlight, leaseOwners, type MessageState, messageStateCounts, releaseLeases } from "../store/outbox.js";
 import { type ExportResult, exportMessages, fileTarget, finishFileExport } from "./export.js";
-import { newOwner, ownerIsGone } from "./owner.js";
 import { sendWebhook } from "./webhook.js";
 
 export type Adapter = { kind: "webhook"; url: string } | { kind: "export"; path: string };

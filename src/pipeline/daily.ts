@@ -1,6 +1,5 @@
 import { join } from "node:path";
 import { importOptOuts } from "../campaigns/ingest.js";
-import { newOwner, ownerIsGone } from "../campaigns/owner.js";
 import { type PlanResult, planCampaign } from "../campaigns/plan.js";
 import type { RiskRule } from "../campaigns/select.js";
 import { chooseAdapter, type SendSummary, sendCampaign } from "../campaigns/send.js";
@@ -9,6 +8,7 @@ import { openSource, type SourceSpec } from "../data/source.js";
 import { ChurnopsError } from "../errors.js";
 import { createLogger, type Logger } from "../log.js";
 import type { ChurnModel } from "../model/runtime.js";
+import { newOwner, ownerIsGone } from "../owner.js";
 import { type BatchSummary, scoreBatch } from "../scoring/batch.js";
 import { acquireLock, finishDailyRun, releaseLock, renewLock, startDailyRun } from "../store/daily.js";
 import type { Store } from "../store/db.js";

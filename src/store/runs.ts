@@ -1,7 +1,7 @@
-import { hostname } from "node:os";
 import type SqliteDatabase from "better-sqlite3";
 import { sql } from "kysely";
 import { ChurnopsError } from "../errors.js";
+import { newOwner, ownerIsGone } from "../owner.js";
 import type { Store } from "./db.js";
 import type { QuarantineTable, ScoreRunsTable, ScoresTable } from "./schema.js";
 
@@ -62,20 +62,11 @@ export async function startOrResumeRun(store: Store, key: RunKey, now: Date = ne
 /** How long a claim on a run holds without a committed chunk renewing it. */
 export const LEASE_MS = 120_000;
 
-export function processOwner(): string {
-  return `${hostname()}:${process.pid}`;
-}
+/** This process, as the owner of the runs it claims (one identity for its whole life, so renewals match). */
+const PROCESS_OWNER = newOwner();
 
-function ownerIsDead(owner: string): boolean {
-  const [host, pid] = owner.split(":");
-  if (host !== hostname() || pid === undefined) return false;
-  try {
-    // Signal 0 only asks whether the process exists.
-    process.kill(Number(pid), 0);
-    return false;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "ESRCH";
-  }
+export function processOwner(): string {
+  return PROCESS_OWNER;
 }
 
 /**
@@ -86,7 +77,7 @@ function ownerIsDead(owner: string): boolean {
 async function claimRun(store: Store, run: ScoreRun, now: Date): Promise<void> {
   const me = processOwner();
   const expires = new Date(now.getTime() + LEASE_MS).toISOString();
-  const free = run.lease_owner === null || run.lease_owner === me || (run.lease_expires_at ?? "") < now.toISOString() || ownerIsDead(run.lease_owner);
+  const free = run.lease_owner === null || run.lease_owner === me || (run.lease_expires_at ?? "") < now.toISOString() || ownerIsGone(run.lease_owner);
   if (!free) {
     throw new ChurnopsError(
       "run_locked",

@@ -1,7 +1,7 @@
 import { hostname } from "node:os";
 import { afterEach, describe, expect, it } from "vitest";
 import { openStore, type Store } from "../../src/store/db.js";
-import { bandCounts, finishRun, getRun, iterateScores, resolveRun, startOrResumeRun, writeChunk } from "../../src/store/runs.js";
+import { bandCounts, finishRun, getRun, iterateScores, processOwner, resolveRun, startOrResumeRun, writeChunk } from "../../src/store/runs.js";
 import { storeTargets } from "../helpers/stores.js";
 
 const key = { kind: "daily" as const, asOf: "2026-11-01", modelName: "churn", modelVersion: "3", source: "test.parquet" };
@@ -89,19 +89,20 @@ describe("claims on unfinished runs", () => {
       // Someone else, alive, on another host: the claim holds.
       await store.db
         .updateTable("score_runs")
-        .set({ lease_owner: "elsewhere:1", lease_expires_at: new Date(Date.now() + 60_000).toISOString() })
+        .set({ lease_owner: "elsewhere/1/abcd1234", lease_expires_at: new Date(Date.now() + 60_000).toISOString() })
         .where("run_id", "=", run.run_id)
         .execute();
-      await expect(startOrResumeRun(store, key)).rejects.toThrow(/is being scored by elsewhere:1/);
+      await expect(startOrResumeRun(store, key)).rejects.toThrow(/is being scored by elsewhere\/1\/abcd1234/);
       await expect(writeChunk(store, run.run_id, { scores: [], quarantine: [], checkpointRows: 1 })).rejects.toThrow(/taken over/);
       // A process on this host that no longer exists: taken over at once.
       await store.db
         .updateTable("score_runs")
-        .set({ lease_owner: `${hostname()}:999999999` })
+        .set({ lease_owner: `${hostname()}/999999999/gone1234` })
         .where("run_id", "=", run.run_id)
         .execute();
       const resumed = await startOrResumeRun(store, key);
-      expect(resumed.lease_owner).toBe(`${hostname()}:${process.pid}`);
+      expect(resumed.lease_owner).toBe(processOwner());
+      expect(processOwner().startsWith(`${hostname()}/${process.pid}/`)).toBe(true);
     } finally {
       await store.close();
     }
