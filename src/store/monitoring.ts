@@ -1,5 +1,6 @@
 import { sql } from "kysely";
 import type { Store } from "./db.js";
+import { churnAfter } from "./outcomes.js";
 import type { AlertsTable, DriftReportsTable, GateDecisionsTable, PerformanceReportsTable, ScoreRunsTable } from "./schema.js";
 
 /** Read models of monitoring: drift and performance reports, alerts, gate decisions. No SQL outside src/store. */
@@ -86,13 +87,7 @@ export interface LabelledScore {
  * churned when any such observation says so.
  */
 export async function labelledScores(store: Store, runId: string, from: string, to: string): Promise<LabelledScore[]> {
-  const outcomes = store.db
-    .selectFrom("outcomes")
-    .select(["customer_id", (eb) => eb.fn.max("churned").as("churned")])
-    .where("observed_at", ">", from)
-    .where("observed_at", "<=", to)
-    .groupBy("customer_id")
-    .as("o");
+  const outcomes = churnAfter(store, from, to).as("o");
   const rows = await store.db
     .selectFrom("scores as s")
     .innerJoin(outcomes, "o.customer_id", "s.customer_id")
