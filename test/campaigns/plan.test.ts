@@ -7,7 +7,7 @@ import { controlQuota, selectionSize } from "../../src/campaigns/select.js";
 import { campaignMembers } from "../../src/store/campaigns.js";
 import { openStore, type Store } from "../../src/store/db.js";
 import { addOptOuts, upsertOutcomes } from "../../src/store/outcomes.js";
-import { storeTargets } from "../helpers/stores.js";
+import { countRows, storeTargets } from "../helpers/stores.js";
 import { seedRun } from "./seed.js";
 
 const base: Omit<PlanRequest, "name" | "run"> = { rule: { kind: "threshold", threshold: 0 }, budget: null, controlShare: 0.1, cooldownDays: 30 };
@@ -85,15 +85,7 @@ describe.each(storeTargets)("campaign planning on $name", (target) => {
     expect(second.status).toBe("already_planned");
     expect(second.counts).toEqual(first.counts);
     expect(second.campaign.planned_at).toBe(first.campaign.planned_at);
-    const count = async (table: "campaign_members" | "campaign_messages") =>
-      Number(
-        (
-          await (store as Store).db
-            .selectFrom(table)
-            .select((eb) => eb.fn.countAll<number>().as("n"))
-            .executeTakeFirstOrThrow()
-        ).n,
-      );
+    const count = (table: "campaign_members" | "campaign_messages") => countRows(store as Store, table);
     expect(await count("campaign_members")).toBe(first.counts.selected);
     expect(await count("campaign_messages")).toBe(first.counts.treated);
     expect(first.counts.treated).toBe(40);

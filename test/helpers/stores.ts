@@ -2,6 +2,8 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
+import type { Store } from "../../src/store/db.js";
+import type { Database } from "../../src/store/schema.js";
 
 /** The real PostgreSQL on this machine (trust auth); override with CHURNOPS_TEST_PG. */
 export const PG_URL = process.env.CHURNOPS_TEST_PG ?? "postgresql://root@127.0.0.1:5432/test";
@@ -30,3 +32,12 @@ export const storeTargets: StoreTarget[] = [
     },
   },
 ];
+
+/** Rows in a store table (every test that checks "nothing duplicated" asks this). */
+export async function countRows(store: Store, table: keyof Database): Promise<number> {
+  const row = await store.db
+    .selectFrom(table)
+    .select((eb) => eb.fn.countAll<number>().as("n"))
+    .executeTakeFirstOrThrow();
+  return Number(row.n);
+}

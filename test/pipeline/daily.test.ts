@@ -8,7 +8,7 @@ import { getCampaign } from "../../src/store/campaigns.js";
 import { acquireLock, getDailyRun } from "../../src/store/daily.js";
 import { openStore, type Store } from "../../src/store/db.js";
 import { runCli, startCli } from "../helpers/cli.js";
-import { storeTargets } from "../helpers/stores.js";
+import { countRows, storeTargets } from "../helpers/stores.js";
 
 const fixture = inject("fixture");
 
@@ -53,15 +53,7 @@ describe.each(storeTargets)("daily job on $name", (target) => {
     return { url, home, config, env, daily };
   }
 
-  const count = async (table: "scores" | "campaign_members" | "campaign_messages" | "campaigns") =>
-    Number(
-      (
-        await (store as Store).db
-          .selectFrom(table)
-          .select((eb) => eb.fn.countAll<number>().as("n"))
-          .executeTakeFirstOrThrow()
-      ).n,
-    );
+  const count = (table: "scores" | "campaign_members" | "campaign_messages" | "campaigns") => countRows(store as Store, table);
 
   function exportedKeys(home: string, campaign: string): string[] {
     return readFileSync(join(home, "exports", `${campaign}.jsonl`), "utf8")
