@@ -1,4 +1,5 @@
-import { Worker } from "node:worker_threads";
+import type { Worker } from "node:worker_threads";
+import { moduleWorker } from "../worker.js";
 import type { FeatureBatch } from "./features.js";
 import type { GraphSpec } from "./graph.js";
 import type { WorkerInit, WorkerReply, WorkerRequest } from "./inference-worker.js";
@@ -22,13 +23,7 @@ export class InferenceWorker {
 
   static async start(onnx: Uint8Array, spec: GraphSpec, intraOpThreads: number | undefined): Promise<InferenceWorker> {
     const init: WorkerInit = { onnx, spec, intraOpThreads };
-    // Compiled, this module is JavaScript and so is the worker. Run from source through tsx (tests, development),
-    // the worker is TypeScript, and worker threads do not inherit tsx's loader: the worker registers it first.
-    const fromSource = import.meta.url.endsWith(".ts");
-    const url = new URL(`./inference-worker.${fromSource ? "ts" : "js"}`, import.meta.url);
-    const worker = fromSource
-      ? new Worker(`import("tsx/esm/api").then((tsx) => { tsx.register(); return import(${JSON.stringify(url.href)}); });`, { eval: true, workerData: init })
-      : new Worker(url, { workerData: init });
+    const worker = moduleWorker(import.meta.url, "inference-worker", init);
     await new Promise<void>((resolve, reject) => {
       const onMessage = (reply: WorkerReply): void => {
         if ("ready" in reply) resolve();

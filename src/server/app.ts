@@ -95,7 +95,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   if (deps.store !== null && metrics.registry.getSingleMetric("churnops_alerts_today") === undefined) registerMonitoringMetrics(metrics.registry, deps.store);
   const predictionLog =
     deps.store !== null && config.prediction_log.enabled
-      ? new PredictionLog(
+      ? await PredictionLog.open(
           deps.store,
           { flushMs: config.prediction_log.flush_ms, flushRows: config.prediction_log.flush_rows, maxBuffer: config.prediction_log.max_buffer },
           log,

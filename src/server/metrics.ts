@@ -13,6 +13,7 @@ export class ServerMetrics {
   readonly logWritten: Counter;
   readonly logDropped: Counter;
   readonly logBuffered: Gauge;
+  readonly logWriteFailures: Counter;
 
   constructor(options: { processMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -46,6 +47,11 @@ export class ServerMetrics {
     this.logWritten = new Counter({ name: "churnops_prediction_log_written_total", help: "Predictions written to the store", registers });
     this.logDropped = new Counter({ name: "churnops_prediction_log_dropped_total", help: "Predictions the store never took", registers });
     this.logBuffered = new Gauge({ name: "churnops_prediction_log_buffered", help: "Predictions waiting to be written", registers });
+    this.logWriteFailures = new Counter({
+      name: "churnops_prediction_log_write_failures_total",
+      help: "Prediction-log writes that failed (their rows are kept and written again)",
+      registers,
+    });
   }
 
   /** Publish which models serve now (replacing the previous set after a reload). */
@@ -59,6 +65,7 @@ export class ServerMetrics {
       written: (n) => this.logWritten.inc(n),
       dropped: (n) => this.logDropped.inc(n),
       buffered: (n) => this.logBuffered.set(n),
+      failed: () => this.logWriteFailures.inc(),
     };
   }
 }

@@ -1,5 +1,7 @@
+import type { Kysely } from "kysely";
 import { afterEach, describe, expect, it } from "vitest";
 import { openStore, type Store } from "../../src/store/db.js";
+import { up } from "../../src/store/migrations/002_predictions.js";
 import { storeTargets } from "../helpers/stores.js";
 import { batchFor, copyBundle, customer, predict, predictBatch, startApp, type TestApp } from "./helpers.js";
 
@@ -99,6 +101,27 @@ describe.each(storeTargets)("predictions in the $name store", (target) => {
     await expect.poll(async () => (await s.db.selectFrom("predictions").select("id").execute()).length, { timeout: 5000 }).toBe(10);
   });
 
+  it("keeps the predictions a store refuses, counts the failed writes, and writes them all once it takes them again", async () => {
+    store = await openStore(await target.fresh());
+    const s = store;
+    await s.db.schema.dropTable("predictions").execute();
+    t = await startApp({ store, server: { prediction_log: { enabled: true, flush_ms: 50, flush_rows: 10_000, max_buffer: 100_000 } } });
+    const app = t.app;
+    const metric = async (name: string): Promise<number> => {
+      const text = (await app.inject({ method: "GET", url: "/metrics" })).body;
+      return Number(new RegExp(`^${name} (\\S+)$`, "m").exec(text)?.[1] ?? Number.NaN);
+    };
+    expect((await predictBatch(app, batchFor(12))).statusCode).toBe(200);
+    await expect.poll(() => metric("churnops_prediction_log_write_failures_total"), { timeout: 5000 }).toBeGreaterThanOrEqual(2);
+    expect(await metric("churnops_prediction_log_buffered")).toBe(12);
+    expect(await metric("churnops_prediction_log_written_total")).toBe(0);
+    await up(s.db as unknown as Kysely<unknown>);
+    await expect.poll(async () => (await s.db.selectFrom("predictions").select("id").execute()).length, { timeout: 5000 }).toBe(12);
+    expect(await metric("churnops_prediction_log_written_total")).toBe(12);
+    expect(await metric("churnops_prediction_log_buffered")).toBe(0);
+    expect(await metric("churnops_prediction_log_dropped_total")).toBe(0);
+  });
+
   it("in shadow mode answers from the champion and logs both models' scores", async () => {
     store = await openStore(await target.fresh());
     t = await startApp({ store, champion: copyBundle("20"), challenger: copyBundle("21"), server: { shadow: true } });
@@ -115,5 +138,16 @@ describe.each(storeTargets)("predictions in the $name store", (target) => {
     expect(new Set(champion.map((r) => `${r.variant}/${r.model_version}`))).toEqual(new Set(["champion/20"]));
     expect(new Set(shadow.map((r) => `${r.variant}/${r.model_version}`))).toEqual(new Set(["challenger/21"]));
     expect(new Set(shadow.map((r) => r.customer_id))).toEqual(new Set(champion.map((r) => r.customer_id)));
+  });
+});
+
+describe("predictions in an in-memory SQLite store", () => {
+  it("are written from the API's own thread, the only one that can see that store", async () => {
+    const store = await openStore("sqlite::memory:");
+    const t = await startApp({ store, server: { prediction_log: { enabled: true, flush_ms: 60_000, flush_rows: 10_000, max_buffer: 100_000 } } });
+    expect((await predictBatch(t.app, batchFor(7))).statusCode).toBe(200);
+    await t.close();
+    expect(await store.db.selectFrom("predictions").select("id").execute()).toHaveLength(7);
+    await store.close();
   });
 });
