@@ -27,7 +27,9 @@ from churnops_trainer.synthetic import SynthConfig, generate
 from churnops_trainer.train import TrainConfig, fit_and_evaluate
 from sklearn.metrics import roc_auc_score
 
-DEFAULT_TELCO = Path(__file__).resolve().parents[2] / "shared" / "data" / "telco-customer-churn.csv"
+DEFAULT_TELCO = (
+    Path(__file__).resolve().parents[2] / "shared" / "data" / "telco-customer-churn.csv"
+)
 
 
 def _summary(outcome: Any) -> dict[str, Any]:
@@ -36,24 +38,56 @@ def _summary(outcome: Any) -> dict[str, Any]:
     logistic = outcome.baselines["logistic"]["test"]
     return {
         "chosen": outcome.chosen.name,
+        "candidates_cv": {
+            c.name: {
+                "roc_auc": round(c.roc_auc, 6),
+                "precision_at_target": round(c.precision_at_target, 6),
+            }
+            for c in outcome.candidates
+        },
         "n_estimators": outcome.n_estimators,
         "cv_roc_auc": outcome.metrics["cv"]["roc_auc"],
         "threshold": outcome.thresholds["operating"],
-        "test": {k: test[k] for k in ("roc_auc", "pr_auc", "accuracy", "precision", "recall", "f1", "brier")},
-        "logistic_test": {k: logistic[k] for k in ("roc_auc", "recall", "precision", "accuracy")},
+        "test": {
+            k: test[k]
+            for k in (
+                "roc_auc",
+                "pr_auc",
+                "accuracy",
+                "precision",
+                "recall",
+                "f1",
+                "brier",
+            )
+        },
+        "logistic_test": {
+            k: logistic[k] for k in ("roc_auc", "recall", "precision", "accuracy")
+        },
         "original_recipe_test": {
-            k: recipe[k] for k in ("roc_auc", "recall", "precision", "accuracy", "precision_at_equal_recall")
+            k: recipe[k]
+            for k in (
+                "roc_auc",
+                "recall",
+                "precision",
+                "accuracy",
+                "precision_at_equal_recall",
+            )
         },
         "timings": outcome.timings,
     }
 
 
 def telco(path: Path, tune_seconds: float) -> dict[str, Any]:
-    spec = DatasetSpec(target=TargetSpec(column="Churn", positive="Yes"), id_column="customerID")
+    spec = DatasetSpec(
+        target=TargetSpec(column="Churn", positive="Yes"), id_column="customerID"
+    )
     prepared = prepare(read_table(str(path)), spec)
     start = time.perf_counter()
     outcome = fit_and_evaluate(
-        prepared, TrainConfig(data=str(path), spec=spec, tune=tune_seconds > 0, tune_seconds=tune_seconds)
+        prepared,
+        TrainConfig(
+            data=str(path), spec=spec, tune=tune_seconds > 0, tune_seconds=tune_seconds
+        ),
     )
     result = _summary(outcome)
     result["seconds"] = round(time.perf_counter() - start, 2)
@@ -61,7 +95,8 @@ def telco(path: Path, tune_seconds: float) -> dict[str, Any]:
     result["bars"] = {
         "roc_auc_ge_0.850": test["roc_auc"] >= 0.850,
         "recall_ge_0.78": test["recall"] >= 0.78,
-        "precision_above_original_at_equal_recall": test["precision"] > recipe["precision_at_equal_recall"],
+        "precision_above_original_at_equal_recall": test["precision"]
+        > recipe["precision_at_equal_recall"],
     }
     return result
 
@@ -69,10 +104,17 @@ def telco(path: Path, tune_seconds: float) -> dict[str, Any]:
 def synthetic(rows: int, tune_seconds: float) -> dict[str, Any]:
     frame = generate(SynthConfig(rows=rows, seed=42, recipe="original"))
     spec = DatasetSpec(
-        target=TargetSpec(column="churned", positive="1"), id_column="customer_id", drop=["true_churn_prob"]
+        target=TargetSpec(column="churned", positive="1"),
+        id_column="customer_id",
+        drop=["true_churn_prob"],
     )
     prepared = prepare(frame, spec)
-    config = TrainConfig(data=f"synthetic-original-{rows}", spec=spec, tune=tune_seconds > 0, tune_seconds=tune_seconds)
+    config = TrainConfig(
+        data=f"synthetic-original-{rows}",
+        spec=spec,
+        tune=tune_seconds > 0,
+        tune_seconds=tune_seconds,
+    )
     start = time.perf_counter()
     outcome = fit_and_evaluate(prepared, config)
     result = _summary(outcome)
@@ -90,10 +132,17 @@ def synthetic(rows: int, tune_seconds: float) -> dict[str, Any]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--telco", type=Path, default=DEFAULT_TELCO)
     parser.add_argument("--sizes", default="5000,100000")
-    parser.add_argument("--tune-seconds", type=float, default=0.0, help="> 0 also runs Optuna within this budget")
+    parser.add_argument(
+        "--tune-seconds",
+        type=float,
+        default=0.0,
+        help="> 0 also runs Optuna within this budget",
+    )
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
     out: dict[str, Any] = {}

@@ -60,6 +60,21 @@ def test_same_seed_gives_the_same_metrics(synth_frame: pd.DataFrame) -> None:
     assert not np.array_equal(other.split.test_index, first.split.test_index)
 
 
+def test_the_candidate_with_the_best_cv_roc_auc_is_refit_with_its_own_tree_shape(synth_frame: pd.DataFrame) -> None:
+    from churnops_trainer.data import prepare
+    from churnops_trainer.models import LGBM_DEFAULTS, TREE_SHAPES
+
+    outcome = fit_and_evaluate(prepare(synth_frame.head(600), SYNTH_SPEC), TrainConfig(data="memory", spec=SYNTH_SPEC))
+    assert [c.name for c in outcome.candidates] == [
+        f"{shape}{weights}" for shape in TREE_SHAPES for weights in ("", "_balanced")
+    ]
+    assert outcome.chosen.roc_auc == max(c.roc_auc for c in outcome.candidates)
+    final = outcome.pipeline.named_steps["clf"].calibrated_classifiers_[0].estimator
+    expected = {**LGBM_DEFAULTS, **TREE_SHAPES[outcome.chosen.name.removesuffix("_balanced")]}
+    assert (final.num_leaves, final.learning_rate) == (expected["num_leaves"], expected["learning_rate"])
+    assert (final.n_estimators, final.scale_pos_weight) == (outcome.n_estimators, outcome.chosen.scale_pos_weight)
+
+
 def test_tuning_runs_within_its_budget_and_cost_threshold_is_reported(synth_frame: pd.DataFrame) -> None:
     from churnops_trainer.data import prepare
 
