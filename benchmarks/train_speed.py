@@ -49,13 +49,21 @@ def main() -> int:
             ]  # fmt: skip
             load_before = os.getloadavg()[0]
             start = time.perf_counter()
-            done = subprocess.run(command, capture_output=True, text=True, check=False, env=_env(home))
+            done = subprocess.run(
+                command, capture_output=True, text=True, check=False, env=_env(home)
+            )
             wall = time.perf_counter() - start
             if done.returncode != 0:
                 print(done.stderr[-2000:], file=sys.stderr)
                 return 1
             result = json.loads(done.stdout)
-            runs.append({"wall_s": round(wall, 2), "load_average": round(load_before, 2), **result["timings"]})
+            runs.append(
+                {
+                    "wall_s": round(wall, 2),
+                    "load_average": round(load_before, 2),
+                    **result["timings"],
+                }
+            )
     warm = runs[1:]
     walls = [r["wall_s"] for r in warm]
     print(
@@ -65,7 +73,9 @@ def main() -> int:
                 "cold": runs[0],
                 "warm": warm,
                 "warm_wall_s_median": round(statistics.median(walls), 2),
-                "original_recipe_s_median": round(statistics.median(r["original_recipe_s"] for r in warm), 2),
+                "original_recipe_s_median": round(
+                    statistics.median(r["original_recipe_s"] for r in warm), 2
+                ),
                 "bar_le_20s_warm": statistics.median(walls) <= 20.0,
             },
             indent=1,
