@@ -1,9 +1,11 @@
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
-import { type DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
+import { type DuckDBConnection, type DuckDBDataChunk, DuckDBInstance } from "@duckdb/node-api";
 import SqliteDatabase from "better-sqlite3";
 import pg from "pg";
 import { ChurnopsError } from "../errors.js";
+import type { ColumnHints, ColumnValues } from "./columns.js";
+import { intColumn, NumberColumnBuilder } from "./duck-columns.js";
 
 /** Where customers come from: a CSV/Parquet file, or a table/query in SQLite or PostgreSQL. */
 export interface SourceSpec {
@@ -13,10 +15,10 @@ export interface SourceSpec {
 }
 
 /** A run of consecutive input rows, column-oriented. `start` is the 0-based number of its first row. */
-export interface RawChunk {
+export interface RawChunk<C extends ColumnValues = unknown[]> {
   start: number;
   size: number;
-  columns: Map<string, unknown[]>;
+  columns: Map<string, C>;
 }
 
 export interface ChunkOptions {
@@ -33,6 +35,11 @@ export interface CustomerSource {
   readonly textNumbers: boolean;
   readonly columns: readonly string[];
   chunks(options: ChunkOptions): AsyncGenerator<RawChunk>;
+  /**
+   * The same rows, read with the model's view of the columns: a reader that can use it delivers numeric
+   * features as NumberColumns and known categories as shared strings (batch scoring's fast path).
+   */
+  modelChunks(options: ChunkOptions, hints: ColumnHints): AsyncGenerator<RawChunk<ColumnValues>>;
   /** Values of `column` that occur more than once. */
   duplicates(column: string): Promise<Set<string>>;
   close(): Promise<void>;
@@ -83,6 +90,7 @@ class DuckFileSource implements CustomerSource {
     readonly description: string,
     readonly textNumbers: boolean,
     readonly columns: readonly string[],
+    private readonly columnTypes: ReadonlyMap<string, string>,
     private readonly relation: string,
     private readonly instance: DuckDBInstance,
     private readonly conn: DuckDBConnection,
@@ -106,43 +114,76 @@ class DuckFileSource implements CustomerSource {
     }
     const instance = await DuckDBInstance.create(":memory:", { threads: "2" });
     const conn = await instance.connect();
-    let columns: string[];
+    let described: { column_name: unknown; column_type: unknown }[];
     try {
-      const described = await conn.runAndReadAll(`DESCRIBE SELECT * FROM ${relation}`);
-      columns = described.getRowObjects().map((r) => String(r.column_name));
+      described = (await conn.runAndReadAll(`DESCRIBE SELECT * FROM ${relation}`)).getRowObjects() as typeof described;
     } catch (err) {
       conn.closeSync();
       throw new ChurnopsError("bad_input", `cannot read ${path}: ${(err as Error).message.split("\n")[0]}`, { field: "data" });
     }
-    return new DuckFileSource(path, textNumbers, columns, relation, instance, conn);
+    const types = new Map(described.map((r) => [String(r.column_name), String(r.column_type)]));
+    return new DuckFileSource(path, textNumbers, [...types.keys()], types, relation, instance, conn);
   }
 
-  async *chunks(options: ChunkOptions): AsyncGenerator<RawChunk> {
+  chunks(options: ChunkOptions): AsyncGenerator<RawChunk> {
+    // Without hints every column is read as plain values.
+    return this.read(options, undefined) as AsyncGenerator<RawChunk>;
+  }
+
+  modelChunks(options: ChunkOptions, hints: ColumnHints): AsyncGenerator<RawChunk<ColumnValues>> {
+    return this.read(options, hints);
+  }
+
+  private async *read(options: ChunkOptions, hints: ColumnHints | undefined): AsyncGenerator<RawChunk<ColumnValues>> {
     requireColumns(this.columns, options.columns, this.description);
-    const select = options.columns.map(quoteIdent).join(", ");
+    const plans = options.columns.map((c) => this.planColumn(c, hints));
+    const select = plans.flatMap((p) => p.select).join(", ");
     const result = await this.conn.stream(`SELECT ${select} FROM ${this.relation} OFFSET ${Math.max(0, Math.floor(options.skipRows))}`);
     let start = options.skipRows;
-    let pending: unknown[][] = options.columns.map(() => []);
+    let pending = plans.map((p) => p.collector(options.chunkSize));
     let pendingSize = 0;
-    const emit = (): RawChunk => {
-      const chunk: RawChunk = { start, size: pendingSize, columns: new Map(options.columns.map((c, i) => [c, pending[i] ?? []])) };
+    const emit = (): RawChunk<ColumnValues> => {
+      const chunk: RawChunk<ColumnValues> = {
+        start,
+        size: pendingSize,
+        columns: new Map(options.columns.map((c, i) => [c, (pending[i] as Collector).build()])),
+      };
       start += pendingSize;
-      pending = options.columns.map(() => []);
+      pending = plans.map((p) => p.collector(options.chunkSize));
       pendingSize = 0;
       return chunk;
     };
     for (;;) {
       const dc = await result.fetchChunk();
       if (dc === null || dc.rowCount === 0) break;
-      const cols = dc.getColumns();
-      for (let c = 0; c < cols.length; c++) {
-        const target = pending[c] as unknown[];
-        for (const v of cols[c] ?? []) target.push(plain(v));
+      let at = 0;
+      for (let c = 0; c < plans.length; c++) {
+        (pending[c] as Collector).append(dc, at, dc.rowCount);
+        at += (plans[c] as ColumnPlan).select.length;
       }
       pendingSize += dc.rowCount;
       if (pendingSize >= options.chunkSize) yield emit();
     }
     if (pendingSize > 0) yield emit();
+  }
+
+  /**
+   * How to read one column. A numeric feature stored as numbers is read as DOUBLE straight from DuckDB's
+   * vectors; a categorical feature stored as text is matched against the model's categories inside DuckDB,
+   * so only values outside them cross as text. Everything else arrives as plain values.
+   */
+  private planColumn(name: string, hints: ColumnHints | undefined): ColumnPlan {
+    const q = quoteIdent(name);
+    const type = this.columnTypes.get(name) ?? "";
+    if (hints?.numeric.has(name) === true && NUMERIC_TYPE.test(type)) {
+      return { select: [`CAST(${q} AS DOUBLE)`], collector: (size) => new NumbersCollector(size) };
+    }
+    const categories = hints?.categories.get(name);
+    if (categories !== undefined && type === "VARCHAR") {
+      const position = `coalesce(list_position([${categories.map(quoteLiteral).join(", ")}]::VARCHAR[], ${q}), 0)`;
+      return { select: [`CAST(${position} AS INTEGER)`, `CASE WHEN ${position} = 0 THEN ${q} END`], collector: () => new CategoryCollector(categories) };
+    }
+    return { select: [q], collector: () => new ValuesCollector() };
   }
 
   async duplicates(column: string): Promise<Set<string>> {
@@ -157,6 +198,73 @@ class DuckFileSource implements CustomerSource {
   async close(): Promise<void> {
     this.conn.closeSync();
     this.instance.closeSync();
+  }
+}
+
+const NUMERIC_TYPE = /^(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|UTINYINT|USMALLINT|UINTEGER|UBIGINT|UHUGEINT|FLOAT|DOUBLE|DECIMAL\(\d+,\s*\d+\))$/;
+
+interface ColumnPlan {
+  /** Result columns this column is read through (one, or a category code and the raw text). */
+  select: string[];
+  collector: (capacity: number) => Collector;
+}
+
+/** Gathers one column across DuckDB data chunks until a scoring chunk is full. */
+interface Collector {
+  append(chunk: DuckDBDataChunk, at: number, rows: number): void;
+  build(): ColumnValues;
+}
+
+class ValuesCollector implements Collector {
+  private readonly values: unknown[] = [];
+
+  append(chunk: DuckDBDataChunk, at: number, rows: number): void {
+    const vector = chunk.getColumnVector(at);
+    for (let i = 0; i < rows; i++) this.values.push(plain(vector.getItem(i)));
+  }
+
+  build(): ColumnValues {
+    return this.values;
+  }
+}
+
+class NumbersCollector implements Collector {
+  private readonly builder: NumberColumnBuilder;
+
+  constructor(capacity: number) {
+    this.builder = new NumberColumnBuilder(capacity + 2048);
+  }
+
+  append(chunk: DuckDBDataChunk, at: number, rows: number): void {
+    this.builder.append(chunk, at, rows);
+  }
+
+  build(): ColumnValues {
+    return this.builder.build();
+  }
+}
+
+/** A known category becomes the model's own string (shared, not decoded per cell); others keep their raw value. */
+class CategoryCollector implements Collector {
+  private readonly values: unknown[] = [];
+
+  constructor(private readonly categories: readonly string[]) {}
+
+  append(chunk: DuckDBDataChunk, at: number, rows: number): void {
+    const codes = intColumn(chunk, at, rows);
+    let raw: { getItem(i: number): unknown } | null = null;
+    for (let i = 0; i < rows; i++) {
+      const code = codes[i] as number;
+      if (code > 0) this.values.push(this.categories[code - 1]);
+      else {
+        raw ??= chunk.getColumnVector(at + 1);
+        this.values.push(raw.getItem(i));
+      }
+    }
+  }
+
+  build(): ColumnValues {
+    return this.values;
   }
 }
 
@@ -205,6 +313,10 @@ class SqliteSource implements CustomerSource {
       }
     }
     if (size > 0) yield { start, size, columns: new Map(options.columns.map((c, i) => [c, pending[i] ?? []])) };
+  }
+
+  modelChunks(options: ChunkOptions): AsyncGenerator<RawChunk<ColumnValues>> {
+    return this.chunks(options);
   }
 
   async duplicates(column: string): Promise<Set<string>> {
@@ -271,6 +383,10 @@ class PostgresSource implements CustomerSource {
     } finally {
       await this.client.query("COMMIT");
     }
+  }
+
+  modelChunks(options: ChunkOptions): AsyncGenerator<RawChunk<ColumnValues>> {
+    return this.chunks(options);
   }
 
   async duplicates(column: string): Promise<Set<string>> {

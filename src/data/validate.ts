@@ -1,5 +1,6 @@
 import type { BundleJson, CategoricalFeatureSpec, FeatureSpec, NumericFeatureSpec } from "../model/bundle.js";
 import type { FeatureBatch, FeatureValue } from "../model/features.js";
+import { type ColumnValues, cellOf, isNumberColumn, type NumberColumn } from "./columns.js";
 
 export type ViolationCode = "missing" | "wrong_type" | "not_finite" | "not_integer" | "below_minimum" | "above_maximum" | "unseen_category";
 
@@ -139,7 +140,7 @@ export class RowValidator {
    * Validate a column-oriented chunk (as readers deliver it). Good rows become a FeatureBatch in their
    * original order; bad rows come back with all their reasons. No row is dropped silently.
    */
-  checkChunk(columns: ReadonlyMap<string, readonly unknown[]>, size: number, opts: ValidateOptions): ChunkValidation {
+  checkChunk(columns: ReadonlyMap<string, ColumnValues>, size: number, opts: ValidateOptions): ChunkValidation {
     const reasons: (Violation[] | undefined)[] = new Array(size);
     const normalized = new Map<string, Float32Array | string[]>();
     const missingToken = this.bundle.schema.missing_token;
@@ -147,17 +148,16 @@ export class RowValidator {
       const values = columns.get(f.name);
       if (values === undefined) throw new Error(`chunk lacks column ${f.name}`);
       const out: Float32Array | string[] = f.kind === "numeric" ? new Float32Array(size) : new Array<string>(size);
-      for (let i = 0; i < size; i++) {
-        const c = this.check(f, values[i], opts);
+      const take = (i: number, c: Checked): void => {
         if (!c.ok) {
           const list = reasons[i] ?? [];
           list.push(c.violation);
           reasons[i] = list;
-          continue;
-        }
-        if (f.kind === "numeric") (out as Float32Array)[i] = c.value === null ? Number.NaN : (c.value as number);
+        } else if (f.kind === "numeric") (out as Float32Array)[i] = c.value === null ? Number.NaN : (c.value as number);
         else (out as string[])[i] = c.value === null ? missingToken : (c.value as string);
-      }
+      };
+      if (f.kind === "numeric" && isNumberColumn(values)) this.checkNumbers(f, values, size, out as Float32Array, take, opts);
+      else for (let i = 0; i < size; i++) take(i, this.check(f, cellOf(values, i), opts));
       normalized.set(f.name, out);
     }
     const goodRows: number[] = [];
@@ -182,6 +182,29 @@ export class RowValidator {
         );
     }
     return { batch: { size: goodRows.length, columns: compacted }, goodRows, badRows };
+  }
+
+  /**
+   * A typed numeric column: the common case (present, finite, in range) is decided inline; anything else goes
+   * through check() so its violation reads exactly as for any other source.
+   */
+  private checkNumbers(
+    f: NumericFeatureSpec,
+    column: NumberColumn,
+    size: number,
+    out: Float32Array,
+    take: (i: number, c: Checked) => void,
+    opts: ValidateOptions,
+  ): void {
+    const lo = f.lower_bound ?? Number.NEGATIVE_INFINITY;
+    const hi = f.upper_bound ?? Number.POSITIVE_INFINITY;
+    const { values, missing } = column;
+    for (let i = 0; i < size; i++) {
+      const n = values[i] as number;
+      const absent = missing !== null && missing[i] === 1;
+      if (!absent && n >= lo && n <= hi && Number.isFinite(n) && (!f.integer || Number.isInteger(n))) out[i] = n;
+      else take(i, this.check(f, absent ? null : n, opts));
+    }
   }
 }
 
