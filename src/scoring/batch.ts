@@ -1,10 +1,11 @@
 import type { Logger } from "pino";
+import { type ColumnHints, type ColumnValues, cellOf } from "../data/columns.js";
 import { openSource, type RawChunk, type SourceSpec } from "../data/source.js";
 import { type ChunkValidation, describeViolations, RowValidator } from "../data/validate.js";
 import { ChurnopsError } from "../errors.js";
 import type { ChurnModel } from "../model/runtime.js";
 import type { Store } from "../store/db.js";
-import { bandCounts, finishRun, iterateScores, type QuarantineRow, type ScoreRow, startOrResumeRun, writeChunk } from "../store/runs.js";
+import { bandCounts, finishRun, iterateScores, type QuarantineRow, type ScoreColumns, startOrResumeRun, writeChunk } from "../store/runs.js";
 import { fileFormatOf, ScoreFileSink } from "./file-sink.js";
 
 export interface BatchOptions {
@@ -49,7 +50,7 @@ export interface BatchSummary {
 }
 
 interface ChunkResult {
-  scores: ScoreRow[];
+  scores: ScoreColumns;
   quarantine: QuarantineRow[];
 }
 
@@ -123,15 +124,15 @@ export async function scoreBatch(options: BatchOptions): Promise<BatchSummary> {
         }
         rowsDone = job.chunk.start + job.chunk.size;
         if (store !== null) await writeChunk(store, id, { ...result, checkpointRows: rowsDone });
-        fileSink?.append(result.scores);
-        for (const score of result.scores) bandTally[score.band] = (bandTally[score.band] ?? 0) + 1;
-        rowsScored += result.scores.length;
+        fileSink?.appendColumns(result.scores);
+        for (const band of result.scores.bands) bandTally[band] = (bandTally[band] ?? 0) + 1;
+        rowsScored += result.scores.customerIds.length;
         rowsQuarantined += result.quarantine.length;
         options.onProgress?.({ rowsDone, rowsScored, rowsQuarantined });
       };
       let inflight: InFlight | null = null;
       try {
-        for await (const chunk of source.chunks({ columns: wanted, chunkSize: options.chunkSize, skipRows: resumedFrom })) {
+        for await (const chunk of source.modelChunks({ columns: wanted, chunkSize: options.chunkSize, skipRows: resumedFrom }, columnHints(model, idColumn))) {
           const checked = validator.checkChunk(chunk.columns, chunk.size, { textNumbers: source.textNumbers });
           const job: InFlight = { chunk, checked, probabilities: model.predict(checked.batch) };
           const previous = inflight;
@@ -155,7 +156,8 @@ export async function scoreBatch(options: BatchOptions): Promise<BatchSummary> {
     if (store !== null) {
       await finishRun(store, id, { status: "complete", durationMs });
       if (options.out !== undefined) await exportRun(store, id, options.out);
-      bands = await bandCounts(store, id);
+      // Counted while scoring, unless earlier chunks came from an interrupted invocation: then the store knows.
+      bands = resumedFrom === 0 ? { ...bandTally } : await bandCounts(store, id);
     } else bands = { ...bandTally };
     const scoredNow = rowsDone - resumedFrom;
     return {
@@ -199,8 +201,17 @@ async function seedDuplicates(store: Store | null, runId: string, duplicates: Re
   return seen;
 }
 
+/** The model's numeric and categorical features, so the reader can take them in their cheapest form. */
+function columnHints(model: ChurnModel, idColumn: string | null): ColumnHints {
+  const features = model.bundle.schema.features.filter((f) => f.name !== idColumn);
+  return {
+    numeric: new Set(features.filter((f) => f.kind === "numeric").map((f) => f.name)),
+    categories: new Map(features.flatMap((f) => (f.kind === "categorical" ? [[f.name, f.categories] as const] : []))),
+  };
+}
+
 interface InFlight {
-  chunk: RawChunk;
+  chunk: RawChunk<ColumnValues>;
   checked: ChunkValidation;
   probabilities: Promise<Float32Array>;
 }
@@ -217,10 +228,10 @@ function assemble(
 ): ChunkResult {
   const { model } = options;
   const { chunk, checked } = job;
-  const ids = idColumn === null ? null : (chunk.columns.get(idColumn) as unknown[]);
+  const ids = idColumn === null ? null : (chunk.columns.get(idColumn) as ColumnValues);
   const idAt = (i: number): string | null => {
     if (ids === null) return String(chunk.start + i + 1);
-    const v = ids[i];
+    const v = cellOf(ids, i);
     return v === null || v === undefined || String(v).trim() === "" ? null : String(v);
   };
   const quarantine: QuarantineRow[] = checked.badRows.map((b) => ({
@@ -229,8 +240,19 @@ function assemble(
     customer_id: idAt(b.index),
     reason: describeViolations(b.violations),
   }));
-  const scoredAt = new Date().toISOString();
-  const scores: ScoreRow[] = [];
+  const scores: ScoreColumns = {
+    runId,
+    modelName: model.name,
+    modelVersion: model.version,
+    scoredAt: new Date().toISOString(),
+    customerIds: [],
+    probabilities: new Float64Array(checked.goodRows.length),
+    bands: [],
+    decisions: new Uint8Array(checked.goodRows.length),
+  };
+  const probabilitiesOut = scores.probabilities as Float64Array;
+  const decisionsOut = scores.decisions as Uint8Array;
+  let n = 0;
   for (let k = 0; k < checked.goodRows.length; k++) {
     const i = checked.goodRows[k] as number;
     const rowNumber = chunk.start + i + 1;
@@ -255,17 +277,14 @@ function assemble(
     }
     // Stored as the float32 the graph produced, widened exactly; consumers compare at 1e-6.
     const p = probabilities[k] as number;
-    scores.push({
-      run_id: runId,
-      customer_id: customerId,
-      probability: p,
-      band: model.band(p),
-      decision: model.decide(p) ? 1 : 0,
-      model_name: model.name,
-      model_version: model.version,
-      scored_at: scoredAt,
-    });
+    scores.customerIds.push(customerId);
+    probabilitiesOut[n] = p;
+    scores.bands.push(model.band(p));
+    decisionsOut[n] = model.decide(p) ? 1 : 0;
+    n++;
   }
+  scores.probabilities = probabilitiesOut.subarray(0, n);
+  scores.decisions = decisionsOut.subarray(0, n);
   quarantine.sort((a, b) => a.row_number - b.row_number);
   return { scores, quarantine };
 }
@@ -273,7 +292,7 @@ function assemble(
 /** Write a stored run's scores to a Parquet or CSV file, page by page. */
 export async function exportRun(store: Store, runId: string, out: string): Promise<number> {
   const sink = await ScoreFileSink.open(out);
-  for await (const page of iterateScores(store, runId)) sink.append(page);
+  for await (const page of iterateScores(store, runId)) sink.appendRows(page);
   const n = sink.count;
   await sink.close();
   return n;

