@@ -20,6 +20,9 @@ export function graphSpecOf(bundle: BundleJson): GraphSpec {
 export function sessionOptions(intraOpThreads: number | undefined): ort.InferenceSession.SessionOptions {
   const options: ort.InferenceSession.SessionOptions = { graphOptimizationLevel: "all" };
   if (intraOpThreads !== undefined) options.intraOpNumThreads = intraOpThreads;
+  // Idle ONNX Runtime pool threads otherwise spin between calls, burning the core that reading, validating
+  // and writing need (measured: 2.76 vs 2.50 µs of CPU per row at 2 threads, same wall time).
+  if (intraOpThreads !== 1) options.extra = { session: { intra_op: { allow_spinning: "0" } } };
   return options;
 }
 
