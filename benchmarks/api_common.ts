@@ -229,6 +229,16 @@ export interface CannonJson {
   non2xx: number;
 }
 
+/** What the latency numbers were measured with, for the report: the tool, where it ran, and its resolution. */
+export function loadGenerator(): { tool: string; runs_as: string; latency_resolution: string } {
+  const { version } = JSON.parse(readFileSync(join(ROOT, "node_modules", "autocannon", "package.json"), "utf8")) as { version: string };
+  return {
+    tool: `autocannon ${version}`,
+    runs_as: "a separate Node.js process on the same machine, sharing its CPUs with the server",
+    latency_resolution: "whole milliseconds, truncated (a p99 of 3 means 3 to 4 ms)",
+  };
+}
+
 /**
  * autocannon POSTing `body` to `path`, in its own process so the load generator does not share the caller's event
  * loop; `onSecond` runs every second while it loads (to sample the server).

@@ -9,7 +9,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
-import { autocannon, customers, log, type Served, startOriginal, startOurs, summary, trainBundle } from "./api_common.js";
+import { autocannon, customers, loadGenerator, log, type Served, startOriginal, startOurs, summary, trainBundle } from "./api_common.js";
 
 const args = process.argv.slice(2);
 const flag = (name: string): string | undefined => {
@@ -90,7 +90,10 @@ async function measure(t: Target): Promise<Record<string, unknown>> {
   return { sequential: seq, autocannon_16: c16, autocannon_64: c64, batch_1000: b };
 }
 
+const load1m = (): number => Math.round((loadavg()[0] ?? 0) * 100) / 100;
+
 async function main(): Promise<void> {
+  const loadAtStart = load1m();
   const work = mkdtempSync(join(tmpdir(), "churnops-bench-api-"));
   const rows = customers(1000);
   const results: Record<string, unknown> = {};
@@ -130,7 +133,8 @@ async function main(): Promise<void> {
   const speedup = original === undefined ? null : Math.round((ours.autocannon_16.requests_per_s / original.autocannon_16.requests_per_s) * 10) / 10;
   const report = {
     benchmark: "api_latency",
-    machine: { cpus: cpus().length, load_average_1m_at_end: Math.round((loadavg()[0] ?? 0) * 100) / 100, node: process.version },
+    machine: { cpus: cpus().length, load_average_1m_at_start: loadAtStart, load_average_1m_at_end: load1m(), node: process.version },
+    load_generator: loadGenerator(),
     ...results,
     goals: {
       throughput_16_vs_original: { value: speedup, goal: ">= 20", met: speedup === null ? null : speedup >= 20 },

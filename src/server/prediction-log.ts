@@ -123,6 +123,7 @@ export class PredictionLog {
         this.inFlight = 0;
         this.buffer = chunk.concat(this.buffer);
         this.enforceBound();
+        this.hooks.buffered(this.pending);
         this.failures++;
         this.hooks.failed();
         // Rate-limit the complaint: one line per failure streak of ten, not one per timer tick.
