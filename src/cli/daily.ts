@@ -3,7 +3,8 @@ import { batchRuntime } from "../config.js";
 import { ChurnopsError } from "../errors.js";
 import { loadModel } from "../model/registry.js";
 import { type DailySummary, runDaily, snapshotFor } from "../pipeline/daily.js";
-import { type CommandContext, output, parseDate, today } from "./context.js";
+import { getDailyRun, listDailyRuns } from "../store/daily.js";
+import { type CommandContext, output, parseDate, parseIntFlag, today } from "./context.js";
 import { batchProgress } from "./progress.js";
 
 interface DailyFlags {
@@ -88,5 +89,52 @@ export function registerDaily(program: Command, ctx: () => CommandContext): void
       } finally {
         progress.stop();
       }
+    });
+}
+
+/** What the store keeps of past daily jobs: a list, and one day's summary as the job printed it. */
+export function registerDailyHistory(program: Command, ctx: () => CommandContext): void {
+  program
+    .command("daily-runs")
+    .description("list recent daily jobs: date, kind, status, attempts, when")
+    .option("--limit <n>", "how many", "30")
+    .option("--json", "print JSON")
+    .action(async (flags: { limit: string; json?: boolean }) => {
+      const c = ctx();
+      const runs = await listDailyRuns(await c.store(), parseIntFlag(flags.limit, "--limit", 1, 10_000));
+      const rows = runs.map(({ summary: _summary, ...r }) => r);
+      output(flags.json === true, rows, () =>
+        rows.length === 0
+          ? "No daily jobs yet."
+          : rows
+              .map(
+                (r) =>
+                  `${r.date}  ${r.kind.padEnd(7)} ${r.status.padEnd(8)} attempts ${r.attempts}  started ${r.started_at}  finished ${r.finished_at ?? "-"}${r.error === null ? "" : `  error: ${r.error}`}`,
+              )
+              .join("\n"),
+      );
+    });
+
+  program
+    .command("daily-summary")
+    .description("show the stored summary of one day's daily job, as the job printed it")
+    .argument("<date>", "YYYY-MM-DD, or `latest` for the newest job")
+    .option("--json", "print JSON")
+    .action(async (ref: string, flags: { json?: boolean }) => {
+      const c = ctx();
+      const store = await c.store();
+      const run = ref === "latest" ? (await listDailyRuns(store, 1))[0] : await getDailyRun(store, parseDate(ref, "date"));
+      if (run === undefined)
+        throw new ChurnopsError("not_found", ref === "latest" ? "no daily job has run yet" : `no daily job ran for ${ref}`, { field: "date" });
+      // A failed job keeps the summary of what it had done when it stopped.
+      const summary = run.summary === null ? null : (JSON.parse(run.summary) as DailySummary);
+      const record = { date: run.date, kind: run.kind, status: run.status, attempts: run.attempts, error: run.error, summary };
+      output(flags.json === true, record, () => {
+        const head =
+          run.status === "complete"
+            ? []
+            : [`Daily job ${run.date}: ${run.status === "failed" ? `failed: ${run.error ?? "no error recorded"}` : `${run.status} since ${run.started_at}`}`];
+        return [...head, summary === null ? "  (no summary recorded)" : formatDaily(summary)].join("\n");
+      });
     });
 }

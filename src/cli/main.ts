@@ -2,7 +2,7 @@ import { Command, CommanderError } from "commander";
 import { isChurnopsError } from "../errors.js";
 import { registerCampaign } from "./campaign.js";
 import { type CommandContext, createContext } from "./context.js";
-import { registerDaily } from "./daily.js";
+import { registerDaily, registerDailyHistory } from "./daily.js";
 import { registerDemo } from "./demo.js";
 import { passThrough, registerModels, TRAINER_PASSTHROUGH } from "./models.js";
 import { registerMonitor } from "./monitor.js";
@@ -33,6 +33,7 @@ function buildProgram(getContext: () => CommandContext): Command {
   registerMonitor(program, getContext);
   registerRetrain(program, getContext);
   registerDaily(program, getContext);
+  registerDailyHistory(program, getContext);
   return program;
 }
 

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { afterEach, describe, expect, inject, it } from "vitest";
 import type { DailySummary } from "../../src/pipeline/daily.js";
 import { getCampaign } from "../../src/store/campaigns.js";
-import { acquireLock, getDailyRun } from "../../src/store/daily.js";
+import { acquireLock, finishDailyRun, getDailyRun, startDailyRun } from "../../src/store/daily.js";
 import { openStore, type Store } from "../../src/store/db.js";
 import { runCli, startCli } from "../helpers/cli.js";
 import { countRows, storeTargets } from "../helpers/stores.js";
@@ -63,7 +63,7 @@ describe.each(storeTargets)("daily job on $name", (target) => {
   }
 
   it("scores, refreshes opt-outs, plans and sends; a re-run of the same date duplicates nothing", async () => {
-    const { home, daily } = await setup();
+    const { home, daily, config, env } = await setup();
     const first = await daily("2026-11-02");
     expect(first.code, first.stderr).toBe(0);
     const s = JSON.parse(first.stdout) as DailySummary;
@@ -96,6 +96,24 @@ describe.each(storeTargets)("daily job on $name", (target) => {
     expect(keys).toHaveLength(150);
     expect(new Set(keys).size).toBe(150);
     expect((await getDailyRun(store as Store, "2026-11-02"))?.status).toBe("complete");
+
+    // What the store kept can be read back: the list of jobs, and one day's summary as the job printed it.
+    const history = await runCli(["--config", config, "daily-runs", "--json"], env);
+    expect(history.code, history.stderr).toBe(0);
+    expect(JSON.parse(history.stdout)).toEqual([expect.objectContaining({ date: "2026-11-02", kind: "daily", status: "complete", attempts: 2 })]);
+    const stored = await runCli(["--config", config, "daily-summary", "latest", "--json"], env);
+    expect(stored.code, stored.stderr).toBe(0);
+    expect(JSON.parse(stored.stdout)).toMatchObject({ date: "2026-11-02", status: "complete", summary: again });
+    const shown = await runCli(["--config", config, "daily-summary", "2026-11-02"], env);
+    expect(shown.stdout).toContain("Daily job 2026-11-02 (daily run, attempt 2)");
+    const failedAt = new Date();
+    await startDailyRun(store as Store, "2026-11-06", "daily", failedAt);
+    await finishDailyRun(store as Store, "2026-11-06", { status: "failed", summary: null, error: "snapshot missing" }, failedAt);
+    const failed = await runCli(["--config", config, "daily-summary", "2026-11-06"], env);
+    expect(failed.stdout).toContain("Daily job 2026-11-06: failed: snapshot missing");
+    const none = await runCli(["--config", config, "daily-summary", "2026-11-09"], env);
+    expect(none.code).not.toBe(0);
+    expect(none.stderr).toContain("no daily job ran for 2026-11-09");
   });
 
   it("runs monthly on the configured day with a risk review against last month, honouring the cooldown", async () => {
