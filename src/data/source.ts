@@ -176,7 +176,8 @@ class DuckFileSource implements CustomerSource {
     const q = quoteIdent(name);
     const type = this.columnTypes.get(name) ?? "";
     if (hints?.numeric.has(name) === true && NUMERIC_TYPE.test(type)) {
-      return { select: [`CAST(${q} AS DOUBLE)`], collector: (size) => new NumbersCollector(size) };
+      // Room for the DuckDB vector that tips a chunk over its size.
+      return { select: [`CAST(${q} AS DOUBLE)`], collector: (size) => new NumberColumnBuilder(size + 2048) };
     }
     const categories = hints?.categories.get(name);
     if (categories !== undefined && type === "VARCHAR") {
@@ -225,22 +226,6 @@ class ValuesCollector implements Collector {
 
   build(): ColumnValues {
     return this.values;
-  }
-}
-
-class NumbersCollector implements Collector {
-  private readonly builder: NumberColumnBuilder;
-
-  constructor(capacity: number) {
-    this.builder = new NumberColumnBuilder(capacity + 2048);
-  }
-
-  append(chunk: DuckDBDataChunk, at: number, rows: number): void {
-    this.builder.append(chunk, at, rows);
-  }
-
-  build(): ColumnValues {
-    return this.builder.build();
   }
 }
 

@@ -240,18 +240,11 @@ function assemble(
     customer_id: idAt(b.index),
     reason: describeViolations(b.violations),
   }));
-  const scores: ScoreColumns = {
-    runId,
-    modelName: model.name,
-    modelVersion: model.version,
-    scoredAt: new Date().toISOString(),
-    customerIds: [],
-    probabilities: new Float64Array(checked.goodRows.length),
-    bands: [],
-    decisions: new Uint8Array(checked.goodRows.length),
-  };
-  const probabilitiesOut = scores.probabilities as Float64Array;
-  const decisionsOut = scores.decisions as Uint8Array;
+  const scoredAt = new Date().toISOString();
+  const customerIds: string[] = [];
+  const probabilitiesOut = new Float64Array(checked.goodRows.length);
+  const bands: string[] = [];
+  const decisions = new Uint8Array(checked.goodRows.length);
   let n = 0;
   for (let k = 0; k < checked.goodRows.length; k++) {
     const i = checked.goodRows[k] as number;
@@ -277,15 +270,23 @@ function assemble(
     }
     // Stored as the float32 the graph produced, widened exactly; consumers compare at 1e-6.
     const p = probabilities[k] as number;
-    scores.customerIds.push(customerId);
+    customerIds.push(customerId);
     probabilitiesOut[n] = p;
-    scores.bands.push(model.band(p));
-    decisionsOut[n] = model.decide(p) ? 1 : 0;
+    bands.push(model.band(p));
+    decisions[n] = model.decide(p) ? 1 : 0;
     n++;
   }
-  scores.probabilities = probabilitiesOut.subarray(0, n);
-  scores.decisions = decisionsOut.subarray(0, n);
   quarantine.sort((a, b) => a.row_number - b.row_number);
+  const scores: ScoreColumns = {
+    runId,
+    modelName: model.name,
+    modelVersion: model.version,
+    scoredAt,
+    customerIds,
+    probabilities: probabilitiesOut.subarray(0, n),
+    bands,
+    decisions: decisions.subarray(0, n),
+  };
   return { scores, quarantine };
 }
 
