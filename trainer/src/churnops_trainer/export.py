@@ -208,6 +208,8 @@ class BundleParts:
     reference: dict[str, Any]
     golden: dict[str, Any]
     export_check: dict[str, Any]
+    # Trees and nodes before and after merging one-feature trees (tree_compact), for the record.
+    tree_compaction: dict[str, int] | None = None
 
 
 def bundle_document(parts: BundleParts, model_name: str, model_version: str, run_id: str) -> dict[str, Any]:
@@ -224,6 +226,7 @@ def bundle_document(parts: BundleParts, model_name: str, model_version: str, run
             "ml_opset": ML_OPSET,
             "probability_output": PROBABILITY_OUTPUT,
             "positive_index": 1,
+            "tree_compaction": parts.tree_compaction,
         },
         "schema": parts.schema,
         "thresholds": parts.thresholds,

@@ -10,6 +10,7 @@ import onnx
 from sklearn.pipeline import Pipeline
 
 from churnops_trainer.features import FeatureSet, Float32Imputer, RatioFeatures
+from churnops_trainer.tree_compact import Compaction, compact_trees
 
 ONNX_OPSET = 17
 ML_OPSET = 3
@@ -71,8 +72,11 @@ def register_converters() -> None:
     update_registered_converter(RatioFeatures, "ChurnopsRatioFeatures", _ratio_shape, _ratio_converter)
 
 
-def convert_pipeline(pipeline: Pipeline, features: FeatureSet) -> onnx.ModelProto:
-    """The whole fitted pipeline as one ONNX graph: one [N,1] input per raw column, calibrated probabilities."""
+def convert_pipeline(pipeline: Pipeline, features: FeatureSet) -> tuple[onnx.ModelProto, Compaction]:
+    """The whole fitted pipeline as one ONNX graph: one [N,1] input per raw column, calibrated probabilities.
+
+    One-feature trees are merged per feature afterwards (tree_compact): same function, far fewer trees.
+    """
     from skl2onnx import convert_sklearn
     from skl2onnx.common.data_types import FloatTensorType, StringTensorType
 
@@ -89,7 +93,7 @@ def convert_pipeline(pipeline: Pipeline, features: FeatureSet) -> onnx.ModelProt
     outputs = [o.name for o in model.graph.output]
     if PROBABILITY_OUTPUT not in outputs:
         raise RuntimeError(f"converted graph has no '{PROBABILITY_OUTPUT}' output (outputs: {outputs})")
-    return model
+    return model, compact_trees(model)
 
 
 def onnx_inputs(frame: Any, features: FeatureSet) -> dict[str, np.ndarray]:

@@ -11,7 +11,7 @@ import json
 import tempfile
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -383,7 +383,7 @@ def build_bundle_parts(outcome: TrainOutcome, config: TrainConfig, timings: dict
     """Convert to ONNX, check it against the native pipeline, and assemble bundle.json's content."""
     features, prepared = outcome.features, outcome.prepared
     with timed(log, "export", timings):
-        model = convert_pipeline(outcome.pipeline, features)
+        model, compaction = convert_pipeline(outcome.pipeline, features)
         model_bytes = model.SerializeToString()
         session = onnx_session(model_bytes)
         integer = {n: info.integer for n, info in prepared.numeric_info.items()}
@@ -413,6 +413,7 @@ def build_bundle_parts(outcome: TrainOutcome, config: TrainConfig, timings: dict
         reference=reference_profile(outcome.split.train, features, outcome.oof_scores),
         golden={"rows": golden, "probabilities": [float(p) for p in golden_probabilities]},
         export_check=check,
+        tree_compaction=asdict(compaction),
     )
 
 
