@@ -10,16 +10,36 @@ export interface NumberColumn {
   readonly missing: Uint8Array | null;
 }
 
-export type ColumnValues = readonly unknown[] | NumberColumn;
+/**
+ * A categorical feature column matched against the model's categories by the reader: codes[i] = k > 0 means
+ * categories[k - 1]; 0 means the value is not one of them, and `raw` holds it (null when missing), for
+ * validation to judge and name. No JS string is made per cell.
+ */
+export interface CodeColumn {
+  readonly kind: "codes";
+  readonly codes: Int32Array;
+  readonly categories: readonly string[];
+  readonly raw: ReadonlyMap<number, unknown>;
+}
+
+export type ColumnValues = readonly unknown[] | NumberColumn | CodeColumn;
 
 export function isNumberColumn(column: ColumnValues): column is NumberColumn {
-  return !Array.isArray(column);
+  return !Array.isArray(column) && (column as NumberColumn | CodeColumn).kind === "numbers";
+}
+
+export function isCodeColumn(column: ColumnValues): column is CodeColumn {
+  return !Array.isArray(column) && (column as NumberColumn | CodeColumn).kind === "codes";
 }
 
 /** The value of one cell as a plain JS value (null for missing), whatever the column's shape. */
 export function cellOf(column: ColumnValues, index: number): unknown {
-  if (!isNumberColumn(column)) return column[index];
-  return column.missing !== null && column.missing[index] === 1 ? null : column.values[index];
+  if (isNumberColumn(column)) return column.missing !== null && column.missing[index] === 1 ? null : column.values[index];
+  if (isCodeColumn(column)) {
+    const code = column.codes[index] as number;
+    return code > 0 ? column.categories[code - 1] : (column.raw.get(index) ?? null);
+  }
+  return (column as readonly unknown[])[index];
 }
 
 /**

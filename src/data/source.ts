@@ -182,7 +182,10 @@ class DuckFileSource implements CustomerSource {
     const categories = hints?.categories.get(name);
     if (categories !== undefined && type === "VARCHAR") {
       const position = `coalesce(list_position([${categories.map(quoteLiteral).join(", ")}]::VARCHAR[], ${q}), 0)`;
-      return { select: [`CAST(${position} AS INTEGER)`, `CASE WHEN ${position} = 0 THEN ${q} END`], collector: () => new CategoryCollector(categories) };
+      return {
+        select: [`CAST(${position} AS INTEGER)`, `CASE WHEN ${position} = 0 THEN ${q} END`],
+        collector: (size) => new CategoryCollector(categories, size + 2048),
+      };
     }
     return { select: [q], collector: () => new ValuesCollector() };
   }
@@ -229,27 +232,38 @@ class ValuesCollector implements Collector {
   }
 }
 
-/** A known category becomes the model's own string (shared, not decoded per cell); others keep their raw value. */
+/** A known category stays a code (see CodeColumn); only other values are read, as their raw value. */
 class CategoryCollector implements Collector {
-  private readonly values: unknown[] = [];
+  private codes: Int32Array;
+  private length = 0;
+  private readonly raw = new Map<number, unknown>();
 
-  constructor(private readonly categories: readonly string[]) {}
+  constructor(
+    private readonly categories: readonly string[],
+    capacity: number,
+  ) {
+    this.codes = new Int32Array(Math.max(1, capacity));
+  }
 
   append(chunk: DuckDBDataChunk, at: number, rows: number): void {
     const codes = intColumn(chunk, at, rows);
+    if (this.length + rows > this.codes.length) {
+      const grown = new Int32Array(Math.max(this.length + rows, this.codes.length * 2));
+      grown.set(this.codes.subarray(0, this.length));
+      this.codes = grown;
+    }
+    this.codes.set(codes, this.length);
     let raw: { getItem(i: number): unknown } | null = null;
     for (let i = 0; i < rows; i++) {
-      const code = codes[i] as number;
-      if (code > 0) this.values.push(this.categories[code - 1]);
-      else {
-        raw ??= chunk.getColumnVector(at + 1);
-        this.values.push(raw.getItem(i));
-      }
+      if (codes[i] !== 0) continue;
+      raw ??= chunk.getColumnVector(at + 1);
+      this.raw.set(this.length + i, plain(raw.getItem(i)));
     }
+    this.length += rows;
   }
 
   build(): ColumnValues {
-    return this.values;
+    return { kind: "codes", codes: this.codes.subarray(0, this.length), categories: this.categories, raw: this.raw };
   }
 }
 

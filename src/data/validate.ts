@@ -1,6 +1,6 @@
 import type { BundleJson, CategoricalFeatureSpec, FeatureSpec, NumericFeatureSpec } from "../model/bundle.js";
-import type { FeatureBatch, FeatureValue } from "../model/features.js";
-import { type ColumnValues, cellOf, isNumberColumn, type NumberColumn } from "./columns.js";
+import type { CategoryCodes, FeatureBatch, FeatureColumn, FeatureValue } from "../model/features.js";
+import { type CodeColumn, type ColumnValues, cellOf, isCodeColumn, isNumberColumn, type NumberColumn } from "./columns.js";
 
 export type ViolationCode = "missing" | "wrong_type" | "not_finite" | "not_integer" | "below_minimum" | "above_maximum" | "unseen_category";
 
@@ -142,11 +142,15 @@ export class RowValidator {
    */
   checkChunk(columns: ReadonlyMap<string, ColumnValues>, size: number, opts: ValidateOptions): ChunkValidation {
     const reasons: (Violation[] | undefined)[] = new Array(size);
-    const normalized = new Map<string, Float32Array | string[]>();
+    const normalized = new Map<string, FeatureColumn>();
     const missingToken = this.bundle.schema.missing_token;
     for (const f of this.features) {
       const values = columns.get(f.name);
       if (values === undefined) throw new Error(`chunk lacks column ${f.name}`);
+      if (f.kind === "categorical" && isCodeColumn(values)) {
+        normalized.set(f.name, this.checkCodes(f, values, size, reasons, opts));
+        continue;
+      }
       const out: Float32Array | string[] = f.kind === "numeric" ? new Float32Array(size) : new Array<string>(size);
       const take = (i: number, c: Checked): void => {
         if (!c.ok) {
@@ -168,20 +172,57 @@ export class RowValidator {
       else badRows.push({ index: i, violations: bad });
     }
     if (badRows.length === 0) return { batch: { size, columns: normalized }, goodRows, badRows };
-    const compacted = new Map<string, Float32Array | string[]>();
+    const compacted = new Map<string, FeatureColumn>();
     for (const [name, col] of normalized) {
       if (col instanceof Float32Array)
         compacted.set(
           name,
           Float32Array.from(goodRows, (i) => col[i] ?? Number.NaN),
         );
-      else
+      else if (Array.isArray(col))
         compacted.set(
           name,
           goodRows.map((i) => col[i] ?? missingToken),
         );
+      else compacted.set(name, { kind: "codes", codes: Uint16Array.from(goodRows, (i) => col.codes[i] as number), dictionary: col.dictionary });
     }
     return { batch: { size: goodRows.length, columns: compacted }, goodRows, badRows };
+  }
+
+  /**
+   * A categorical column the reader already matched against the model's categories: a known category is
+   * accepted by its code alone; anything else goes through check() so its violation reads as for any source.
+   */
+  private checkCodes(f: CategoricalFeatureSpec, column: CodeColumn, size: number, reasons: (Violation[] | undefined)[], opts: ValidateOptions): CategoryCodes {
+    // Dictionary: the reader's categories (code k → index k - 1), then the missing token, then anything else
+    // check() accepts (in practice nothing: only exact matches pass, and those already have codes).
+    const dictionary = [...column.categories, this.bundle.schema.missing_token];
+    const extra = new Map<string, number>();
+    const codes = new Uint16Array(size);
+    if (dictionary.length > 65_535) throw new Error(`${f.name}: more categories than a code column holds`);
+    for (let i = 0; i < size; i++) {
+      const code = column.codes[i] as number;
+      if (code > 0) {
+        codes[i] = code - 1;
+        continue;
+      }
+      const c = this.check(f, column.raw.get(i) ?? null, opts);
+      if (!c.ok) {
+        const list = reasons[i] ?? [];
+        list.push(c.violation);
+        reasons[i] = list;
+      } else if (c.value === null) codes[i] = column.categories.length;
+      else {
+        const value = String(c.value);
+        let index = extra.get(value);
+        if (index === undefined) {
+          index = dictionary.push(value) - 1;
+          extra.set(value, index);
+        }
+        codes[i] = index;
+      }
+    }
+    return { kind: "codes", codes, dictionary };
   }
 
   /**

@@ -1,12 +1,34 @@
 import type { BundleJson, FeatureSpec } from "./bundle.js";
 
 /**
+ * A categorical column as indexes into a small dictionary of its distinct values: what batch scoring hands to
+ * the inference worker (a typed array crosses threads without copying each string).
+ */
+export interface CategoryCodes {
+  kind: "codes";
+  codes: Uint16Array;
+  dictionary: string[];
+}
+
+export type FeatureColumn = Float32Array | string[] | CategoryCodes;
+
+/**
  * A batch of rows already in graph-input form, one column per feature: numeric columns are Float32Array with
- * NaN for a missing value, categorical columns are string arrays with the bundle's missing token.
+ * NaN for a missing value, categorical columns are strings (or codes into strings) with the bundle's missing
+ * token for a missing value.
  */
 export interface FeatureBatch {
   size: number;
-  columns: Map<string, Float32Array | string[]>;
+  columns: Map<string, FeatureColumn>;
+}
+
+/** A categorical column as the string array the graph takes. */
+export function categoryStrings(column: string[] | CategoryCodes): string[] {
+  if (Array.isArray(column)) return column;
+  const { codes, dictionary } = column;
+  const out = new Array<string>(codes.length);
+  for (let i = 0; i < codes.length; i++) out[i] = dictionary[codes[i] as number] as string;
+  return out;
 }
 
 export type FeatureValue = number | string | null;
@@ -45,7 +67,7 @@ export class FeatureBatchBuilder {
   }
 
   build(): FeatureBatch {
-    const columns = new Map<string, Float32Array | string[]>();
+    const columns = new Map<string, FeatureColumn>();
     for (const [name, values] of this.numeric) columns.set(name, Float32Array.from(values));
     for (const [name, values] of this.categorical) columns.set(name, values);
     return { size: this.count, columns };

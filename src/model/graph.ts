@@ -1,6 +1,6 @@
 import * as ort from "onnxruntime-node";
 import type { BundleJson } from "./bundle.js";
-import type { FeatureBatch } from "./features.js";
+import { type CategoryCodes, categoryStrings, type FeatureBatch } from "./features.js";
 
 /** What running the graph needs from bundle.json: small enough to send to a worker thread. */
 export interface GraphSpec {
@@ -36,7 +36,7 @@ export async function runGraph(session: ort.InferenceSession, spec: GraphSpec, b
     feeds[feature.name] =
       feature.kind === "numeric"
         ? new ort.Tensor("float32", column as Float32Array, [batch.size, 1])
-        : new ort.Tensor("string", column as string[], [batch.size, 1]);
+        : new ort.Tensor("string", categoryStrings(column as string[] | CategoryCodes), [batch.size, 1]);
   }
   const result = await session.run(feeds, [spec.probabilityOutput]);
   const output = result[spec.probabilityOutput];

@@ -1,6 +1,6 @@
 import { parentPort, workerData } from "node:worker_threads";
 import * as ort from "onnxruntime-node";
-import type { FeatureBatch } from "./features.js";
+import type { FeatureBatch, FeatureColumn } from "./features.js";
 import { type GraphSpec, runGraph, sessionOptions } from "./graph.js";
 
 /**
@@ -17,7 +17,7 @@ export interface WorkerInit {
 export interface WorkerRequest {
   id: number;
   size: number;
-  columns: [string, Float32Array | string[]][];
+  columns: [string, FeatureColumn][];
 }
 
 export type WorkerReply = { id: number; probabilities: Float32Array } | { id: number; error: string } | { ready: true } | { failed: string };

@@ -41,7 +41,10 @@ export class InferenceWorker {
     if (batch.size === 0) return Promise.resolve(new Float32Array(0));
     const id = this.nextId++;
     const columns = [...batch.columns.entries()];
-    const transfer = columns.flatMap(([, c]) => (c instanceof Float32Array ? [c.buffer as ArrayBuffer] : []));
+    // Typed arrays move to the worker without a copy; only string columns (the API's) are cloned.
+    const transfer = columns.flatMap(([, c]) =>
+      c instanceof Float32Array ? [c.buffer as ArrayBuffer] : Array.isArray(c) ? [] : [c.codes.buffer as ArrayBuffer],
+    );
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
       this.worker.postMessage({ id, size: batch.size, columns } satisfies WorkerRequest, transfer);
