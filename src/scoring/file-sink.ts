@@ -154,14 +154,25 @@ export class ScoreFileSink {
       bands.closeSync();
       const target = `'${this.path.replaceAll("'", "''")}'`;
       const options = this.format === "parquet" ? "FORMAT parquet, COMPRESSION zstd" : "FORMAT csv, HEADER true";
-      // Labels come from lists indexed by code, held in variables (getvariable is a plain scalar), not from
-      // joins: a plain projection of the scratch table keeps insertion order (DuckDB's preserve_insertion_order),
-      // so no sort is needed. The joins and ORDER BY rowid cost 4.8 s of the sink's 14 s at 10M rows.
-      for (const column of ["run_id", "model_name", "model_version", "scored_at"])
-        await this.conn.run(`SET VARIABLE ${column}s = (SELECT list(${column} ORDER BY part) FROM parts)`);
-      await this.conn.run("SET VARIABLE bands = (SELECT list(label ORDER BY code) FROM bands)");
-      const part = (column: string) => `getvariable('${column}s')[s.part + 1] AS ${column}`;
-      const select = `SELECT ${part("run_id")}, s.customer_id, s.probability, getvariable('bands')[s.band + 1] AS band, s.decision, ${part("model_name")}, ${part("model_version")}, ${part("scored_at")} FROM scores s`;
+      // Labels are spelled out per row by expression, not by joins: a plain projection of the scratch table
+      // keeps insertion order (DuckDB's preserve_insertion_order), so no sort is needed (the joins and ORDER BY
+      // rowid cost 4.8 s of the sink's 14 s at 10M rows). A column with one value over the whole file (run,
+      // model: always, for a fresh run) is a literal; one that varies by part is a list indexed by part, held
+      // in a variable (a plain scalar); a band is a CASE over its code.
+      const literal = (v: string) => `'${v.replaceAll("'", "''")}'`;
+      const partColumns = ["run_id", "model_name", "model_version", "scored_at"] as const;
+      const expressions: string[] = [];
+      for (const [k, column] of partColumns.entries()) {
+        const values = new Set(this.parts.map((p) => p[k]));
+        if (values.size === 1) expressions.push(`${literal([...values][0] as string)} AS ${column}`);
+        else {
+          await this.conn.run(`SET VARIABLE ${column}s = (SELECT list(${column} ORDER BY part) FROM parts)`);
+          expressions.push(`getvariable('${column}s')[s.part + 1] AS ${column}`);
+        }
+      }
+      const band = `CASE s.band ${[...this.bands].map(([label, code]) => `WHEN ${code} THEN ${literal(label)}`).join(" ")} END AS band`;
+      const [runId, modelName, modelVersion, scoredAt] = expressions;
+      const select = `SELECT ${runId}, s.customer_id, s.probability, ${band}, s.decision, ${modelName}, ${modelVersion}, ${scoredAt} FROM scores s`;
       await this.conn.run(`COPY (${select}) TO ${target} (${options})`);
     } finally {
       this.conn.closeSync();
