@@ -6,6 +6,7 @@ import { ChurnopsError } from "../errors.js";
 import type { ChurnModel } from "../model/runtime.js";
 import type { Store } from "../store/db.js";
 import { bandCounts, finishRun, iterateScores, type QuarantineRow, type ScoreColumns, startOrResumeRun, writeChunk } from "../store/runs.js";
+import { ScoreWriter } from "../store/score-writer-client.js";
 import { fileFormatOf, ScoreFileSink } from "./file-sink.js";
 
 export interface BatchOptions {
@@ -67,6 +68,7 @@ export async function scoreBatch(options: BatchOptions): Promise<BatchSummary> {
   // Refuse a bad output path before any work, not after scoring a whole table.
   if (options.out !== undefined) fileFormatOf(options.out);
   const source = await openSource(options.source);
+  let writer: ScoreWriter | null = null;
   try {
     const idColumn = model.bundle.schema.id_column;
     const features = model.bundle.schema.features.map((f) => f.name);
@@ -106,6 +108,19 @@ export async function scoreBatch(options: BatchOptions): Promise<BatchSummary> {
     const duplicates = idColumn === null ? new Set<string>() : await source.duplicates(idColumn);
     const firstSeen = await seedDuplicates(store, id, duplicates);
     const fileSink = store === null && options.out !== undefined ? await ScoreFileSink.open(options.out) : null;
+    writer = store === null ? null : await ScoreWriter.forStore(store);
+    // With a writer thread, chunk k commits there while this thread goes on with chunk k+1. The thread commits in
+    // order; one commit is awaited one chunk behind, so memory stays bounded and a failed commit stops the run.
+    let committing: Promise<Error | null> = Promise.resolve(null);
+    const commitBehind = async (write: Promise<void>): Promise<void> => {
+      const previous = committing;
+      committing = write.then(
+        () => null,
+        (e: unknown) => (e instanceof Error ? e : new Error(String(e))),
+      );
+      const failed = await previous;
+      if (failed !== null) throw failed;
+    };
     let rowsScored = run?.rows_scored ?? 0;
     let rowsQuarantined = run?.rows_quarantined ?? 0;
     let rowsDone = resumedFrom;
@@ -123,7 +138,11 @@ export async function scoreBatch(options: BatchOptions): Promise<BatchSummary> {
           );
         }
         rowsDone = job.chunk.start + job.chunk.size;
-        if (store !== null) await writeChunk(store, id, { ...result, checkpointRows: rowsDone });
+        if (store !== null) {
+          const write = { ...result, checkpointRows: rowsDone };
+          if (writer === null) await writeChunk(store, id, write);
+          else await commitBehind(writer.write(id, write));
+        }
         fileSink?.appendColumns(result.scores);
         for (const band of result.scores.bands) bandTally[band] = (bandTally[band] ?? 0) + 1;
         rowsScored += result.scores.customerIds.length;
@@ -146,8 +165,12 @@ export async function scoreBatch(options: BatchOptions): Promise<BatchSummary> {
         // A chunk still scoring when something failed must settle before the session may be released.
         await (inflight as InFlight | null)?.probabilities.catch(() => undefined);
       }
+      const failed = await committing;
+      if (failed !== null) throw failed;
       if (fileSink !== null) await fileSink.close();
     } catch (err) {
+      // A commit still running on the writer thread settles before the run is marked failed.
+      await committing;
       if (store !== null) await finishRun(store, id, { status: "failed", durationMs: performance.now() - started, error: (err as Error).message });
       throw err;
     }
@@ -173,6 +196,7 @@ export async function scoreBatch(options: BatchOptions): Promise<BatchSummary> {
       out: options.out ?? null,
     };
   } finally {
+    await writer?.close();
     await source.close();
   }
 }

@@ -39,12 +39,7 @@ export async function openStore(url: string): Promise<Store> {
   } else if (url.startsWith("sqlite:")) {
     const path = url === "sqlite::memory:" ? ":memory:" : url.replace(/^sqlite:\/\//, "");
     if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
-    const sqlite = new SqliteDatabase(path);
-    // WAL lets the API log predictions while a batch run writes scores; NORMAL sync is durable at commit in WAL mode.
-    sqlite.pragma("journal_mode = WAL");
-    sqlite.pragma("synchronous = NORMAL");
-    sqlite.pragma("busy_timeout = 10000");
-    sqlite.pragma("foreign_keys = ON");
+    const sqlite = openSqlite(path);
     db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
     dialect = "sqlite";
     raw = sqlite;
@@ -58,6 +53,17 @@ export async function openStore(url: string): Promise<Store> {
     throw new ChurnopsError("bad_config", `cannot open store ${redact(url)}: ${(err as Error).message}`, { cause: err });
   }
   return { db, dialect, url, sqlite: raw, close: () => db.destroy() };
+}
+
+/** A SQLite connection with the store's settings (also for threads that open their own connection to it). */
+export function openSqlite(path: string): SqliteDatabase.Database {
+  const sqlite = new SqliteDatabase(path);
+  // WAL lets the API log predictions while a batch run writes scores; NORMAL sync is durable at commit in WAL mode.
+  sqlite.pragma("journal_mode = WAL");
+  sqlite.pragma("synchronous = NORMAL");
+  sqlite.pragma("busy_timeout = 10000");
+  sqlite.pragma("foreign_keys = ON");
+  return sqlite;
 }
 
 async function migrate(db: Kysely<Database>, dialect: Dialect): Promise<void> {

@@ -227,7 +227,7 @@ function prepareSqlite(db: SqliteDatabase.Database) {
  * rows through the query builder costs more than SQLite itself at millions of rows, while prepared statements
  * inside one transaction run at SQLite's own speed. Same semantics: claim renewed first, all-or-nothing per chunk.
  */
-function writeChunkSqlite(db: SqliteDatabase.Database, runId: string, chunk: ChunkWrite): void {
+export function writeChunkSqlite(db: SqliteDatabase.Database, runId: string, chunk: ChunkWrite, owner = processOwner()): void {
   let st = sqliteStatements.get(db);
   if (st === undefined) {
     st = prepareSqlite(db);
@@ -235,7 +235,7 @@ function writeChunkSqlite(db: SqliteDatabase.Database, runId: string, chunk: Chu
   }
   const s = st;
   db.transaction(() => {
-    if (s.renew.run(new Date(Date.now() + LEASE_MS).toISOString(), runId, processOwner()).changes !== 1) {
+    if (s.renew.run(new Date(Date.now() + LEASE_MS).toISOString(), runId, owner).changes !== 1) {
       throw new ChurnopsError("run_locked", `score run ${runId} was taken over by another process; stopping`);
     }
     const c = chunk.scores;

@@ -82,6 +82,49 @@ describe.each(storeTargets)("batch scoring into $name", (target) => {
   });
 });
 
+describe.each(storeTargets)("a run whose claim is taken over, into $name", (target) => {
+  // On SQLite the chunks commit on a writer thread one chunk behind; the takeover must still stop the run
+  // with the same error, no chunk committed after it, and the run marked failed.
+  it("stops with run_locked and commits nothing after the takeover", async () => {
+    const store = await openStore(await target.fresh());
+    try {
+      let stolen = false;
+      const run = scoreBatch({
+        source: { data: fixture.dataPath },
+        model,
+        kind: "daily",
+        asOf: "2026-11-05",
+        store,
+        chunkSize: 500,
+        badRows: "quarantine",
+        onProgress: () => {
+          if (stolen) return;
+          stolen = true;
+          // Another scorer (alive, on another host) claims the run after the first chunk was handed over.
+          void store.db.updateTable("score_runs").set({ lease_owner: "elsewhere/1/abcd", lease_expires_at: "2999-01-01T00:00:00.000Z" }).execute();
+        },
+      });
+      await expect(run).rejects.toMatchObject({ code: "run_locked" });
+      const row = await store.db.selectFrom("score_runs").selectAll().executeTakeFirstOrThrow();
+      expect(row.status).toBe("failed");
+      const n = Number(
+        (
+          await store.db
+            .selectFrom("scores")
+            .select((eb) => eb.fn.countAll<number>().as("n"))
+            .executeTakeFirstOrThrow()
+        ).n,
+      );
+      // Whole chunks only (what was committed before the takeover), fewer than the file, and the checkpoint
+      // says exactly how many rows they hold (no quarantine in this file).
+      expect(n).toBeLessThan(4000);
+      expect(row.checkpoint_rows).toBe(n);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
 describe("bad rows", () => {
   it("quarantines each kind of bad row with a reason naming the field, and scores the rest", async () => {
     const rows = await readRows(fixture.dataPath, 50);
