@@ -42,24 +42,13 @@ mkdirSync(WORK, { recursive: true });
 const trainData = join(WORK, "train-20000.parquet");
 if (!existsSync(trainData)) trainer(["synth", "--rows", "20000", "--seed", "1", "--out", trainData]);
 const trained = JSON.parse(
-  trainer([
-    "train",
-    "--data",
-    trainData,
-    "--target",
-    "churned",
-    "--positive",
-    "1",
-    "--id-col",
-    "customer_id",
-    "--drop",
-    "true_churn_prob",
-    "--no-register",
-    "--json",
-  ]),
+  trainer(["train", "--data", trainData, "--target", "churned", "--positive", "1", "--id-col", "customer_id", "--drop", "true_churn_prob", "--json"]),
 ) as {
   bundle_path: string;
+  version: string;
 };
+// Registered as the product does it (`churnops train`), so stored run ids and versions are the real, short ones.
+const bundle = JSON.parse(readFileSync(join(trained.bundle_path, "bundle.json"), "utf8")) as { model_version: string; onnx: { tree_compaction?: unknown } };
 
 const results = [];
 for (const rows of sizes) {
@@ -90,4 +79,15 @@ for (const rows of sizes) {
   });
   for (const f of [outParquet, db, `${db}-wal`, `${db}-shm`]) rmSync(f, { force: true });
 }
-console.log(JSON.stringify({ benchmark: "score_throughput", machine: { cpus: cpus().length, memory_gb: Math.round(totalmem() / 2 ** 30) }, results }, null, 2));
+console.log(
+  JSON.stringify(
+    {
+      benchmark: "score_throughput",
+      machine: { cpus: cpus().length, memory_gb: Math.round(totalmem() / 2 ** 30) },
+      model: { version: bundle.model_version, tree_compaction: bundle.onnx.tree_compaction ?? null },
+      results,
+    },
+    null,
+    2,
+  ),
+);
