@@ -63,7 +63,7 @@ lint: setup
 	npx biome check src test benchmarks
 	npx tsc -p tsconfig.json --noEmit
 	cd trainer && .venv/bin/ruff check . && .venv/bin/ruff format --check .
-	$(VENV)/bin/ruff check benchmarks
+	$(VENV)/bin/ruff check benchmarks && $(VENV)/bin/ruff format --check benchmarks
 
 bench: setup
 	node --import tsx benchmarks/score_throughput.ts 1000000,10000000

@@ -22,7 +22,14 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 CATEGORICAL = ["contract_type", "payment_method"]
-DROP = ["customer_id", "churned", "true_churn_prob", "opted_out", "customer_value", "snapshot_month"]
+DROP = [
+    "customer_id",
+    "churned",
+    "true_churn_prob",
+    "opted_out",
+    "customer_value",
+    "snapshot_month",
+]
 
 
 def features(frame: pd.DataFrame) -> pd.DataFrame:
@@ -31,7 +38,9 @@ def features(frame: pd.DataFrame) -> pd.DataFrame:
     # filling 0 is the least it needs to run at all.
     frame = frame.fillna({c: 0 for c in frame.columns if frame[c].dtype.kind in "fi"})
     frame["avg_monthly_charges"] = frame["total_charges"] / (frame["tenure_months"] + 1)
-    frame["support_per_month"] = frame["num_support_tickets"] / (frame["tenure_months"] + 1)
+    frame["support_per_month"] = frame["num_support_tickets"] / (
+        frame["tenure_months"] + 1
+    )
     frame["login_frequency"] = frame["num_logins_30d"] / 30
     return pd.get_dummies(frame, columns=CATEGORICAL)
 
@@ -42,7 +51,15 @@ def main(train_path: str, data_path: str, out_path: str) -> None:
     columns = list(x.columns)
     x_res, y_res = SMOTE(random_state=42).fit_resample(x, train["churned"].astype(int))
     model = Pipeline(
-        [("scaler", StandardScaler()), ("gb", GradientBoostingClassifier(n_estimators=100, max_depth=5, learning_rate=0.1, random_state=42))]
+        [
+            ("scaler", StandardScaler()),
+            (
+                "gb",
+                GradientBoostingClassifier(
+                    n_estimators=100, max_depth=5, learning_rate=0.1, random_state=42
+                ),
+            ),
+        ]
     )
     model.fit(x_res, y_res)
 
@@ -54,14 +71,27 @@ def main(train_path: str, data_path: str, out_path: str) -> None:
         frame = batch.to_pandas()
         x = features(frame).reindex(columns=columns, fill_value=0)
         proba = model.predict_proba(x)[:, 1]
-        table = pa.table({"customer_id": frame["customer_id"].astype(str), "probability": proba.astype(np.float64)})
+        table = pa.table(
+            {
+                "customer_id": frame["customer_id"].astype(str),
+                "probability": proba.astype(np.float64),
+            }
+        )
         writer = writer or pq.ParquetWriter(out_path, table.schema)
         writer.write_table(table)
         rows += len(frame)
     if writer is not None:
         writer.close()
     seconds = time.perf_counter() - start
-    print(json.dumps({"rows": rows, "seconds": round(seconds, 3), "rows_per_s": round(rows / seconds)}))
+    print(
+        json.dumps(
+            {
+                "rows": rows,
+                "seconds": round(seconds, 3),
+                "rows_per_s": round(rows / seconds),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

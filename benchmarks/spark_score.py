@@ -38,7 +38,11 @@ WINDOWS_MIN = (15, 60)
 
 def trainer(*args: str, env: dict[str, str]) -> dict[str, Any]:
     done = subprocess.run(
-        [PYTHON, "-m", "churnops_trainer", *args, "--json"], env=env, capture_output=True, text=True, check=False
+        [PYTHON, "-m", "churnops_trainer", *args, "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if done.returncode != 0:
         raise SystemExit(f"trainer {args[0]} failed: {done.stderr[-2000:]}")
@@ -66,10 +70,14 @@ def run_spark(bundle: Path, data: Path, out: Path) -> dict[str, Any]:
     from churnops_trainer import spark as S
 
     started = time.perf_counter()
-    session = S.spark_session("local[2]", {"spark.driver.memory": "3g", "spark.sql.shuffle.partitions": "8"})
+    session = S.spark_session(
+        "local[2]", {"spark.driver.memory": "3g", "spark.sql.shuffle.partitions": "8"}
+    )
     session_s = time.perf_counter() - started
     try:
-        config = S.SparkScoreConfig(bundle=bundle, data=str(data), as_of="2026-01-01", out=str(out))
+        config = S.SparkScoreConfig(
+            bundle=bundle, data=str(data), as_of="2026-01-01", out=str(out)
+        )
         summary = S.run(config, spark=session)
     finally:
         session.stop()
@@ -86,11 +94,25 @@ def run_spark(bundle: Path, data: Path, out: Path) -> dict[str, Any]:
     }
 
 
-def run_typescript(bundle: Path, data: Path, out: Path, env: dict[str, str]) -> dict[str, Any]:
-    cmd = ["node", "--import", "tsx", "test/helpers/cli-entry.ts", "score", "--data", str(data), "--model", str(bundle)]
+def run_typescript(
+    bundle: Path, data: Path, out: Path, env: dict[str, str]
+) -> dict[str, Any]:
+    cmd = [
+        "node",
+        "--import",
+        "tsx",
+        "test/helpers/cli-entry.ts",
+        "score",
+        "--data",
+        str(data),
+        "--model",
+        str(bundle),
+    ]
     cmd += ["--as-of", "2026-01-01", "--no-store", "--out", str(out), "--json"]
     started = time.perf_counter()
-    done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        cmd, cwd=REPO, env=env, capture_output=True, text=True, check=False
+    )
     wall = time.perf_counter() - started
     if done.returncode != 0:
         return {"error": done.stderr[-1000:]}
@@ -121,14 +143,19 @@ def estimate(per_core: float) -> list[dict[str, Any]]:
             )
         for cores in (16, 64, 256):
             seconds = FIXED_START_S + rows / (effective * cores)
-            out.append({"customers": rows, "cores": cores, "minutes": round(seconds / 60, 1)})
+            out.append(
+                {"customers": rows, "cores": cores, "minutes": round(seconds / 60, 1)}
+            )
     return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=10_000_000)
-    parser.add_argument("--bundle", help="bundle directory (default: train one on 20,000 synthetic rows)")
+    parser.add_argument(
+        "--bundle",
+        help="bundle directory (default: train one on 20,000 synthetic rows)",
+    )
     parser.add_argument("--skip-ts", action="store_true")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="churnops-spark-bench-"))
@@ -137,7 +164,16 @@ def main() -> None:
         if args.bundle:
             bundle = Path(args.bundle)
         else:
-            trainer("synth", "--rows", "20000", "--seed", "1", "--out", str(work / "train.parquet"), env=env)
+            trainer(
+                "synth",
+                "--rows",
+                "20000",
+                "--seed",
+                "1",
+                "--out",
+                str(work / "train.parquet"),
+                env=env,
+            )
             bundle = Path(
                 trainer(
                     "train", "--data", str(work / "train.parquet"), "--target", "churned", "--positive", "1",
@@ -149,7 +185,11 @@ def main() -> None:
         make_table(args.rows, data)
         generate_s = time.perf_counter() - t0
         spark = run_spark(bundle, data, work / "spark-scores.parquet")
-        ts = None if args.skip_ts else run_typescript(bundle, data, work / "ts-scores.parquet", env)
+        ts = (
+            None
+            if args.skip_ts
+            else run_typescript(bundle, data, work / "ts-scores.parquet", env)
+        )
         per_core = spark["rows_per_s"] / 2
         result = {
             "benchmark": "spark_score",
