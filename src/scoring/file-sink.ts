@@ -170,7 +170,11 @@ export class ScoreFileSink {
           expressions.push(`getvariable('${column}s')[s.part + 1] AS ${column}`);
         }
       }
-      const band = `CASE s.band ${[...this.bands].map(([label, code]) => `WHEN ${code} THEN ${literal(label)}`).join(" ")} END AS band`;
+      // No band at all when no row was scored (every row quarantined, an empty table): a CASE needs a WHEN.
+      const band =
+        this.bands.size === 0
+          ? "CAST(NULL AS VARCHAR) AS band"
+          : `CASE s.band ${[...this.bands].map(([label, code]) => `WHEN ${code} THEN ${literal(label)}`).join(" ")} END AS band`;
       const [runId, modelName, modelVersion, scoredAt] = expressions;
       const select = `SELECT ${runId}, s.customer_id, s.probability, ${band}, s.decision, ${modelName}, ${modelVersion}, ${scoredAt} FROM scores s`;
       await this.conn.run(`COPY (${select}) TO ${target} (${options})`);

@@ -94,4 +94,17 @@ describe("score file sink", () => {
       expect(rows).toEqual(expected);
     });
   }
+
+  // A run whose every row was quarantined still leaves a file: the header (CSV) or schema (Parquet), no rows.
+  for (const ext of ["parquet", "csv"]) {
+    it(`writes an empty file when nothing was scored (${ext})`, async () => {
+      const dir = mkdtempSync(join(tmpdir(), "churnops-sink-"));
+      const untouched = await ScoreFileSink.open(join(dir, `none.${ext}`));
+      await untouched.close();
+      const emptyChunk = await ScoreFileSink.open(join(dir, `empty.${ext}`));
+      emptyChunk.appendColumns(columns(1, 0));
+      await emptyChunk.close();
+      for (const name of ["none", "empty"]) expect(await readBack(join(dir, `${name}.${ext}`))).toEqual([]);
+    });
+  }
 });
