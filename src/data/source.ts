@@ -6,6 +6,7 @@ import pg from "pg";
 import { ChurnopsError } from "../errors.js";
 import type { ColumnHints, ColumnValues } from "./columns.js";
 import { intColumn, NumberColumnBuilder } from "./duck-columns.js";
+import { quoteIdent, quoteLiteral } from "./sql-quote.js";
 
 /** Where customers come from: a CSV/Parquet file, or a table/query in SQLite or PostgreSQL. */
 export interface SourceSpec {
@@ -44,9 +45,6 @@ export interface CustomerSource {
   duplicates(column: string): Promise<Set<string>>;
   close(): Promise<void>;
 }
-
-const quoteIdent = (name: string): string => `"${name.replaceAll('"', '""')}"`;
-const quoteLiteral = (value: string): string => `'${value.replaceAll("'", "''")}'`;
 
 function redactUrl(url: string): string {
   return url.replace(/\/\/([^:/@]+):[^@]*@/, "//$1:***@");

@@ -4,6 +4,7 @@ import { join, resolve } from "node:path";
 import { DuckDBInstance } from "@duckdb/node-api";
 import type { Config } from "../config.js";
 import { openSource } from "../data/source.js";
+import { quoteIdent, quoteLiteral } from "../data/sql-quote.js";
 import { RowValidator } from "../data/validate.js";
 import { ChurnopsError } from "../errors.js";
 import type { Logger } from "../log.js";
@@ -49,13 +50,10 @@ export interface RetrainResult {
   trained: { version: string; bundle_path: string; train_path: string } | null;
 }
 
-const quote = (s: string): string => `'${s.replaceAll("'", "''")}'`;
-const ident = (s: string): string => `"${s.replaceAll('"', '""')}"`;
-
 function relationOf(path: string): string {
   const lower = path.toLowerCase();
-  if (lower.endsWith(".parquet") || lower.endsWith(".pq")) return `read_parquet(${quote(path)})`;
-  if (/\.(csv|tsv|txt)(\.gz)?$/.test(lower)) return `read_csv(${quote(path)}, header = true)`;
+  if (lower.endsWith(".parquet") || lower.endsWith(".pq")) return `read_parquet(${quoteLiteral(path)})`;
+  if (/\.(csv|tsv|txt)(\.gz)?$/.test(lower)) return `read_csv(${quoteLiteral(path)}, header = true)`;
   throw new ChurnopsError("bad_input", `${path}: retraining reads a .csv or .parquet file of labelled customers`, { field: "data" });
 }
 
@@ -81,9 +79,9 @@ async function splitHoldout(
     const rel = relationOf(abs);
     const columns = (await conn.runAndReadAll(`DESCRIBE SELECT * FROM ${rel}`)).getRowObjects().map((r) => String(r.column_name));
     if (!columns.includes(idColumn)) throw new ChurnopsError("bad_input", `${abs} has no id column ${idColumn}`, { field: "data" });
-    const inHoldout = `(hash(CAST(${ident(idColumn)} AS VARCHAR) || ${quote(`:${seed}`)}) % 1000000) < ${Math.round(share * 1_000_000)}`;
-    await conn.run(`COPY (SELECT * FROM ${rel} WHERE NOT ${inHoldout}) TO ${quote(train)} (FORMAT parquet)`);
-    await conn.run(`COPY (SELECT * FROM ${rel} WHERE ${inHoldout}) TO ${quote(holdout)} (FORMAT parquet)`);
+    const inHoldout = `(hash(CAST(${quoteIdent(idColumn)} AS VARCHAR) || ${quoteLiteral(`:${seed}`)}) % 1000000) < ${Math.round(share * 1_000_000)}`;
+    await conn.run(`COPY (SELECT * FROM ${rel} WHERE NOT ${inHoldout}) TO ${quoteLiteral(train)} (FORMAT parquet)`);
+    await conn.run(`COPY (SELECT * FROM ${rel} WHERE ${inHoldout}) TO ${quoteLiteral(holdout)} (FORMAT parquet)`);
     return { train, holdout, columns };
   } finally {
     conn.closeSync();

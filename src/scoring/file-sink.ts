@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { extname, join, resolve } from "node:path";
 import { BOOLEAN, DOUBLE, type DuckDBAppender, type DuckDBConnection, DuckDBDataChunk, DuckDBInstance, INTEGER, UTINYINT, VARCHAR } from "@duckdb/node-api";
 import duckdb from "@duckdb/node-bindings";
+import { quoteLiteral } from "../data/sql-quote.js";
 import { ChurnopsError } from "../errors.js";
 import type { ScoreColumns, ScoreRow } from "../store/runs.js";
 
@@ -143,28 +144,18 @@ export class ScoreFileSink {
       });
       parts.flushSync();
       parts.closeSync();
-      await this.conn.run("CREATE TABLE bands (code UTINYINT, label VARCHAR)");
-      const bands = await this.conn.createAppender("bands");
-      for (const [label, code] of this.bands) {
-        bands.appendUTinyInt(code);
-        bands.appendVarchar(label);
-        bands.endRow();
-      }
-      bands.flushSync();
-      bands.closeSync();
-      const target = `'${this.path.replaceAll("'", "''")}'`;
+      const target = quoteLiteral(this.path);
       const options = this.format === "parquet" ? "FORMAT parquet, COMPRESSION zstd" : "FORMAT csv, HEADER true";
       // Labels are spelled out per row by expression, not by joins: a plain projection of the scratch table
       // keeps insertion order (DuckDB's preserve_insertion_order), so no sort is needed (the joins and ORDER BY
       // rowid cost 4.8 s of the sink's 14 s at 10M rows). A column with one value over the whole file (run,
       // model: always, for a fresh run) is a literal; one that varies by part is a list indexed by part, held
       // in a variable (a plain scalar); a band is a CASE over its code.
-      const literal = (v: string) => `'${v.replaceAll("'", "''")}'`;
       const partColumns = ["run_id", "model_name", "model_version", "scored_at"] as const;
       const expressions: string[] = [];
       for (const [k, column] of partColumns.entries()) {
         const values = new Set(this.parts.map((p) => p[k]));
-        if (values.size === 1) expressions.push(`${literal([...values][0] as string)} AS ${column}`);
+        if (values.size === 1) expressions.push(`${quoteLiteral([...values][0] as string)} AS ${column}`);
         else {
           await this.conn.run(`SET VARIABLE ${column}s = (SELECT list(${column} ORDER BY part) FROM parts)`);
           expressions.push(`getvariable('${column}s')[s.part + 1] AS ${column}`);
@@ -174,7 +165,7 @@ export class ScoreFileSink {
       const band =
         this.bands.size === 0
           ? "CAST(NULL AS VARCHAR) AS band"
-          : `CASE s.band ${[...this.bands].map(([label, code]) => `WHEN ${code} THEN ${literal(label)}`).join(" ")} END AS band`;
+          : `CASE s.band ${[...this.bands].map(([label, code]) => `WHEN ${code} THEN ${quoteLiteral(label)}`).join(" ")} END AS band`;
       const [runId, modelName, modelVersion, scoredAt] = expressions;
       const select = `SELECT ${runId}, s.customer_id, s.probability, ${band}, s.decision, ${modelName}, ${modelVersion}, ${scoredAt} FROM scores s`;
       await this.conn.run(`COPY (${select}) TO ${target} (${options})`);
