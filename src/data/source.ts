@@ -38,7 +38,7 @@ export interface CustomerSource {
   chunks(options: ChunkOptions): AsyncGenerator<RawChunk>;
   /**
    * The same rows, read with the model's view of the columns: a reader that can use it delivers numeric
-   * features as NumberColumns and known categories as shared strings (batch scoring's fast path).
+   * features as NumberColumns and categorical features as codes into the model's categories (batch scoring's fast path).
    */
   modelChunks(options: ChunkOptions, hints: ColumnHints): AsyncGenerator<RawChunk<ColumnValues>>;
   /** Values of `column` that occur more than once. */

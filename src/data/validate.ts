@@ -153,11 +153,8 @@ export class RowValidator {
       }
       const out: Float32Array | string[] = f.kind === "numeric" ? new Float32Array(size) : new Array<string>(size);
       const take = (i: number, c: Checked): void => {
-        if (!c.ok) {
-          const list = reasons[i] ?? [];
-          list.push(c.violation);
-          reasons[i] = list;
-        } else if (f.kind === "numeric") (out as Float32Array)[i] = c.value === null ? Number.NaN : (c.value as number);
+        if (!c.ok) addViolation(reasons, i, c.violation);
+        else if (f.kind === "numeric") (out as Float32Array)[i] = c.value === null ? Number.NaN : (c.value as number);
         else (out as string[])[i] = c.value === null ? missingToken : (c.value as string);
       };
       if (f.kind === "numeric" && isNumberColumn(values)) this.checkNumbers(f, values, size, out as Float32Array, take, opts);
@@ -207,11 +204,8 @@ export class RowValidator {
         continue;
       }
       const c = this.check(f, column.raw.get(i) ?? null, opts);
-      if (!c.ok) {
-        const list = reasons[i] ?? [];
-        list.push(c.violation);
-        reasons[i] = list;
-      } else if (c.value === null) codes[i] = column.categories.length;
+      if (!c.ok) addViolation(reasons, i, c.violation);
+      else if (c.value === null) codes[i] = column.categories.length;
       else {
         const value = String(c.value);
         let index = extra.get(value);
@@ -247,6 +241,13 @@ export class RowValidator {
       else take(i, this.check(f, absent ? null : n, opts));
     }
   }
+}
+
+/** Record one more reason why row i of a chunk cannot be scored. */
+function addViolation(reasons: (Violation[] | undefined)[], i: number, violation: Violation): void {
+  const list = reasons[i] ?? [];
+  list.push(violation);
+  reasons[i] = list;
 }
 
 export interface ChunkValidation {
