@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import onnx
@@ -62,7 +63,9 @@ class _Tree:
     def thresholds(self) -> list[float]:
         return [n[2] for n in self.nodes.values() if n[0] != b"LEAF"]
 
+    @cached_property
     def root(self) -> int:
+        """Computed once: leaf_at runs for every probe of every tree in a group (read trees are not changed)."""
         children = {c for n in self.nodes.values() if n[0] != b"LEAF" for c in (n[3], n[4])}
         roots = [i for i in self.nodes if i not in children]
         if len(roots) != 1:
@@ -71,7 +74,7 @@ class _Tree:
 
     def leaf_at(self, x: float) -> int:
         """The leaf a finite value x reaches."""
-        node = self.root()
+        node = self.root
         while self.nodes[node][0] != b"LEAF":
             _, _, threshold, true_id, false_id, _ = self.nodes[node]
             node = true_id if np.float32(x) <= np.float32(threshold) else false_id
