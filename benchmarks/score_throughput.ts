@@ -45,7 +45,6 @@ const trained = JSON.parse(
   trainer(["train", "--data", trainData, "--target", "churned", "--positive", "1", "--id-col", "customer_id", "--drop", "true_churn_prob", "--json"]),
 ) as {
   bundle_path: string;
-  version: string;
 };
 // Registered as the product does it (`churnops train`), so stored run ids and versions are the real, short ones.
 const bundle = JSON.parse(readFileSync(join(trained.bundle_path, "bundle.json"), "utf8")) as { model_version: string; onnx: { tree_compaction?: unknown } };
