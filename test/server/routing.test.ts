@@ -116,8 +116,10 @@ describe.each(storeTargets)("predictions in the $name store", (target) => {
     expect(await metric("churnops_prediction_log_buffered")).toBe(12);
     expect(await metric("churnops_prediction_log_written_total")).toBe(0);
     await up(s.db as unknown as Kysely<unknown>);
-    await expect.poll(async () => (await s.db.selectFrom("predictions").select("id").execute()).length, { timeout: 5000 }).toBe(12);
-    expect(await metric("churnops_prediction_log_written_total")).toBe(12);
+    // The writer thread commits before its reply reaches this thread, so the rows can be visible a moment before
+    // the counter moves: wait for the counter, then check the rows.
+    await expect.poll(() => metric("churnops_prediction_log_written_total"), { timeout: 5000 }).toBe(12);
+    expect((await s.db.selectFrom("predictions").select("id").execute()).length).toBe(12);
     expect(await metric("churnops_prediction_log_buffered")).toBe(0);
     expect(await metric("churnops_prediction_log_dropped_total")).toBe(0);
   });
