@@ -1,7 +1,7 @@
 import { type Config, loadConfig } from "../config.js";
 import { ChurnopsError } from "../errors.js";
 import { createLogger, type Logger } from "../log.js";
-import { openStore, type Store } from "../store/db.js";
+import type { Store } from "../store/db.js";
 
 /** What every command gets: the config (read once), a logger, and the store on demand. */
 export interface CommandContext {
@@ -19,11 +19,13 @@ export function createContext(configFile?: string): CommandContext {
     config,
     log,
     store: () => {
-      store ??= openStore(config.store_url);
+      // Loaded on first use: the database drivers are not needed by commands that never open the store.
+      store ??= import("../store/db.js").then(({ openStore }) => openStore(config.store_url));
       return store;
     },
     close: async () => {
-      if (store !== undefined) await (await store).close();
+      // A store that failed to open has nothing to close; its error was reported where it was awaited.
+      await (await store?.catch(() => null))?.close();
     },
   };
 }

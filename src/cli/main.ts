@@ -1,19 +1,31 @@
 import { Command, CommanderError } from "commander";
 import { isChurnopsError } from "../errors.js";
-import { registerCampaign } from "./campaign.js";
 import { type CommandContext, createContext } from "./context.js";
-import { registerDaily, registerDailyHistory } from "./daily.js";
-import { registerDemo } from "./demo.js";
 import { passThrough, registerModels, TRAINER_PASSTHROUGH } from "./models.js";
-import { registerMonitor } from "./monitor.js";
-import { registerOutcomes } from "./outcomes.js";
-import { registerReport } from "./report.js";
-import { registerRetrain } from "./retrain.js";
-import { registerRuns } from "./runs.js";
-import { registerScore } from "./score.js";
-import { registerServe } from "./serve.js";
 
-function buildProgram(getContext: () => CommandContext): Command {
+type Register = (program: Command, getContext: () => CommandContext) => void;
+
+/**
+ * Where each command is defined, loaded only when that command runs: importing every command's dependencies (the
+ * HTTP server, campaigns, monitoring, …) cost about a quarter of a second on every invocation. Listed in help order.
+ */
+const COMMANDS: ReadonlyArray<readonly [readonly string[], () => Promise<Register>]> = [
+  [["score"], async () => (await import("./score.js")).registerScore],
+  [["serve"], async () => (await import("./serve.js")).registerServe],
+  [["runs", "quarantine"], async () => (await import("./runs.js")).registerRuns],
+  [["models", "promote", "rollback"], async () => registerModels],
+  [["report"], async () => (await import("./report.js")).registerReport],
+  [["demo"], async () => (await import("./demo.js")).registerDemo],
+  [["campaign"], async () => (await import("./campaign.js")).registerCampaign],
+  [["outcomes"], async () => (await import("./outcomes.js")).registerOutcomes],
+  [["monitor"], async () => (await import("./monitor.js")).registerMonitor],
+  [["retrain"], async () => (await import("./retrain.js")).registerRetrain],
+  [["daily"], async () => (await import("./daily.js")).registerDaily],
+  [["daily-runs", "daily-summary"], async () => (await import("./daily.js")).registerDailyHistory],
+];
+
+/** The program with the named command only, or with every command when none is named (help, a typo). */
+async function buildProgram(getContext: () => CommandContext, command: string | undefined): Promise<Command> {
   const program = new Command("churnops")
     .description("Customer-churn prediction and retention: train, score, campaign, serve, monitor.")
     .option("--config <file>", "TOML config file (default: ./churnops.toml when present)")
@@ -22,18 +34,8 @@ function buildProgram(getContext: () => CommandContext): Command {
   for (const name of TRAINER_PASSTHROUGH) {
     program.command(name).description(`(Python trainer) run \`churnops ${name} --help\` for its flags`).allowUnknownOption().helpOption(false);
   }
-  registerScore(program, getContext);
-  registerServe(program, getContext);
-  registerRuns(program, getContext);
-  registerModels(program, getContext);
-  registerReport(program, getContext);
-  registerDemo(program, getContext);
-  registerCampaign(program, getContext);
-  registerOutcomes(program, getContext);
-  registerMonitor(program, getContext);
-  registerRetrain(program, getContext);
-  registerDaily(program, getContext);
-  registerDailyHistory(program, getContext);
+  const named = COMMANDS.filter(([names]) => command !== undefined && names.includes(command));
+  for (const [, load] of named.length > 0 ? named : COMMANDS) (await load())(program, getContext);
   return program;
 }
 
@@ -49,7 +51,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     if (command !== undefined && (TRAINER_PASSTHROUGH as readonly string[]).includes(command)) {
       return await passThrough(getContext(), command, argv.slice(3));
     }
-    await buildProgram(getContext).parseAsync([...argv]);
+    await (await buildProgram(getContext, commandName(argv))).parseAsync([...argv]);
     return 0;
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
@@ -66,4 +68,14 @@ export async function main(argv: readonly string[]): Promise<number> {
 function configFlag(argv: readonly string[]): string | undefined {
   const i = argv.indexOf("--config");
   return i >= 0 ? argv[i + 1] : undefined;
+}
+
+/** The command word: the first argument that is neither an option nor the value of `--config`. */
+function commandName(argv: readonly string[]): string | undefined {
+  for (let i = 2; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    if (arg === "--config") i++;
+    else if (!arg.startsWith("-")) return arg;
+  }
+  return undefined;
 }

@@ -71,6 +71,22 @@ describe("the churnops command", () => {
     expect((await runCli(["runs", "--colour"], env)).code).toBe(2);
   });
 
+  it("lists every command in its help, and finds the command that follows --config", async () => {
+    // Commands load their modules only when named; help and a typo must still see all of them.
+    const help = await runCli(["--help"], env);
+    expect(help.code).toBe(0);
+    const listed = [...help.stdout.matchAll(/^ {2}([a-z-]+)\b/gm)].map((m) => m[1]);
+    const every =
+      "score serve runs quarantine models promote rollback report demo campaign outcomes monitor retrain daily daily-runs daily-summary train synth";
+    expect(listed).toEqual(expect.arrayContaining(every.split(" ")));
+    expect((await runCli(["scroe"], env)).stderr).toContain("Did you mean score?");
+    const config = join(home, "empty.toml");
+    writeFileSync(config, "");
+    const runs = await runCli(["--config", config, "runs", "--json"], env);
+    expect(runs.code).toBe(0);
+    expect(Array.isArray(JSON.parse(runs.stdout))).toBe(true);
+  });
+
   it("shows quarantined rows with their reasons", async () => {
     const csv = join(home, "bad.csv");
     writeFileSync(
