@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { type DuckDBConnection, type DuckDBDataChunk, DuckDBInstance } from "@duckdb/node-api";
 import SqliteDatabase from "better-sqlite3";
-import pg from "pg";
+import type pg from "pg";
 import { ChurnopsError } from "../errors.js";
 import type { ColumnHints, ColumnValues } from "./columns.js";
 import { intColumn, NumberColumnBuilder } from "./duck-columns.js";
@@ -344,7 +344,9 @@ class PostgresSource implements CustomerSource {
   static async open(spec: SourceSpec): Promise<PostgresSource> {
     const relation = relationOf(spec, quoteIdent);
     // NUMERIC arrives as text by default; scoring wants numbers.
-    const client = new pg.Client({ connectionString: spec.data, types: { getTypeParser: numericParsers } });
+    // Loaded here, not at start-up: only PostgreSQL sources need the driver.
+    const { default: driver } = await import("pg");
+    const client = new driver.Client({ connectionString: spec.data, types: { getTypeParser: numericParsers(driver.types) } });
     try {
       await client.connect();
     } catch (err) {
@@ -398,8 +400,7 @@ class PostgresSource implements CustomerSource {
   }
 }
 
-function numericParsers(oid: number, format?: "text" | "binary"): (value: string) => unknown {
+function numericParsers(types: typeof pg.types): (oid: number, format?: "text" | "binary") => (value: string) => unknown {
   // 1700 NUMERIC, 20 INT8: numbers, not strings.
-  if (oid === 1700 || oid === 20) return (v: string) => Number(v);
-  return pg.types.getTypeParser(oid, format ?? "text") as (value: string) => unknown;
+  return (oid, format) => (oid === 1700 || oid === 20 ? (v: string) => Number(v) : (types.getTypeParser(oid, format ?? "text") as (value: string) => unknown));
 }

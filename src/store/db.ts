@@ -2,7 +2,6 @@ import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import SqliteDatabase from "better-sqlite3";
 import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from "kysely";
-import pg from "pg";
 import { ChurnopsError } from "../errors.js";
 import { migrations } from "./migrations/index.js";
 import type { Database } from "./schema.js";
@@ -21,9 +20,6 @@ export interface Store {
   close(): Promise<void>;
 }
 
-// PostgreSQL returns BIGINT as text by default; counts here fit in a double.
-pg.types.setTypeParser(20, (v) => Number(v));
-
 /**
  * Open the store named by a URL: `sqlite:///abs/path.db`, `sqlite://relative.db`, `sqlite::memory:`, or
  * `postgres(ql)://…`. Migrations run on open, so every process sees the current schema.
@@ -33,6 +29,10 @@ export async function openStore(url: string): Promise<Store> {
   let dialect: Dialect;
   let raw: SqliteDatabase.Database | null = null;
   if (url.startsWith("postgres://") || url.startsWith("postgresql://")) {
+    // Loaded here, not at start-up: a SQLite store never needs the driver.
+    const { default: pg } = await import("pg");
+    // PostgreSQL returns BIGINT as text by default; counts here fit in a double.
+    pg.types.setTypeParser(20, (v) => Number(v));
     const pool = new pg.Pool({ connectionString: url, max: 8 });
     db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
     dialect = "postgres";
