@@ -95,6 +95,9 @@ export function registerScore(program: Command, ctx: () => CommandContext): void
       }
       const badRows = parseChoice(flags.badRows ?? c.config.scoring.bad_rows, "--bad-rows", ["quarantine", "fail"] as const);
       const chunkSize = flags.chunkSize === undefined ? c.config.scoring.chunk_size : parseIntFlag(flags.chunkSize, "--chunk-size", 1, 1_000_000);
+      // The store opens (and migrates) while the model loads and verifies.
+      const store = flags.store ? c.store() : null;
+      store?.catch(() => undefined);
       const model = await loadModel(c.config, flags.model, batchRuntime(c.config));
       const progress = batchProgress(c.log, "scoring");
       try {
@@ -103,7 +106,7 @@ export function registerScore(program: Command, ctx: () => CommandContext): void
           model,
           kind,
           asOf,
-          store: flags.store ? await c.store() : null,
+          store: await store,
           out: flags.out,
           chunkSize,
           badRows,

@@ -105,10 +105,17 @@ export async function scoreBatch(options: BatchOptions): Promise<BatchSummary> {
     if (resumedFrom > 0) options.log?.info({ event: "score.resume", run_id: id, from_row: resumedFrom }, "resuming an interrupted run");
 
     const validator = new RowValidator(model.bundle);
-    const duplicates = idColumn === null ? new Set<string>() : await source.duplicates(idColumn);
+    // The writer thread starts while DuckDB looks for duplicated ids; on a big table both take a moment.
+    const [scanned, writerStart] = await Promise.allSettled([
+      idColumn === null ? Promise.resolve(new Set<string>()) : source.duplicates(idColumn),
+      store === null ? Promise.resolve(null) : ScoreWriter.forStore(store),
+    ]);
+    if (writerStart.status === "fulfilled") writer = writerStart.value;
+    if (scanned.status === "rejected") throw scanned.reason;
+    if (writerStart.status === "rejected") throw writerStart.reason;
+    const duplicates = scanned.value;
     const firstSeen = await seedDuplicates(store, id, duplicates);
     const fileSink = store === null && options.out !== undefined ? await ScoreFileSink.open(options.out) : null;
-    writer = store === null ? null : await ScoreWriter.forStore(store);
     // With a writer thread, chunk k commits there while this thread goes on with chunk k+1. The thread commits in
     // order; one commit is awaited one chunk behind, so memory stays bounded and a failed commit stops the run.
     let committing: Promise<Error | null> = Promise.resolve(null);
