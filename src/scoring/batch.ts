@@ -8,6 +8,7 @@ import type { Store } from "../store/db.js";
 import { bandCounts, finishRun, iterateScores, type QuarantineRow, type ScoreColumns, startOrResumeRun, writeChunk } from "../store/runs.js";
 import { ScoreWriter } from "../store/score-writer-client.js";
 import { fileFormatOf, ScoreFileSink } from "./file-sink.js";
+import { ScoreFileWriter } from "./file-sink-client.js";
 
 export interface BatchOptions {
   source: SourceSpec;
@@ -69,6 +70,7 @@ export async function scoreBatch(options: BatchOptions): Promise<BatchSummary> {
   if (options.out !== undefined) fileFormatOf(options.out);
   const source = await openSource(options.source);
   let writer: ScoreWriter | null = null;
+  let fileSink: ScoreFileWriter | null = null;
   try {
     const idColumn = model.bundle.schema.id_column;
     const features = model.bundle.schema.features.map((f) => f.name);
@@ -105,17 +107,18 @@ export async function scoreBatch(options: BatchOptions): Promise<BatchSummary> {
     if (resumedFrom > 0) options.log?.info({ event: "score.resume", run_id: id, from_row: resumedFrom }, "resuming an interrupted run");
 
     const validator = new RowValidator(model.bundle);
-    // The writer thread starts while DuckDB looks for duplicated ids; on a big table both take a moment.
-    const [scanned, writerStart] = await Promise.allSettled([
+    // The writer threads start while DuckDB looks for duplicated ids; on a big table each takes a moment.
+    const [scanned, writerStart, sinkStart] = await Promise.allSettled([
       idColumn === null ? Promise.resolve(new Set<string>()) : source.duplicates(idColumn),
       store === null ? Promise.resolve(null) : ScoreWriter.forStore(store),
+      store === null && options.out !== undefined ? ScoreFileWriter.open(options.out) : Promise.resolve(null),
     ]);
     if (writerStart.status === "fulfilled") writer = writerStart.value;
+    if (sinkStart.status === "fulfilled") fileSink = sinkStart.value;
     if (scanned.status === "rejected") throw scanned.reason;
-    if (writerStart.status === "rejected") throw writerStart.reason;
+    for (const started of [writerStart, sinkStart]) if (started.status === "rejected") throw started.reason;
     const duplicates = scanned.value;
     const firstSeen = await seedDuplicates(store, id, duplicates);
-    const fileSink = store === null && options.out !== undefined ? await ScoreFileSink.open(options.out) : null;
     // With a writer thread, chunk k commits there while this thread goes on with chunk k+1. The thread commits in
     // order; one commit is awaited one chunk behind, so memory stays bounded and a failed commit stops the run.
     let committing: Promise<Error | null> = Promise.resolve(null);
@@ -150,7 +153,7 @@ export async function scoreBatch(options: BatchOptions): Promise<BatchSummary> {
           if (writer === null) await writeChunk(store, id, write);
           else await commitBehind(writer.write(id, write));
         }
-        fileSink?.appendColumns(result.scores);
+        if (fileSink !== null) await fileSink.append(result.scores);
         for (const band of result.scores.bands) bandTally[band] = (bandTally[band] ?? 0) + 1;
         rowsScored += result.scores.customerIds.length;
         rowsQuarantined += result.quarantine.length;
@@ -203,6 +206,8 @@ export async function scoreBatch(options: BatchOptions): Promise<BatchSummary> {
       out: options.out ?? null,
     };
   } finally {
+    // After a failure the scratch data goes and no partial file is written; after success this does nothing.
+    await fileSink?.discard();
     await writer?.close();
     await source.close();
   }

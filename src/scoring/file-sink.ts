@@ -19,6 +19,61 @@ function copyInto(vector: duckdb.Vector, values: Float64Array | Uint8Array | Int
 
 export type FileFormat = "parquet" | "csv";
 
+/**
+ * A scored chunk as the sink takes it: fixed-width columns as typed arrays of their own (so they can cross to the
+ * sink's thread as bytes) and bands as codes into `bandLabels`, never one string per row.
+ */
+export interface CodedScores {
+  runId: string;
+  modelName: string;
+  modelVersion: string;
+  scoredAt: string;
+  customerIds: string[];
+  probabilities: Float64Array;
+  bandLabels: string[];
+  bandCodes: Uint8Array;
+  /** 1 = at or above the operating threshold. */
+  decisions: Uint8Array;
+}
+
+export function codeScores(scores: ScoreColumns): CodedScores {
+  const n = scores.customerIds.length;
+  const codes = new Map<string, number>();
+  const bandLabels: string[] = [];
+  const bandCodes = new Uint8Array(n);
+  let last: string | undefined;
+  let lastCode = 0;
+  for (let i = 0; i < n; i++) {
+    const band = scores.bands[i] as string;
+    // Runs of one band are common (customers sorted by risk, or one band dominating).
+    if (band === last) {
+      bandCodes[i] = lastCode;
+      continue;
+    }
+    let code = codes.get(band);
+    if (code === undefined) {
+      code = bandLabels.push(band) - 1;
+      if (code > 255) throw new Error("more than 256 distinct risk bands");
+      codes.set(band, code);
+    }
+    bandCodes[i] = code;
+    last = band;
+    lastCode = code;
+  }
+  return {
+    runId: scores.runId,
+    modelName: scores.modelName,
+    modelVersion: scores.modelVersion,
+    scoredAt: scores.scoredAt,
+    customerIds: scores.customerIds,
+    // Copies of their own, made by memcpy when the chunk already holds typed arrays (as scoring's do).
+    probabilities: scores.probabilities instanceof Float64Array ? scores.probabilities.slice() : Float64Array.from(scores.probabilities),
+    bandLabels,
+    bandCodes,
+    decisions: scores.decisions instanceof Uint8Array ? scores.decisions.slice() : Uint8Array.from(scores.decisions, (d) => (d === 1 ? 1 : 0)),
+  };
+}
+
 export function fileFormatOf(path: string): FileFormat {
   const ext = extname(path).toLowerCase();
   if (ext === ".parquet" || ext === ".pq") return "parquet";
@@ -34,6 +89,7 @@ export class ScoreFileSink {
   private rows = 0;
   /** Rows appended one value at a time sit in the appender's own buffer until flushed. */
   private rowsBuffered = false;
+  private appenderOpen = true;
   private readonly parts: [string, string, string, string][] = [];
   /** Band labels by code: a band is stored as a one-byte code and spelled out when the file is written. */
   private readonly bands = new Map<string, number>();
@@ -83,21 +139,24 @@ export class ScoreFileSink {
     this.rowsBuffered ||= rows.length > 0;
   }
 
+  appendColumns(scores: ScoreColumns): void {
+    this.appendCoded(codeScores(scores));
+  }
+
   /**
    * A scored chunk as whole DuckDB data chunks: one append per 2,048 rows, and the fixed-width columns copied
    * into the vectors' memory as bytes, so no JS value is made per cell (only the ids are passed one by one).
    */
-  appendColumns(scores: ScoreColumns): void {
+  appendCoded(scores: CodedScores): void {
     // Whole data chunks bypass the appender's row buffer: rows still in it must land first to keep the order.
     if (this.rowsBuffered) this.appender.flushSync();
     this.rowsBuffered = false;
     this.parts.push([scores.runId, scores.modelName, scores.modelVersion, scores.scoredAt]);
     const part = this.parts.length - 1;
     const n = scores.customerIds.length;
-    const probabilities = Float64Array.from(scores.probabilities);
-    const bands = new Uint8Array(n);
-    const decisions = Uint8Array.from(scores.decisions, (d) => (d === 1 ? 1 : 0));
-    for (let i = 0; i < n; i++) bands[i] = this.bandCode(scores.bands[i] as string);
+    // The chunk's codes index its own labels; the file's codes are this sink's.
+    const toSink = scores.bandLabels.map((label) => this.bandCode(label));
+    const bands = scores.bandCodes.map((code) => toSink[code] as number);
     const parts = new Int32Array(Math.min(n, VECTOR_ROWS)).fill(part);
     for (let from = 0; from < n; from += VECTOR_ROWS) {
       const rows = Math.min(n, from + VECTOR_ROWS) - from;
@@ -105,9 +164,9 @@ export class ScoreFileSink {
       const vector = (column: number) => duckdb.data_chunk_get_vector(chunk.chunk, column);
       const ids = vector(0);
       for (let i = 0; i < rows; i++) duckdb.vector_assign_string_element(ids, i, scores.customerIds[from + i] as string);
-      copyInto(vector(1), probabilities.subarray(from, from + rows));
+      copyInto(vector(1), scores.probabilities.subarray(from, from + rows));
       copyInto(vector(2), bands.subarray(from, from + rows));
-      copyInto(vector(3), decisions.subarray(from, from + rows));
+      copyInto(vector(3), scores.decisions.subarray(from, from + rows));
       copyInto(vector(4), parts.subarray(0, rows));
       this.appender.appendDataChunk(chunk);
     }
@@ -133,6 +192,7 @@ export class ScoreFileSink {
     try {
       this.appender.flushSync();
       this.appender.closeSync();
+      this.appenderOpen = false;
       const parts = await this.conn.createAppender("parts");
       this.parts.forEach(([runId, name, version, at], i) => {
         parts.appendInteger(i);
@@ -170,9 +230,22 @@ export class ScoreFileSink {
       const select = `SELECT ${runId}, s.customer_id, s.probability, ${band}, s.decision, ${modelName}, ${modelVersion}, ${scoredAt} FROM scores s`;
       await this.conn.run(`COPY (${select}) TO ${target} (${options})`);
     } finally {
-      this.conn.closeSync();
-      this.instance.closeSync();
-      rmSync(this.scratch, { recursive: true, force: true });
+      this.discard();
     }
+  }
+
+  /** Remove the scratch database without writing the file (a failed run leaves no partial output). */
+  discard(): void {
+    if (this.appenderOpen) {
+      this.appenderOpen = false;
+      try {
+        this.appender.closeSync();
+      } catch {
+        // Its rows are being thrown away; a failure to flush them changes nothing.
+      }
+    }
+    this.conn.closeSync();
+    this.instance.closeSync();
+    rmSync(this.scratch, { recursive: true, force: true });
   }
 }

@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DuckDBInstance } from "@duckdb/node-api";
@@ -223,5 +223,50 @@ describe("kill and resume", () => {
     } finally {
       await store.close();
     }
+  });
+});
+
+describe("scoring to a file without a store", () => {
+  it("writes every scored row in input order, quarantines the rest, and writes no file when the run fails", async () => {
+    const rows = await readRows(fixture.dataPath, 3000);
+    Object.assign(rows[10] as object, { tenure_months: -1 });
+    const csv = join(workdir, "nostore.csv");
+    writeFileSync(csv, toCsv(rows));
+    const out = join(workdir, "nostore-scores.parquet");
+    // Small chunks: many hand-overs to the file thread, more than it may hold at once.
+    const summary = await scoreBatch({
+      source: { data: csv },
+      model,
+      kind: "daily",
+      asOf: "2026-11-07",
+      store: null,
+      out,
+      chunkSize: 100,
+      badRows: "quarantine",
+    });
+    expect(summary.rowsScored).toBe(2999);
+    expect(summary.rowsQuarantined).toBe(1);
+    const written = await readRows(out, 10_000);
+    const expectedIds = rows.filter((_, i) => i !== 10).map((r) => String(r.customer_id));
+    expect(written.map((r) => r.customer_id)).toEqual(expectedIds);
+    expect(new Set(written.map((r) => r.model_version))).toEqual(new Set([model.version]));
+    expect(written.filter((r) => r.decision === true).length).toBe(written.filter((r) => (r.probability as number) >= model.threshold).length);
+
+    const failedOut = join(workdir, "nostore-failed.parquet");
+    // The file thread keeps its scratch data under the temporary directory it starts with: a private one here.
+    const scratch = mkdtempSync(join(workdir, "tmp-"));
+    const tmpdirBefore = process.env.TMPDIR;
+    process.env.TMPDIR = scratch;
+    try {
+      await expect(
+        scoreBatch({ source: { data: csv }, model, kind: "daily", asOf: "2026-11-08", store: null, out: failedOut, chunkSize: 100, badRows: "fail" }),
+      ).rejects.toThrow(/row 11 .*tenure_months: -1 is below the minimum 0/);
+    } finally {
+      if (tmpdirBefore === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = tmpdirBefore;
+    }
+    expect(existsSync(failedOut)).toBe(false);
+    // (tsx, which runs the thread from source in tests, leaves its cache there too.)
+    expect(readdirSync(scratch).filter((name) => name.startsWith("churnops-"))).toEqual([]);
   });
 });

@@ -1,0 +1,73 @@
+import type { ScoreColumns } from "../store/runs.js";
+import { startCallWorker, type WorkerCalls } from "../worker.js";
+import { codeScores } from "./file-sink.js";
+import type { FileSinkInit, FileSinkReply } from "./file-sink-worker.js";
+
+type Reply = Extract<FileSinkReply, { id: number }>;
+
+/** Chunks handed over and not yet appended; more would let a slow disk grow memory without bound. */
+const MAX_IN_FLIGHT = 2;
+
+/**
+ * The scoring thread's side of the file sink thread (see file-sink-worker.ts). `append` hands a chunk over and
+ * returns once at most MAX_IN_FLIGHT chunks wait; an append that failed stops the run at the next call.
+ */
+export class ScoreFileWriter {
+  private readonly inFlight: Promise<Error | null>[] = [];
+  private ended = false;
+
+  private constructor(private readonly calls: WorkerCalls<Reply>) {}
+
+  static async open(path: string): Promise<ScoreFileWriter> {
+    const calls = await startCallWorker<Reply>(import.meta.url, "file-sink-worker", { path } satisfies FileSinkInit, "file sink thread", (reply) =>
+      reply.error === undefined ? null : new Error(`cannot write ${path}: ${reply.error}`),
+    );
+    return new ScoreFileWriter(calls);
+  }
+
+  async append(scores: ScoreColumns): Promise<void> {
+    const coded = codeScores(scores);
+    const sent = this.calls.call({ append: coded }, [
+      coded.probabilities.buffer as ArrayBuffer,
+      coded.bandCodes.buffer as ArrayBuffer,
+      coded.decisions.buffer as ArrayBuffer,
+    ]);
+    this.inFlight.push(
+      sent.then(
+        () => null,
+        (e: unknown) => (e instanceof Error ? e : new Error(String(e))),
+      ),
+    );
+    while (this.inFlight.length > MAX_IN_FLIGHT) await this.settleOldest();
+  }
+
+  /** Write the file once every chunk is appended; the thread ends either way. */
+  async close(): Promise<void> {
+    this.ended = true;
+    try {
+      while (this.inFlight.length > 0) await this.settleOldest();
+      await this.calls.call({ close: true });
+    } finally {
+      await this.calls.close();
+    }
+  }
+
+  /** A failed run: remove the scratch data without writing the file, and end the thread (after close: nothing). */
+  async discard(): Promise<void> {
+    if (this.ended) return;
+    this.ended = true;
+    try {
+      await Promise.all(this.inFlight.splice(0));
+      await this.calls.call({ discard: true });
+    } catch {
+      // The thread may be the reason the run failed; it is ended below all the same.
+    } finally {
+      await this.calls.close();
+    }
+  }
+
+  private async settleOldest(): Promise<void> {
+    const failed = await this.inFlight.shift();
+    if (failed !== null && failed !== undefined) throw failed;
+  }
+}
