@@ -68,6 +68,20 @@ describe.each(storeTargets)("score runs on $name", (target) => {
     expect(Number(n.n)).toBe(7);
   });
 
+  it("keeps each customer's own probability, band and decision when a chunk's ids are out of order", async () => {
+    // SQLite writes a chunk in id order (index locality); every value must still travel with its own customer.
+    store = await openStore(await target.fresh());
+    const run = await startOrResumeRun(store, key);
+    const ids = Array.from({ length: 200 }, (_, i) => `c${String((i * 73) % 200).padStart(3, "0")}`);
+    const chunk = scores(run.run_id, ids);
+    await writeChunk(store, run.run_id, { scores: chunk, quarantine: [], checkpointRows: 200 });
+    const stored = await store.db.selectFrom("scores").select(["customer_id", "probability", "band", "decision"]).where("run_id", "=", run.run_id).execute();
+    expect(stored).toHaveLength(200);
+    const expected = ids.map((id, i) => ({ customer_id: id, probability: i / 10, band: chunk.bands[i], decision: chunk.decisions[i] }));
+    const byId = (a: { customer_id: string }, b: { customer_id: string }) => a.customer_id.localeCompare(b.customer_id);
+    expect(stored.map((r) => ({ ...r, probability: Number(r.probability), decision: Number(r.decision) })).sort(byId)).toEqual(expected.sort(byId));
+  });
+
   it("resolves `latest` to the newest complete run and says so when there is none", async () => {
     store = await openStore(await target.fresh());
     await expect(resolveRun(store, "latest")).rejects.toThrow(/no complete score run/);
