@@ -3,8 +3,9 @@
  * per chunk (writeChunk: claim renewed, 64-row INSERTs, checkpoint), nothing else running — no reading,
  * validating or scoring. Only the writes are timed. This is the ceiling for `churnops score` into SQLite on this
  * machine. Prints one JSON object.
- * Usage: node --import tsx benchmarks/sqlite_floor.ts [rows] [model version] [ascending|shuffled]
- * `shuffled` writes the same ids in a fixed random order, as a customer table not sorted by id arrives.
+ * Usage: node --import tsx benchmarks/sqlite_floor.ts [rows] [model version] [ascending|shuffled] [store URL]
+ * `shuffled` writes the same ids in a fixed random order, as a customer table not sorted by id arrives. A store
+ * URL (default: a new SQLite file) measures another store, e.g. an empty PostgreSQL schema: the rows stay there.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -32,7 +33,8 @@ if (idOrder === "shuffled") {
 }
 const CHUNK = 65_536;
 const dir = mkdtempSync(join(tmpdir(), "churnops-sqlite-floor-"));
-const store = await openStore(`sqlite://${join(dir, "store.db")}`);
+const storeUrl = process.argv[5] ?? `sqlite://${join(dir, "store.db")}`;
+const store = await openStore(storeUrl);
 try {
   const run = await startOrResumeRun(store, { kind: "daily", asOf: "2026-01-01", modelName: "churn", modelVersion: version, source: "sqlite_floor" });
   const bands = ["high", "medium", "low"];
@@ -61,6 +63,7 @@ try {
         rows,
         model_version: version,
         id_order: idOrder,
+        store: store.dialect,
         chunk_rows: CHUNK,
         seconds: Number(seconds.toFixed(2)),
         rows_per_s: Math.round(rows / seconds),

@@ -169,15 +169,17 @@ export async function writeChunk(store: Store, runId: string, chunk: ChunkWrite)
       .where("lease_owner", "=", processOwner())
       .executeTakeFirst();
     if (Number(renewed.numUpdatedRows) !== 1) throw new ChurnopsError("run_locked", `score run ${runId} was taken over by another process; stopping`);
-    const n = chunk.scores.customerIds.length;
-    for (let i = 0; i < n; i += INSERT_ROWS) {
-      const rows: ScoreRow[] = [];
-      for (let k = i; k < Math.min(n, i + INSERT_ROWS); k++) rows.push(scoreRowAt(chunk.scores, k));
-      await trx
-        .insertInto("scores")
-        .values(rows)
-        .onConflict((oc) => oc.columns(["run_id", "customer_id"]).doNothing())
-        .execute();
+    const c = chunk.scores;
+    const n = c.customerIds.length;
+    // The whole chunk in one statement: four arrays, unnested by the server (measured, 1M rows: 23.8 s as
+    // 1,000-row multi-row INSERTs built by the query builder).
+    if (n > 0) {
+      await sql`INSERT INTO scores (run_id, customer_id, probability, band, decision, model_name, model_version, scored_at)
+        SELECT ${c.runId}, u.customer_id, u.probability, u.band, u.decision, ${c.modelName}, ${c.modelVersion}, ${c.scoredAt}
+        FROM unnest(${c.customerIds}::text[], ${Array.from(c.probabilities)}::float8[], ${c.bands}::text[], ${Array.from(c.decisions)}::integer[])
+          AS u(customer_id, probability, band, decision)
+        ORDER BY u.customer_id
+        ON CONFLICT (run_id, customer_id) DO NOTHING`.execute(trx);
     }
     for (let i = 0; i < chunk.quarantine.length; i += INSERT_ROWS) {
       await trx
