@@ -72,7 +72,9 @@ describe.each(storeTargets)("score runs on $name", (target) => {
     // SQLite writes a chunk in id order (index locality); every value must still travel with its own customer.
     store = await openStore(await target.fresh());
     const run = await startOrResumeRun(store, key);
-    const ids = Array.from({ length: 200 }, (_, i) => `c${String((i * 73) % 200).padStart(3, "0")}`);
+    // Ids with the characters an array literal or a statement must escape ride along (PostgreSQL binds arrays).
+    const odd = ['q"uote', "com,ma", "{brace}", "back\\slash", "NULL", " spaced ", "é-ü"];
+    const ids = Array.from({ length: 200 }, (_, i) => (i < odd.length ? (odd[i] as string) : `c${String((i * 73) % 200).padStart(3, "0")}`));
     const chunk = scores(run.run_id, ids);
     await writeChunk(store, run.run_id, { scores: chunk, quarantine: [], checkpointRows: 200 });
     const stored = await store.db.selectFrom("scores").select(["customer_id", "probability", "band", "decision"]).where("run_id", "=", run.run_id).execute();
