@@ -41,15 +41,8 @@ export function codeScores(scores: ScoreColumns): CodedScores {
   const codes = new Map<string, number>();
   const bandLabels: string[] = [];
   const bandCodes = new Uint8Array(n);
-  let last: string | undefined;
-  let lastCode = 0;
   for (let i = 0; i < n; i++) {
     const band = scores.bands[i] as string;
-    // Runs of one band are common (customers sorted by risk, or one band dominating).
-    if (band === last) {
-      bandCodes[i] = lastCode;
-      continue;
-    }
     let code = codes.get(band);
     if (code === undefined) {
       code = bandLabels.push(band) - 1;
@@ -57,8 +50,6 @@ export function codeScores(scores: ScoreColumns): CodedScores {
       codes.set(band, code);
     }
     bandCodes[i] = code;
-    last = band;
-    lastCode = code;
   }
   return {
     runId: scores.runId,
@@ -137,10 +128,6 @@ export class ScoreFileSink {
     }
     this.rows += rows.length;
     this.rowsBuffered ||= rows.length > 0;
-  }
-
-  appendColumns(scores: ScoreColumns): void {
-    this.appendCoded(codeScores(scores));
   }
 
   /**

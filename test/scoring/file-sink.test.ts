@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DuckDBInstance } from "@duckdb/node-api";
 import { describe, expect, it } from "vitest";
-import { ScoreFileSink } from "../../src/scoring/file-sink.js";
+import { codeScores, ScoreFileSink } from "../../src/scoring/file-sink.js";
 import type { ScoreColumns, ScoreRow } from "../../src/store/runs.js";
 
 async function readBack(path: string): Promise<Record<string, unknown>[]> {
@@ -41,7 +41,7 @@ describe("score file sink", () => {
       const path = join(mkdtempSync(join(tmpdir(), "churnops-sink-")), `scores.${ext}`);
       const sink = await ScoreFileSink.open(path);
       const first = columns(1, 5000);
-      sink.appendColumns(first);
+      sink.appendCoded(codeScores(first));
       const exported: ScoreRow[] = [
         {
           run_id: "old",
@@ -66,7 +66,7 @@ describe("score file sink", () => {
       ];
       sink.appendRows(exported);
       const second = columns(2, 3);
-      sink.appendColumns(second);
+      sink.appendCoded(codeScores(second));
       expect(sink.count).toBe(5005);
       await sink.close();
 
@@ -102,7 +102,7 @@ describe("score file sink", () => {
       const untouched = await ScoreFileSink.open(join(dir, `none.${ext}`));
       await untouched.close();
       const emptyChunk = await ScoreFileSink.open(join(dir, `empty.${ext}`));
-      emptyChunk.appendColumns(columns(1, 0));
+      emptyChunk.appendCoded(codeScores(columns(1, 0)));
       await emptyChunk.close();
       for (const name of ["none", "empty"]) expect(await readBack(join(dir, `${name}.${ext}`))).toEqual([]);
     });
