@@ -1,4 +1,5 @@
-import { type TransferListItem, Worker } from "node:worker_threads";
+import { parentPort, type TransferListItem, Worker } from "node:worker_threads";
+import { ChurnopsError, type ErrorCode } from "./errors.js";
 
 /**
  * A worker thread running the module `name` that sits next to the caller (`base` is the caller's import.meta.url).
@@ -16,20 +17,70 @@ export function moduleWorker(base: string, name: string, workerData: unknown): W
 /** What a request/reply worker posts once it is ready, or could not get ready. */
 export type Handshake = { ready: true } | { failed: string };
 
+/** A failed call: a ChurnopsError keeps its code and exit code across the thread boundary. */
+export interface WireError {
+  message: string;
+  churnops?: { code: ErrorCode; exitCode: number };
+}
+
+/** One call's answer: its result, or the error its request raised. */
+export type CallReply<Result> = { id: number; result: Result; error?: undefined } | { id: number; error: WireError };
+
+function toWire(err: unknown): WireError {
+  return err instanceof ChurnopsError
+    ? { message: err.message, churnops: { code: err.code, exitCode: err.exitCode } }
+    : { message: err instanceof Error ? err.message : String(err) };
+}
+
+function fromWire(error: WireError): Error {
+  return error.churnops === undefined ? new Error(error.message) : new ChurnopsError(error.churnops.code, error.message, { exitCode: error.churnops.exitCode });
+}
+
 /**
- * Start a module worker (see moduleWorker) that answers `{ id, … }` requests with one `{ id, … }` reply each,
- * once it has posted `{ ready: true }`; `{ failed }` rejects the start with `what` named.
+ * The worker's side of startCallWorker, run from a worker module: `open` prepares what the calls need (a
+ * connection, a session, a file), then each request is answered with handle's result or the error it raised,
+ * in the order the requests arrive. `transferOf` names result buffers to move rather than copy.
  */
-export async function startCallWorker<Reply extends { id: number }>(
+export function answerCalls<Request, Result>(
+  what: string,
+  open: () => Promise<(request: Request) => Result | Promise<Result>>,
+  transferOf: (result: Result) => TransferListItem[] = () => [],
+): void {
+  const port = parentPort;
+  if (port === null) throw new Error(`${what} must run in a worker thread`);
+  open().then(
+    (handle) => {
+      port.on("message", async (request: Request & { id: number }) => {
+        let reply: CallReply<Result>;
+        let transfer: TransferListItem[] = [];
+        try {
+          const result = await handle(request);
+          reply = { id: request.id, result };
+          transfer = transferOf(result);
+        } catch (err) {
+          reply = { id: request.id, error: toWire(err) };
+        }
+        port.postMessage(reply, transfer);
+      });
+      port.postMessage({ ready: true } satisfies Handshake);
+    },
+    (err: unknown) => port.postMessage({ failed: err instanceof Error ? err.message : String(err) } satisfies Handshake),
+  );
+}
+
+/**
+ * Start a module worker (see moduleWorker) that answers calls through answerCalls, once it has posted
+ * `{ ready: true }`; `{ failed }` rejects the start with `what` named.
+ */
+export async function startCallWorker<Request extends object, Result>(
   base: string,
   name: string,
   workerData: unknown,
   what: string,
-  errorOf: (reply: Reply) => Error | null,
-): Promise<WorkerCalls<Reply>> {
+): Promise<WorkerCalls<Request, Result>> {
   const worker = moduleWorker(base, name, workerData);
   await new Promise<void>((resolve, reject) => {
-    const onMessage = (reply: Handshake | Reply): void => {
+    const onMessage = (reply: Handshake | CallReply<Result>): void => {
       if ("ready" in reply) resolve();
       else if ("failed" in reply) reject(new Error(`${what} cannot start: ${reply.failed}`));
       else return;
@@ -38,32 +89,30 @@ export async function startCallWorker<Reply extends { id: number }>(
     worker.on("message", onMessage);
     worker.once("error", reject);
   });
-  return new WorkerCalls(worker, what, errorOf);
+  return new WorkerCalls(worker, what);
 }
 
-/** The caller's side of a request/reply worker: call() resolves with the request's reply (or its error). */
-export class WorkerCalls<Reply extends { id: number }> {
+/** The caller's side of a request/reply worker: call() resolves with the request's result (or rejects with its error). */
+export class WorkerCalls<Request extends object, Result> {
   private nextId = 0;
-  private readonly pending = new Map<number, { resolve: (reply: Reply) => void; reject: (e: Error) => void }>();
+  private readonly pending = new Map<number, { resolve: (result: Result) => void; reject: (e: Error) => void }>();
 
   constructor(
     private readonly worker: Worker,
     what: string,
-    errorOf: (reply: Reply) => Error | null,
   ) {
-    worker.on("message", (reply: Handshake | Reply) => {
+    worker.on("message", (reply: Handshake | CallReply<Result>) => {
       if (!("id" in reply)) return;
       const waiter = this.pending.get(reply.id);
       this.pending.delete(reply.id);
-      const error = errorOf(reply);
-      if (error === null) waiter?.resolve(reply);
-      else waiter?.reject(error);
+      if (reply.error === undefined) waiter?.resolve(reply.result);
+      else waiter?.reject(fromWire(reply.error));
     });
     worker.on("error", (err) => this.failAll(err));
     worker.on("exit", (code) => this.failAll(new Error(`${what} exited with code ${code}`)));
   }
 
-  call(request: object, transfer: TransferListItem[] = []): Promise<Reply> {
+  call(request: Request, transfer: TransferListItem[] = []): Promise<Result> {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });

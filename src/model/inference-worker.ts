@@ -1,5 +1,6 @@
-import { parentPort, workerData } from "node:worker_threads";
+import { workerData } from "node:worker_threads";
 import * as ort from "onnxruntime-node";
+import { answerCalls } from "../worker.js";
 import type { FeatureBatch, FeatureColumn } from "./features.js";
 import { type GraphSpec, runGraph, sessionOptions } from "./graph.js";
 
@@ -15,26 +16,17 @@ export interface WorkerInit {
 }
 
 export interface WorkerRequest {
-  id: number;
   size: number;
   columns: [string, FeatureColumn][];
 }
 
-export type WorkerReply = { id: number; probabilities: Float32Array } | { id: number; error: string } | { ready: true } | { failed: string };
-
-const port = parentPort;
-if (port === null) throw new Error("inference-worker.ts must run in a worker thread");
 const init = workerData as WorkerInit;
-ort.InferenceSession.create(init.onnx, sessionOptions(init.intraOpThreads)).then(
-  (session) => {
-    port.on("message", (req: WorkerRequest) => {
-      const batch: FeatureBatch = { size: req.size, columns: new Map(req.columns) };
-      runGraph(session, init.spec, batch).then(
-        (probabilities) => port.postMessage({ id: req.id, probabilities } satisfies WorkerReply, [probabilities.buffer as ArrayBuffer]),
-        (err: unknown) => port.postMessage({ id: req.id, error: err instanceof Error ? err.message : String(err) } satisfies WorkerReply),
-      );
-    });
-    port.postMessage({ ready: true } satisfies WorkerReply);
+answerCalls<WorkerRequest, Float32Array>(
+  "inference-worker.ts",
+  async () => {
+    const session = await ort.InferenceSession.create(init.onnx, sessionOptions(init.intraOpThreads));
+    return (req) => runGraph(session, init.spec, { size: req.size, columns: new Map(req.columns) } satisfies FeatureBatch);
   },
-  (err: unknown) => port.postMessage({ failed: err instanceof Error ? err.message : String(err) } satisfies WorkerReply),
+  // The probabilities move back without a copy.
+  (probabilities) => [probabilities.buffer as ArrayBuffer],
 );

@@ -1,20 +1,15 @@
 import { startCallWorker, type WorkerCalls } from "../worker.js";
 import type { FeatureBatch } from "./features.js";
 import type { GraphSpec } from "./graph.js";
-import type { WorkerInit, WorkerReply } from "./inference-worker.js";
-
-type Reply = Extract<WorkerReply, { id: number }>;
+import type { WorkerInit, WorkerRequest } from "./inference-worker.js";
 
 /** The main-thread side of an inference worker: predict() posts a batch and resolves with its probabilities. */
 export class InferenceWorker {
-  private constructor(private readonly calls: WorkerCalls<Reply>) {}
+  private constructor(private readonly calls: WorkerCalls<WorkerRequest, Float32Array>) {}
 
   static async start(onnx: Uint8Array, spec: GraphSpec, intraOpThreads: number | undefined): Promise<InferenceWorker> {
     const init: WorkerInit = { onnx, spec, intraOpThreads };
-    const calls = await startCallWorker<Reply>(import.meta.url, "inference-worker", init, "inference worker", (reply) =>
-      "error" in reply ? new Error(reply.error) : null,
-    );
-    return new InferenceWorker(calls);
+    return new InferenceWorker(await startCallWorker(import.meta.url, "inference-worker", init, "inference worker"));
   }
 
   async predict(batch: FeatureBatch): Promise<Float32Array> {
@@ -24,9 +19,7 @@ export class InferenceWorker {
     const transfer = columns.flatMap(([, c]) =>
       c instanceof Float32Array ? [c.buffer as ArrayBuffer] : Array.isArray(c) ? [] : [c.codes.buffer as ArrayBuffer],
     );
-    const reply = await this.calls.call({ size: batch.size, columns }, transfer);
-    if ("error" in reply) throw new Error(reply.error);
-    return reply.probabilities;
+    return this.calls.call({ size: batch.size, columns }, transfer);
   }
 
   close(): Promise<void> {

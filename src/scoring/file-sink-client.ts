@@ -1,9 +1,7 @@
 import type { ScoreColumns } from "../store/runs.js";
 import { startCallWorker, type WorkerCalls } from "../worker.js";
 import { codeScores } from "./file-sink.js";
-import type { FileSinkInit, FileSinkReply } from "./file-sink-worker.js";
-
-type Reply = Extract<FileSinkReply, { id: number }>;
+import type { FileSinkInit, FileSinkRequest } from "./file-sink-worker.js";
 
 /** Chunks handed over and not yet appended; more would let a slow disk grow memory without bound. */
 const MAX_IN_FLIGHT = 2;
@@ -16,13 +14,13 @@ export class ScoreFileWriter {
   private readonly inFlight: Promise<Error | null>[] = [];
   private ended = false;
 
-  private constructor(private readonly calls: WorkerCalls<Reply>) {}
+  private constructor(
+    private readonly path: string,
+    private readonly calls: WorkerCalls<FileSinkRequest, null>,
+  ) {}
 
   static async open(path: string): Promise<ScoreFileWriter> {
-    const calls = await startCallWorker<Reply>(import.meta.url, "file-sink-worker", { path } satisfies FileSinkInit, "file sink thread", (reply) =>
-      reply.error === undefined ? null : new Error(`cannot write ${path}: ${reply.error}`),
-    );
-    return new ScoreFileWriter(calls);
+    return new ScoreFileWriter(path, await startCallWorker(import.meta.url, "file-sink-worker", { path } satisfies FileSinkInit, "file sink thread"));
   }
 
   async append(scores: ScoreColumns): Promise<void> {
@@ -35,7 +33,7 @@ export class ScoreFileWriter {
     this.inFlight.push(
       sent.then(
         () => null,
-        (e: unknown) => (e instanceof Error ? e : new Error(String(e))),
+        (e: unknown) => this.failure(e),
       ),
     );
     while (this.inFlight.length > MAX_IN_FLIGHT) await this.settleOldest();
@@ -46,7 +44,9 @@ export class ScoreFileWriter {
     this.ended = true;
     try {
       while (this.inFlight.length > 0) await this.settleOldest();
-      await this.calls.call({ close: true });
+      await this.calls.call({ close: true }).catch((e: unknown) => {
+        throw this.failure(e);
+      });
     } finally {
       await this.calls.close();
     }
@@ -64,6 +64,10 @@ export class ScoreFileWriter {
     } finally {
       await this.calls.close();
     }
+  }
+
+  private failure(e: unknown): Error {
+    return new Error(`cannot write ${this.path}: ${e instanceof Error ? e.message : String(e)}`);
   }
 
   private async settleOldest(): Promise<void> {

@@ -1,4 +1,5 @@
-import { parentPort, workerData } from "node:worker_threads";
+import { workerData } from "node:worker_threads";
+import { answerCalls } from "../worker.js";
 import { type CodedScores, ScoreFileSink } from "./file-sink.js";
 
 /**
@@ -10,26 +11,15 @@ export interface FileSinkInit {
   path: string;
 }
 
-export type FileSinkRequest = { id: number } & ({ append: CodedScores } | { close: true } | { discard: true });
+export type FileSinkRequest = { append: CodedScores } | { close: true } | { discard: true };
 
-export type FileSinkReply = { ready: true } | { failed: string } | { id: number; error?: string; rows?: number };
-
-const port = parentPort;
-if (port === null) throw new Error("file-sink-worker.ts must run in a worker thread");
 const init = workerData as FileSinkInit;
-try {
+answerCalls<FileSinkRequest, null>("file-sink-worker.ts", async () => {
   const sink = await ScoreFileSink.open(init.path);
-  port.on("message", async (req: FileSinkRequest) => {
-    try {
-      if ("append" in req) sink.appendCoded(req.append);
-      else if ("close" in req) await sink.close();
-      else sink.discard();
-      port.postMessage({ id: req.id, rows: sink.count } satisfies FileSinkReply);
-    } catch (err) {
-      port.postMessage({ id: req.id, error: err instanceof Error ? err.message : String(err) } satisfies FileSinkReply);
-    }
-  });
-  port.postMessage({ ready: true } satisfies FileSinkReply);
-} catch (err) {
-  port.postMessage({ failed: err instanceof Error ? err.message : String(err) } satisfies FileSinkReply);
-}
+  return async (req) => {
+    if ("append" in req) sink.appendCoded(req.append);
+    else if ("close" in req) await sink.close();
+    else sink.discard();
+    return null;
+  };
+});

@@ -1,5 +1,5 @@
-import { parentPort, workerData } from "node:worker_threads";
-import { ChurnopsError, type ErrorCode } from "../errors.js";
+import { workerData } from "node:worker_threads";
+import { answerCalls } from "../worker.js";
 import { openSqlite } from "./db.js";
 import { type ChunkWrite, writeChunkSqlite } from "./runs.js";
 
@@ -16,37 +16,15 @@ export interface ScoreWriterInit {
 }
 
 export interface ScoreWriterRequest {
-  id: number;
   runId: string;
   chunk: ChunkWrite;
 }
 
-/** A failed write: a ChurnopsError keeps its code and exit code across the thread boundary. */
-export interface WireError {
-  message: string;
-  churnops?: { code: ErrorCode; exitCode: number };
-}
-
-export type ScoreWriterReply = { ready: true } | { failed: string } | { id: number; error?: WireError };
-
-const port = parentPort;
-if (port === null) throw new Error("score-writer.ts must run in a worker thread");
 const init = workerData as ScoreWriterInit;
-try {
+answerCalls<ScoreWriterRequest, null>("score-writer.ts", async () => {
   const db = openSqlite(init.path);
-  port.on("message", (req: ScoreWriterRequest) => {
-    try {
-      writeChunkSqlite(db, req.runId, req.chunk, init.owner);
-      port.postMessage({ id: req.id } satisfies ScoreWriterReply);
-    } catch (err) {
-      const error: WireError =
-        err instanceof ChurnopsError
-          ? { message: err.message, churnops: { code: err.code, exitCode: err.exitCode } }
-          : { message: err instanceof Error ? err.message : String(err) };
-      port.postMessage({ id: req.id, error } satisfies ScoreWriterReply);
-    }
-  });
-  port.postMessage({ ready: true } satisfies ScoreWriterReply);
-} catch (err) {
-  port.postMessage({ failed: err instanceof Error ? err.message : String(err) } satisfies ScoreWriterReply);
-}
+  return (req) => {
+    writeChunkSqlite(db, req.runId, req.chunk, init.owner);
+    return null;
+  };
+});
