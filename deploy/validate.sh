@@ -5,7 +5,9 @@
 #                           (kubernetes-validate, strict: unknown fields fail), plus the rules in k8s_rules.py
 #   prometheus              `promtool check config` and `promtool check rules`
 #   grafana, workflows      JSON/YAML shape, and GitHub's workflow schema
-# Tools: a venv in deploy/.tools (check-jsonschema, kubernetes-validate, PyYAML from PyPI); kustomize from PATH,
+#   ecs/*.yaml              cfn-lint, checkov (offline) and the rules in ecs_rules.py (with the docs' ECS commands);
+#                           then broken copies (ecs_mutants.py) must each be refused by at least one of them
+# Tools: venvs in deploy/.tools (check-jsonschema, kubernetes-validate, PyYAML; cfn-lint, checkov; from PyPI); kustomize from PATH,
 # else `kubectl kustomize`, else Debian's kubernetes-client; promtool from PATH, else Debian's prometheus package
 # (both unpacked into deploy/.tools with `apt-get download`, nothing installed system-wide).
 # Usage: deploy/validate.sh        (exit 0 when everything validates; prints one line per check)
@@ -16,6 +18,8 @@ ROOT=$(dirname "$DEPLOY")
 TOOLS=${CHURNOPS_DEPLOY_TOOLS:-$DEPLOY/.tools}
 K8S_VERSION=1.32.0
 PY_TOOLS=(check-jsonschema==0.39.0 kubernetes-validate==1.37.0 PyYAML==6.0.3)
+# checkov pins its own dependency versions, so the CloudFormation tools get a venv of their own.
+CFN_TOOLS=(cfn-lint==1.58.0 checkov==3.3.30 PyYAML==6.0.3)
 OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT
 failed=0
@@ -35,6 +39,13 @@ if [[ ! -e $stamp ]]; then
   touch "$stamp"
 fi
 PY=$TOOLS/venv/bin/python
+cfn_stamp="$TOOLS/cfn-venv/.installed-$(printf '%s ' "${CFN_TOOLS[@]}" | sha256sum | cut -c1-12)"
+if [[ ! -e $cfn_stamp ]]; then
+  python3 -m venv "$TOOLS/cfn-venv"
+  "$TOOLS/cfn-venv/bin/pip" install --quiet --disable-pip-version-check "${CFN_TOOLS[@]}" >"$TOOLS/cfn-pip.log" 2>&1 || { cat "$TOOLS/cfn-pip.log" >&2; exit 1; }
+  touch "$cfn_stamp"
+fi
+CFN=$TOOLS/cfn-venv/bin
 
 debian_tool() { # package path-in-package -> prints the path of the unpacked binary
   local pkg=$1 bin=$2
@@ -91,5 +102,22 @@ run "grafana: provisioning and dashboard" "$PY" "$DEPLOY/checks/grafana_rules.py
 
 # CI/CD workflows against GitHub's schema.
 run "workflows: GitHub workflow schema" "$TOOLS/venv/bin/check-jsonschema" --builtin-schema vendor.github-workflows "$ROOT"/.github/workflows/*.yml
+
+# Amazon ECS (CloudFormation). checkov runs with --skip-download: nothing leaves the machine.
+for tpl in "$DEPLOY"/ecs/*.yaml; do
+  name=ecs/$(basename "$tpl")
+  run "$name: cfn-lint" "$CFN/cfn-lint" "$tpl"
+  run "$name: checkov (CloudFormation policies)" "$CFN/checkov" -f "$tpl" --framework cloudformation --compact --quiet --skip-download
+  run "$name: secrets, health checks, draining, network, schedule, docs" \
+    "$CFN/python" "$DEPLOY/checks/ecs_rules.py" "$tpl" --docs "$ROOT/docs/deploy.md"
+done
+# The checks must fire: each deliberately broken copy of the template is refused by at least one of them.
+for mutant in $("$CFN/python" "$DEPLOY/checks/ecs_mutants.py" "$DEPLOY/ecs/churnops.yaml" "$OUT/mutants"); do
+  tpl=$OUT/mutants/$mutant.yaml refused=()
+  "$CFN/cfn-lint" "$tpl" >/dev/null 2>&1 || refused+=(cfn-lint)
+  "$CFN/checkov" -f "$tpl" --framework cloudformation --compact --quiet --skip-download >/dev/null 2>&1 || refused+=(checkov)
+  "$CFN/python" "$DEPLOY/checks/ecs_rules.py" "$tpl" >"$OUT/rules.log" 2>&1 || refused+=("ecs_rules: $(head -n1 "$OUT/rules.log")")
+  if ((${#refused[@]})); then ok "ecs mutant $mutant: refused by $(IFS=';'; echo "${refused[*]}")"; else bad "ecs mutant $mutant: the checks did not refuse it"; fi
+done
 
 exit $failed
