@@ -103,6 +103,17 @@ run "grafana: provisioning and dashboard" "$PY" "$DEPLOY/checks/grafana_rules.py
 # CI/CD workflows against GitHub's schema.
 run "workflows: GitHub workflow schema" "$TOOLS/venv/bin/check-jsonschema" --builtin-schema vendor.github-workflows "$ROOT"/.github/workflows/*.yml
 
+# Review rules: every path CODEOWNERS names exists (a renamed file must not silently lose its reviewers).
+codeowners_paths() {
+  local missing=0 path
+  while read -r path _; do
+    [[ -z $path || $path == \#* ]] && continue
+    [[ -e $ROOT/${path#/} ]] || { echo "CODEOWNERS names $path, which does not exist"; missing=1; }
+  done <"$ROOT/.github/CODEOWNERS"
+  return $missing
+}
+run "CODEOWNERS: every path exists" codeowners_paths
+
 # Amazon ECS (CloudFormation). checkov runs with --skip-download: nothing leaves the machine.
 for tpl in "$DEPLOY"/ecs/*.yaml; do
   name=ecs/$(basename "$tpl")
