@@ -160,6 +160,18 @@ const monitoringSchema = z
         calibration_bins: z.number().int().min(2).max(100).default(10),
       })
       .prefault({}),
+    /** Performance estimated from calibrated probabilities before labels arrive (docs/monitoring.md). */
+    estimate: z
+      .object({
+        /** Estimates are trusted when the bundle's held-out ECE is at most this (or within its sampling noise). */
+        max_ece: z.number().gt(0).lt(1).default(0.05),
+        /** Fewest scored rows before an estimate is judged against the recall target. */
+        min_rows: z.number().int().min(1).default(500),
+        /** Simulated labellings for the 95% sampling band. */
+        simulations: z.number().int().min(20).max(10_000).default(200),
+        seed: z.number().int().min(0).default(20_201),
+      })
+      .prefault({}),
     alerts: z
       .object({
         /** Name of the environment variable holding the Slack-compatible webhook URL (unset: log and store only). */

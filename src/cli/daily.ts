@@ -15,6 +15,8 @@ interface DailyFlags {
   json?: boolean;
 }
 
+const num = (v: number | null): string => (v === null ? "-" : v.toFixed(3));
+
 export function formatDaily(s: DailySummary): string {
   const bands = Object.entries(s.score.bands)
     .map(([band, n]) => `${band} ${n}`)
@@ -45,6 +47,9 @@ export function formatDaily(s: DailySummary): string {
     const w = s.watch;
     lines.push(
       `  drift       ${"error" in w.drift ? `failed: ${w.drift.error}` : `${w.drift.severity}${w.drift.drifted.length > 0 ? ` (${w.drift.drifted.join(", ")})` : ""}, ${w.drift.alerts} new alert(s)`}`,
+    );
+    lines.push(
+      `  estimate    ${"error" in w.estimate ? `failed: ${w.estimate.error}` : `${w.estimate.status}: recall ${num(w.estimate.recall)}, ROC AUC ${num(w.estimate.roc_auc)} (before labels), ${w.estimate.alerts} new alert(s)`}`,
     );
     lines.push(
       `  performance ${"error" in w.performance ? `failed: ${w.performance.error}` : `${w.performance.reports} report(s), ${w.performance.alerts} new alert(s)`}`,

@@ -1,8 +1,10 @@
 import type { Command } from "commander";
 import { alertSink, type RaisedAlert } from "../monitoring/alerts.js";
 import { checkDrift, type DriftReport } from "../monitoring/check-drift.js";
+import { checkEstimate, compareWithRealised, type EstimateComparison } from "../monitoring/check-estimate.js";
 import type { DriftFinding } from "../monitoring/drift.js";
 import { checkPerformance, type PerformanceResult } from "../monitoring/performance.js";
+import type { EstimateReport } from "../store/estimates.js";
 import { listAlerts } from "../store/monitoring.js";
 import { type CommandContext, output, parseChoice } from "./context.js";
 
@@ -31,7 +33,37 @@ export function formatDrift(report: DriftReport, alerts: readonly RaisedAlert[])
   ].join("\n");
 }
 
-export function formatPerformance(result: PerformanceResult): string {
+const interval = (b: [number, number] | null): string => (b === null ? "-" : `${num(b[0])}–${num(b[1])}`);
+
+export function formatEstimate(r: EstimateReport, alerts: readonly RaisedAlert[]): string {
+  return [
+    `Estimated performance of run ${r.run_id} (model ${r.model_name} v${r.model_version}, ${r.rows} customers, before labels): ${r.status.toUpperCase()}`,
+    `  ${"metric".padEnd(20)}${"estimate".padEnd(11)}95% band`,
+    `  ${"recall".padEnd(20)}${num(r.recall).padEnd(11)}${interval(r.band.recall)}`,
+    `  ${"precision".padEnd(20)}${num(r.precision).padEnd(11)}${interval(r.band.precision)}`,
+    `  ${"ROC AUC".padEnd(20)}${num(r.roc_auc).padEnd(11)}${interval(r.band.roc_auc)}`,
+    `  ${"expected churners".padEnd(20)}${num(r.expected_churners, 0).padEnd(11)}${r.band.expected_churners.map((v) => v.toFixed(0)).join("–")}  (${r.flagged} flagged at threshold ${num(r.threshold)})`,
+    `  ${r.reason}`,
+    `  calibration: ${r.calibration.reason}`,
+    ...formatAlerts(alerts),
+  ].join("\n");
+}
+
+function formatComparison(rows: readonly EstimateComparison[]): string[] {
+  const withEstimate = rows.filter((r) => r.estimated !== null);
+  if (withEstimate.length === 0) return [];
+  return [
+    "",
+    "Estimated (before labels) vs realised:",
+    `  ${"version".padEnd(8)}${"month".padEnd(9)}${"recall est".padEnd(12)}${"band".padEnd(14)}${"realised".padEnd(10)}${"error".padEnd(9)}${"auc est".padEnd(9)}${"realised".padEnd(10)}error`,
+    ...withEstimate.map(
+      (r) =>
+        `  v${r.model_version.padEnd(7)}${r.month.padEnd(9)}${num(r.estimated?.recall).padEnd(12)}${interval(r.estimated?.recall_band ?? null).padEnd(14)}${num(r.realised.recall).padEnd(10)}${num(r.error.recall).padEnd(9)}${num(r.estimated?.roc_auc).padEnd(9)}${num(r.realised.roc_auc).padEnd(10)}${num(r.error.roc_auc)}${r.recall_in_band === false ? "  realised recall outside the band: concept drift or miscalibration" : ""}`,
+    ),
+  ];
+}
+
+export function formatPerformance(result: PerformanceResult, comparison: readonly EstimateComparison[] = []): string {
   if (result.reports.length === 0) return "No labelled scores yet: ingest outcomes with `churnops outcomes ingest` once they are known.";
   const lines = result.reports.map(
     (r) =>
@@ -41,6 +73,7 @@ export function formatPerformance(result: PerformanceResult): string {
     `Realised performance (${result.labels} labels; alert when recall < target − ${result.tolerance}):`,
     `  ${"version".padEnd(8)}${"month".padEnd(9)}${"labels".padEnd(9)}${"churned".padEnd(8)}${"recall".padEnd(8)}${"precision".padEnd(10)}${"roc_auc".padEnd(8)}${"ece".padEnd(8)}${"target".padEnd(8)}${"status".padEnd(13)}labels used`,
     ...lines,
+    ...formatComparison(comparison),
     ...formatAlerts(result.alerts),
   ].join("\n");
 }
@@ -68,14 +101,26 @@ export function registerMonitor(program: Command, ctx: () => CommandContext): vo
     });
   monitor
     .command("performance")
-    .description("recall, precision, ROC AUC and calibration per model version and score month, from ingested outcomes")
+    .description(
+      "realised recall, precision, ROC AUC and calibration per model version and score month from ingested outcomes, beside the estimates made before labels; --estimated: estimate a run now",
+    )
     .option("--labels <policy>", "clean: customers who got no offer (control group reweighted); all: every labelled customer", "clean")
+    .option("--estimated", "estimate a score run's performance from its calibrated probabilities (no labels needed)")
+    .option("--run <id>", "with --estimated: score run id, or latest", "latest")
+    .option("--bundle <dir>", "with --estimated: the run's model bundle directory (default: the registered version the run names)")
     .option("--json", "print JSON")
-    .action(async (flags: { labels: string; json?: boolean }) => {
+    .action(async (flags: { labels: string; estimated?: boolean; run: string; bundle?: string; json?: boolean }) => {
       const c = ctx();
+      const deps = { store: await c.store(), config: c.config, log: c.log, alerts: alertSink(c.config, c.log) };
+      if (flags.estimated === true) {
+        const { report, alerts } = await checkEstimate(deps, flags.run, { bundleDir: flags.bundle });
+        output(flags.json === true, { ...report, alerts }, () => formatEstimate(report, alerts));
+        return;
+      }
       const labels = parseChoice(flags.labels, "--labels", ["clean", "all"] as const);
-      const result = await checkPerformance({ store: await c.store(), config: c.config, log: c.log, alerts: alertSink(c.config, c.log) }, { labels });
-      output(flags.json === true, result, () => formatPerformance(result));
+      const result = await checkPerformance(deps, { labels });
+      const comparison = await compareWithRealised(deps.store, result.reports);
+      output(flags.json === true, { ...result, estimated_vs_realised: comparison }, () => formatPerformance(result, comparison));
     });
   monitor
     .command("alerts")

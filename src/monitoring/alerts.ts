@@ -11,7 +11,7 @@ import { type AlertRow, insertAlert, recordAlertDelivery, undeliveredAlerts } fr
 export type AlertSeverity = "warn" | "alert";
 
 /** Rules that can fire; `retrainIfNeeded` reacts to the drift and performance ones. */
-export const ALERT_RULES = ["drift.feature", "drift.score", "drift.quarantine", "performance.recall"] as const;
+export const ALERT_RULES = ["drift.feature", "drift.score", "drift.quarantine", "performance.recall", "performance.estimated_recall"] as const;
 export type AlertRule = (typeof ALERT_RULES)[number];
 
 export interface AlertInput {

@@ -2,7 +2,8 @@ import { mkdir, rename, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import { Gauge, Registry } from "prom-client";
 import type { Store } from "../store/db.js";
-import { listAlerts, listDriftReports } from "../store/monitoring.js";
+import { getEstimate, latestEstimatePerVersion } from "../store/estimates.js";
+import { listAlerts, listDriftReports, listPerformanceReports } from "../store/monitoring.js";
 import { resolveRun } from "../store/runs.js";
 
 /**
@@ -122,7 +123,8 @@ export async function latestBatchMetrics(store: Store): Promise<BatchRunMetrics 
 
 /**
  * Add the monitoring gauges to a server's registry (the API's /metrics): the last batch run's rows, duration,
- * largest PSI and model, and today's alerts by severity, read from the store when Prometheus scrapes.
+ * largest PSI and model, today's alerts by severity, estimated performance per model version and realised
+ * performance with the estimation error per version and month, read from the store when Prometheus scrapes.
  */
 export function registerMonitoringMetrics(registry: Registry, store: Store): void {
   let pending: { at: number; done: Promise<void> } | null = null;
@@ -139,7 +141,57 @@ export function registerMonitoringMetrics(registry: Registry, store: Store): voi
     collect: refresh,
   });
   const gauges = batchGauges(registry, refresh);
+  const estimated = new Gauge({
+    name: "churnops_estimated_performance",
+    help: "Performance of each model version's latest score run estimated from its calibrated probabilities, before labels",
+    labelNames: ["model_version", "metric"],
+    registers: [registry],
+    collect: refresh,
+  });
+  const trusted = new Gauge({
+    name: "churnops_estimated_performance_trusted",
+    help: "1 when the model version's calibration makes its estimates trustworthy",
+    labelNames: ["model_version"],
+    registers: [registry],
+    collect: refresh,
+  });
+  const realised = new Gauge({
+    name: "churnops_realised_performance",
+    help: "Realised performance per model version and score month, from ingested outcomes (clean labels)",
+    labelNames: ["model_version", "month", "metric"],
+    registers: [registry],
+    collect: refresh,
+  });
+  const error = new Gauge({
+    name: "churnops_estimation_error",
+    help: "Estimated minus realised performance of the same score run, once its labels arrived",
+    labelNames: ["model_version", "month", "metric"],
+    registers: [registry],
+    collect: refresh,
+  });
+  async function loadPerformance(): Promise<void> {
+    for (const g of [estimated, trusted, realised, error]) g.reset();
+    for (const e of await latestEstimatePerVersion(store)) {
+      trusted.set({ model_version: e.model_version }, e.trusted ? 1 : 0);
+      for (const metric of ["recall", "precision", "roc_auc"] as const) {
+        const v = e[metric];
+        if (v !== null) estimated.set({ model_version: e.model_version, metric }, v);
+      }
+    }
+    for (const r of await listPerformanceReports(store)) {
+      if (r.labels !== "clean") continue;
+      const e = await getEstimate(store, r.run_id);
+      for (const metric of ["recall", "precision", "roc_auc"] as const) {
+        const v = r[metric];
+        if (v === null) continue;
+        realised.set({ model_version: r.model_version, month: r.month, metric }, v);
+        const est = e?.[metric];
+        if (est !== null && est !== undefined) error.set({ model_version: r.model_version, month: r.month, metric }, est - v);
+      }
+    }
+  }
   async function load(): Promise<void> {
+    await loadPerformance();
     const m = await latestBatchMetrics(store);
     if (m !== null) setBatch(gauges, m);
     const today = await listAlerts(store, { since: new Date().toISOString().slice(0, 10), limit: 10_000 });

@@ -262,8 +262,8 @@ export async function retrain(deps: RetrainDeps, options: RetrainOptions): Promi
   }
 }
 
-/** Alerts that call for a new model: inputs or scores drifted, or realised recall fell. Not data-quality ones. */
-const RETRAIN_RULES: readonly AlertRule[] = ["drift.feature", "drift.score", "performance.recall"];
+/** Alerts that call for a new model: inputs or scores drifted, or recall fell (realised, or estimated). Not data-quality ones. */
+const RETRAIN_RULES: readonly AlertRule[] = ["drift.feature", "drift.score", "performance.recall", "performance.estimated_recall"];
 
 export type RetrainCheck = { ran: false; reason: string } | { ran: true; reason: string; result: RetrainResult };
 

@@ -2,6 +2,7 @@ import type { Config } from "../config.js";
 import type { Logger } from "../log.js";
 import { alertSink } from "../monitoring/alerts.js";
 import { checkDrift } from "../monitoring/check-drift.js";
+import { checkEstimate } from "../monitoring/check-estimate.js";
 import type { Severity } from "../monitoring/drift.js";
 import { latestBatchMetrics, writeMetricsTextfile } from "../monitoring/metrics.js";
 import { checkPerformance } from "../monitoring/performance.js";
@@ -11,6 +12,8 @@ import type { Store } from "../store/db.js";
 /** What the daily job learned about its own model after scoring; a step that failed says why. */
 export interface WatchSummary {
   drift: { severity: Severity; drifted: string[]; alerts: number } | { error: string };
+  /** Performance estimated from today's probabilities, before its labels exist. */
+  estimate: { status: string; recall: number | null; roc_auc: number | null; alerts: number } | { error: string };
   performance: { reports: number; alerts: number } | { error: string };
   retrain: RetrainCheck | { error: string };
   metricsTextfile: string | null;
@@ -28,7 +31,7 @@ async function step<T>(log: Logger, name: string, work: () => Promise<T>): Promi
 
 /**
  * The monitoring half of the daily job: drift of today's batch against the bundle's reference profile,
- * realised performance where labels have arrived, the batch metrics textfile, and retraining through the gate
+ * performance estimated from today's probabilities, realised performance where labels have arrived, the batch metrics textfile, and retraining through the gate
  * when an alert fired. Each step is isolated: a monitoring failure is reported and logged, and never stops
  * customers from being scored or campaigns from going out. Every step is idempotent (one drift report per run,
  * alerts de-duplicated per day), so a re-run of the same date repeats nothing.
@@ -44,6 +47,10 @@ export async function watchAfterScoring(
     const r = await checkDrift({ ...deps, alerts }, run.runId, { bundleDir: run.bundleDir });
     return { severity: r.report.severity, drifted: r.report.drifted, alerts: r.alerts.length };
   });
+  const estimate = await step(log, "estimate", async () => {
+    const r = await checkEstimate({ ...deps, alerts }, run.runId, { bundleDir: run.bundleDir });
+    return { status: r.report.status, recall: r.report.recall, roc_auc: r.report.roc_auc, alerts: r.alerts.length };
+  });
   const performance = await step(log, "performance", async () => {
     const r = await checkPerformance({ ...deps, alerts });
     return { reports: r.reports.length, alerts: r.alerts.length };
@@ -58,5 +65,5 @@ export async function watchAfterScoring(
     });
   }
   const retrain = await step(log, "retrain", () => retrainIfNeeded(deps, { date: run.date }));
-  return { drift, performance, retrain, metricsTextfile };
+  return { drift, estimate, performance, retrain, metricsTextfile };
 }

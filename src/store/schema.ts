@@ -205,6 +205,24 @@ export interface GateDecisionsTable {
   promoted: number;
 }
 
+export interface PerformanceEstimatesTable {
+  run_id: string;
+  model_name: string;
+  model_version: string;
+  as_of: string;
+  rows: number;
+  /** 1 when the model's calibration makes the estimate trustworthy (estimate.ts checkCalibration). */
+  trusted: number;
+  status: string;
+  recall: number | null;
+  precision: number | null;
+  roc_auc: number | null;
+  expected_churners: number;
+  /** The whole EstimateReport as JSON; decoded only by src/store/estimates.ts. */
+  report: string;
+  computed_at: string;
+}
+
 export interface Database {
   score_runs: ScoreRunsTable;
   scores: ScoresTable;
@@ -221,4 +239,5 @@ export interface Database {
   performance_reports: PerformanceReportsTable;
   alerts: AlertsTable;
   gate_decisions: GateDecisionsTable;
+  performance_estimates: PerformanceEstimatesTable;
 }

@@ -185,6 +185,34 @@ def reference_profile(typed: pd.DataFrame, features: FeatureSet, scores: np.ndar
     return profile
 
 
+def calibration_profile(y: np.ndarray, scores: np.ndarray, bins: int = 10) -> dict[str, Any]:
+    """Reliability of the shipped probabilities on held-out rows: equal-width bins and the expected calibration
+    error (ECE). Consumers use it to decide whether performance estimated from probabilities alone (before labels
+    arrive) can be trusted."""
+    y = np.asarray(y, dtype=float)
+    scores = np.asarray(scores, dtype=float)
+    index = np.clip(np.floor(scores * bins).astype(int), 0, bins - 1)
+    out: list[dict[str, Any]] = []
+    ece = 0.0
+    for k in range(bins):
+        mask = index == k
+        n = int(mask.sum())
+        if n == 0:
+            continue
+        mean_p, rate = float(scores[mask].mean()), float(y[mask].mean())
+        ece += n / len(y) * abs(mean_p - rate)
+        out.append(
+            {
+                "lower": k / bins,
+                "upper": (k + 1) / bins,
+                "n": n,
+                "mean_predicted": round(mean_p, 6),
+                "observed_rate": round(rate, 6),
+            }
+        )
+    return {"source": "test split", "n_rows": len(y), "bins": out, "ece": round(ece, 6)}
+
+
 def bands_from_scores(
     scores: np.ndarray, shares: tuple[tuple[str, float], ...] = DEFAULT_BANDS
 ) -> list[dict[str, Any]]:
