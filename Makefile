@@ -71,6 +71,7 @@ bench: setup
 	$(PY) benchmarks/train_speed.py
 	node --import tsx benchmarks/api_latency.ts
 	npx tsx benchmarks/monitor_scenarios.ts
+	node --import tsx benchmarks/estimated_performance.ts
 
 # churnops:dev and churnops-trainer:dev from local Debian bookworm bases, smoke-tested inside (root; buildah).
 .PHONY: images
