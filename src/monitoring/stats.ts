@@ -1,6 +1,10 @@
+import gammainc from "@stdlib/math-base-special-gammainc";
+
 /**
  * The statistics drift and performance checks rest on: binning by the bundle's rule, PSI, and the p-values of
- * the two-sample KS and chi-square tests. Small, dependency-free, and tested against published values.
+ * the two-sample KS and chi-square tests, tested against published values. The incomplete gamma function comes
+ * from stdlib; the asymptotic Kolmogorov distribution stays here (a short alternating series) because stdlib's
+ * KS test is the one-sample test with its exact small-n distribution, not the two-sample asymptotic one used here.
  */
 
 /** Floor for a bucket's share inside PSI's logarithm: an empty bucket then counts as rare, not impossible. */
@@ -79,59 +83,11 @@ export function kolmogorovSurvival(lambda: number): number {
   return Math.min(1, Math.max(0, 2 * sum));
 }
 
-/** ln Γ(x) for x > 0 (Lanczos, g = 7; accurate to about 1e-15). */
-export function lnGamma(x: number): number {
-  const g = 7;
-  const c = [
-    0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059, 12.507343278686905, -0.13857109526572012,
-    9.9843695780195716e-6, 1.5056327351493116e-7,
-  ];
-  if (x < 0.5) return Math.log(Math.PI / Math.sin(Math.PI * x)) - lnGamma(1 - x);
-  const z = x - 1;
-  let a = c[0] as number;
-  const t = z + g + 0.5;
-  for (let i = 1; i < g + 2; i++) a += (c[i] as number) / (z + i);
-  return 0.5 * Math.log(2 * Math.PI) + (z + 0.5) * Math.log(t) - t + Math.log(a);
-}
-
-/** Regularized upper incomplete gamma Q(a, x) = Γ(a, x) / Γ(a): a series below a + 1, a continued fraction above. */
-export function gammaQ(a: number, x: number): number {
-  if (x <= 0) return 1;
-  if (x < a + 1) {
-    let term = 1 / a;
-    let sum = term;
-    for (let n = 1; n < 1000; n++) {
-      term *= x / (a + n);
-      sum += term;
-      if (Math.abs(term) < Math.abs(sum) * 1e-15) break;
-    }
-    return Math.max(0, 1 - sum * Math.exp(-x + a * Math.log(x) - lnGamma(a)));
-  }
-  // Lentz's method for the continued fraction of Γ(a, x).
-  const tiny = 1e-300;
-  let b = x + 1 - a;
-  let c = 1 / tiny;
-  let d = 1 / b;
-  let h = d;
-  for (let i = 1; i < 1000; i++) {
-    const an = -i * (i - a);
-    b += 2;
-    d = an * d + b;
-    if (Math.abs(d) < tiny) d = tiny;
-    c = b + an / c;
-    if (Math.abs(c) < tiny) c = tiny;
-    d = 1 / d;
-    const delta = d * c;
-    h *= delta;
-    if (Math.abs(delta - 1) < 1e-15) break;
-  }
-  return Math.min(1, Math.exp(-x + a * Math.log(x) - lnGamma(a)) * h);
-}
-
-/** P(χ²_df ≥ x). */
+/** P(χ²_df ≥ x): the regularized upper incomplete gamma Q(df/2, x/2), from stdlib. */
 export function chiSquareSurvival(x: number, df: number): number {
   if (df <= 0) return 1;
-  return gammaQ(df / 2, x / 2);
+  if (x <= 0) return 1;
+  return gammainc(x / 2, df / 2, true, true);
 }
 
 export interface ChiSquareTest {
