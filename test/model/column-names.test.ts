@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, inject, it } from "vitest";
+import { openSource } from "../../src/data/source.js";
 import { ChurnModel } from "../../src/model/runtime.js";
 import { scoreBatch } from "../../src/scoring/batch.js";
 import { predict, startApp } from "../server/helpers.js";
@@ -47,14 +48,30 @@ function csvCell(value: string | number): string {
   return /[",\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
 }
 
-/** Spaces (double too), punctuation, non-ASCII, a leading digit, names equal once made identifiers, output names. */
+/**
+ * Spaces (double too), punctuation, non-ASCII, a leading digit, names equal but for case (DuckDB, which reads
+ * the files, would call the second `plan_1`), names equal once made identifiers, the graph's output names.
+ */
 function nastyTable(n: number): string {
   let state = 7;
   const random = (): number => {
     state = (state * 1103515245 + 12345) % 2147483648;
     return state / 2147483648;
   };
-  const header = ["Monthly  Usage", "Monthly__Usage", "monthly usage", "2nd line?", "Größe (cm)", "état", "a.b/c-d", "label", "probabilities", "Churn?"];
+  const header = [
+    "Monthly  Usage",
+    "Monthly__Usage",
+    "monthly usage",
+    "Plan",
+    "plan",
+    "2nd line?",
+    "Größe (cm)",
+    "état",
+    "a.b/c-d",
+    "label",
+    "probabilities",
+    "Churn?",
+  ];
   const rows = [header.map(csvCell).join(",")];
   for (let i = 0; i < n; i++) {
     const usage = Math.round(random() * 12000) / 100;
@@ -67,6 +84,8 @@ function nastyTable(n: number): string {
         usage,
         Math.floor(random() * 50),
         noise,
+        ["basic", "plus", "pro"][Math.floor(random() * 3)] as string,
+        random() < 0.5 ? "a" : "b",
         random() < 0.5 ? "yes" : "no",
         Math.round(1500 + random() * 400) / 10,
         state_,
@@ -117,6 +136,26 @@ describe("column names as people write them", () => {
       expect(worst).toBeLessThanOrEqual(1e-6);
     } finally {
       await model.close();
+    }
+  });
+
+  it("reads columns that differ only in case under the file's own names, from CSV and Parquet", async () => {
+    const csv = join(dir, "case.csv");
+    writeFileSync(csv, "Plan,plan,x y\nbasic,a,1\n");
+    const parquet = join(dir, "case.parquet");
+    const write = "import pyarrow as pa, pyarrow.parquet as pq, sys; pq.write_table(pa.table({'Plan': ['basic'], 'plan': ['a'], 'x y': ['1']}), sys.argv[1])";
+    execFileSync(fixture.python, ["-c", write, parquet]);
+    for (const data of [csv, parquet]) {
+      const source = await openSource({ data });
+      try {
+        expect(source.columns).toEqual(["Plan", "plan", "x y"]);
+        const chunks = [];
+        for await (const chunk of source.chunks({ columns: ["plan", "Plan"], chunkSize: 10, skipRows: 0 })) chunks.push(chunk);
+        expect(chunks[0]?.columns.get("plan")).toEqual(["a"]);
+        expect(chunks[0]?.columns.get("Plan")).toEqual(["basic"]);
+      } finally {
+        await source.close();
+      }
     }
   });
 
