@@ -82,6 +82,26 @@ function plain(v: unknown): unknown {
   return typeof maybe.toDouble === "function" ? maybe.toDouble() : String(v);
 }
 
+/**
+ * The file's own column names, by position. DuckDB's identifiers are case-insensitive, so beside `Plan` it
+ * calls a second column `plan` `plan_1`; a model trained on the file knows it as `plan`. When the file's
+ * header cannot be matched column for column, DuckDB's names stand.
+ */
+async function fileColumnNames(conn: DuckDBConnection, path: string, csv: boolean, duckNames: string[]): Promise<string[]> {
+  const sql = csv
+    ? `SELECT * FROM read_csv(${quoteLiteral(path)}, header = false, all_varchar = true) LIMIT 1`
+    : `SELECT name FROM parquet_schema(${quoteLiteral(path)}) WHERE num_children IS NULL`;
+  try {
+    const reader = await conn.runAndReadAll(sql);
+    const cells = csv ? (reader.getRowsJS()[0] ?? []) : reader.getRowsJS().map((r) => r[0]);
+    const names = cells.map((c) => (typeof c === "string" ? c : ""));
+    const usable = names.length === duckNames.length && new Set(names).size === names.length && !names.includes("");
+    return usable ? names : duckNames;
+  } catch {
+    return duckNames;
+  }
+}
+
 /** CSV and Parquet through DuckDB: streamed chunk by chunk, so memory does not grow with the file. */
 class DuckFileSource implements CustomerSource {
   private constructor(
@@ -89,6 +109,8 @@ class DuckFileSource implements CustomerSource {
     readonly textNumbers: boolean,
     readonly columns: readonly string[],
     private readonly columnTypes: ReadonlyMap<string, string>,
+    /** The file's column name → DuckDB's name for it (they differ where DuckDB renamed a case twin). */
+    private readonly sqlNames: ReadonlyMap<string, string>,
     private readonly relation: string,
     private readonly instance: DuckDBInstance,
     private readonly conn: DuckDBConnection,
@@ -119,8 +141,11 @@ class DuckFileSource implements CustomerSource {
       conn.closeSync();
       throw new ChurnopsError("bad_input", `cannot read ${path}: ${(err as Error).message.split("\n")[0]}`, { field: "data" });
     }
-    const types = new Map(described.map((r) => [String(r.column_name), String(r.column_type)]));
-    return new DuckFileSource(path, textNumbers, [...types.keys()], types, relation, instance, conn);
+    const duckNames = described.map((r) => String(r.column_name));
+    const names = await fileColumnNames(conn, path, textNumbers, duckNames);
+    const types = new Map(described.map((r, i) => [names[i] as string, String(r.column_type)]));
+    const sqlNames = new Map(names.map((n, i) => [n, duckNames[i] as string]));
+    return new DuckFileSource(path, textNumbers, names, types, sqlNames, relation, instance, conn);
   }
 
   chunks(options: ChunkOptions): AsyncGenerator<RawChunk> {
@@ -171,7 +196,7 @@ class DuckFileSource implements CustomerSource {
    * so only values outside them cross as text. Everything else arrives as plain values.
    */
   private planColumn(name: string, hints: ColumnHints | undefined): ColumnPlan {
-    const q = quoteIdent(name);
+    const q = quoteIdent(this.sqlNames.get(name) ?? name);
     const type = this.columnTypes.get(name) ?? "";
     if (hints?.numeric.has(name) === true && NUMERIC_TYPE.test(type)) {
       // Room for the DuckDB vector that tips a chunk over its size.
@@ -190,7 +215,7 @@ class DuckFileSource implements CustomerSource {
 
   async duplicates(column: string): Promise<Set<string>> {
     requireColumns(this.columns, [column], this.description);
-    const c = quoteIdent(column);
+    const c = quoteIdent(this.sqlNames.get(column) ?? column);
     const reader = await this.conn.runAndReadAll(
       `SELECT CAST(${c} AS VARCHAR) AS k FROM ${this.relation} WHERE ${c} IS NOT NULL GROUP BY 1 HAVING count(*) > 1`,
     );

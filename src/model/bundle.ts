@@ -6,8 +6,11 @@ import { z } from "zod";
 import { ChurnopsError } from "../errors.js";
 
 /** bundle.json, as written by the trainer (docs/bundle.md). Unknown keys pass through untouched. */
+// `input_name`: the feature's graph input (a valid ONNX name the converter derived from the column's name);
+// bundles from before it existed name their inputs exactly like the columns.
 const numericFeature = z.object({
   name: z.string().min(1),
+  input_name: z.string().min(1).optional(),
   kind: z.literal("numeric"),
   integer: z.boolean().default(false),
   required: z.boolean(),
@@ -18,6 +21,7 @@ const numericFeature = z.object({
 });
 const categoricalFeature = z.object({
   name: z.string().min(1),
+  input_name: z.string().min(1).optional(),
   kind: z.literal("categorical"),
   required: z.boolean(),
   categories: z.array(z.string()).min(1),

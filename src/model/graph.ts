@@ -4,17 +4,23 @@ import { type CategoryCodes, categoryStrings, type FeatureBatch } from "./featur
 
 /** What running the graph needs from bundle.json: small enough to send to a worker thread. */
 export interface GraphSpec {
-  features: { name: string; kind: "numeric" | "categorical" }[];
+  /** `name` keys the batch's columns; `inputName` is the graph input it feeds. */
+  features: { name: string; inputName: string; kind: "numeric" | "categorical" }[];
   probabilityOutput: string;
   positiveIndex: number;
 }
 
 export function graphSpecOf(bundle: BundleJson): GraphSpec {
   return {
-    features: bundle.schema.features.map((f) => ({ name: f.name, kind: f.kind })),
+    features: bundle.schema.features.map((f) => ({ name: f.name, inputName: inputNameOf(f), kind: f.kind })),
     probabilityOutput: bundle.onnx.probability_output,
     positiveIndex: bundle.onnx.positive_index,
   };
+}
+
+/** The graph input a feature feeds (docs/bundle.md: `input_name`, defaulting to the column's name). */
+export function inputNameOf(feature: { name: string; input_name?: string | undefined }): string {
+  return feature.input_name ?? feature.name;
 }
 
 export function sessionOptions(intraOpThreads: number | undefined): ort.InferenceSession.SessionOptions {
@@ -33,7 +39,7 @@ export async function runGraph(session: ort.InferenceSession, spec: GraphSpec, b
   for (const feature of spec.features) {
     const column = batch.columns.get(feature.name);
     if (column === undefined) throw new Error(`feature batch lacks column ${feature.name}`);
-    feeds[feature.name] =
+    feeds[feature.inputName] =
       feature.kind === "numeric"
         ? new ort.Tensor("float32", column as Float32Array, [batch.size, 1])
         : new ort.Tensor("string", categoryStrings(column as string[] | CategoryCodes), [batch.size, 1]);

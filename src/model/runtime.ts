@@ -2,7 +2,7 @@ import * as ort from "onnxruntime-node";
 import { ChurnopsError } from "../errors.js";
 import { type BundleJson, bandOf, readBundle } from "./bundle.js";
 import { batchFromRows, type FeatureBatch } from "./features.js";
-import { graphSpecOf, runGraph, sessionOptions } from "./graph.js";
+import { graphSpecOf, inputNameOf, runGraph, sessionOptions } from "./graph.js";
 import { InferenceWorker } from "./worker-client.js";
 
 /** Largest difference from a golden probability a consumer accepts (docs/bundle.md). */
@@ -54,7 +54,7 @@ export class ChurnModel {
     } catch (err) {
       throw new ChurnopsError("bundle_invalid", `bundle ${dir}: ONNX Runtime cannot load the graph: ${(err as Error).message}`);
     }
-    const missingInputs = files.json.schema.features.map((f) => f.name).filter((n) => !session.inputNames.includes(n));
+    const missingInputs = files.json.schema.features.map(inputNameOf).filter((n) => !session.inputNames.includes(n));
     if (missingInputs.length > 0) {
       throw new ChurnopsError("bundle_invalid", `bundle ${dir}: the graph has no input for feature(s) ${missingInputs.join(", ")}`);
     }

@@ -102,14 +102,13 @@ def test_thresholds_come_from_the_scores_the_calibrator_was_fit_on(synth_frame: 
 
     from churnops_trainer import evaluate as ev
     from churnops_trainer.data import prepare
-    from churnops_trainer.train import _folds
 
     config = TrainConfig(data="memory", spec=SYNTH_SPEC)
     outcome = fit_and_evaluate(prepare(synth_frame, SYNTH_SPEC), config)
     calibrated = outcome.pipeline.named_steps["clf"].calibrated_classifiers_[0]
     x = outcome.pipeline.named_steps["pre"].transform(to_model_frame(outcome.split.train, outcome.features))
     raw = cross_val_predict(
-        clone(calibrated.estimator), x, outcome.split.y_train, cv=_folds(config), method="predict_proba"
+        clone(calibrated.estimator), x, outcome.split.y_train, cv=outcome.split.folds, method="predict_proba"
     )
     refit = _SigmoidCalibration().fit(raw[:, 1], outcome.split.y_train)
     assert (refit.a_, refit.b_) == (calibrated.calibrators[0].a_, calibrated.calibrators[0].b_)

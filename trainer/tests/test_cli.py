@@ -187,7 +187,7 @@ def test_promote_rollback_resolve_models_and_predict(
     assert code == 0 and result["rows"] == 1500
     with out_csv.open() as handle:
         rows = list(csv.DictReader(handle))
-    assert rows[0].keys() == {"row", "id", "p_onnx", "p_native"} and rows[0]["id"] == "C0000000"
+    assert rows[0].keys() == {"row", "id", "p_onnx", "p_native"} and rows[0]["id"] == "S7-0000000"
     diff = max(abs(float(r["p_onnx"]) - float(r["p_native"])) for r in rows)
     assert diff <= 1e-4
 

@@ -180,9 +180,11 @@ def test_bands_hold_their_top_shares_of_scores() -> None:
     from churnops_trainer.export import bands_from_scores
 
     scores = np.linspace(0, 1, 1001)
-    bands = bands_from_scores(scores, (("high", 0.1), ("medium", 0.3)))
+    bands = bands_from_scores(scores, 0.8, (("high", 0.1), ("medium", 0.3)))
     assert [b["name"] for b in bands] == ["high", "medium", "low"]
     assert bands[0]["min"] == pytest.approx(0.9) and bands[1]["min"] == pytest.approx(0.7)
+    # An operating threshold below the lowest named band's share: that band reaches down to it, exactly.
+    assert [b["min"] for b in bands_from_scores(scores, 0.4123456789)] == [pytest.approx(0.9), 0.4123456789, 0.0]
     assert _bands("high:0.05,medium:0.25") == (("high", 0.05), ("medium", 0.25))
     with pytest.raises(TrainerError, match="shares must grow"):
         _bands("high:0.3,medium:0.1")

@@ -363,3 +363,44 @@ def test_jdbc_table_in_and_store_out_match_the_typescript_scorer(
 
     again = S.run(config, spark=spark)
     assert again["status"] == "already_complete"
+
+
+@pytest.mark.skipif(NODE is None, reason="node is needed to run the TypeScript CLI")
+def test_the_cli_scores_on_spark_without_a_master(bundle: Path, synth_frame: pd.DataFrame, tmp_path: Path) -> None:
+    """`churnops score --engine spark` as documented, no --master: Spark's default (local) workers must run the
+    trainer's interpreter, found without PYSPARK_PYTHON in the environment."""
+    data = tmp_path / "customers.parquet"
+    synth_frame.head(300).to_parquet(data, index=False)
+    out = tmp_path / "spark.parquet"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYSPARK_")}
+    env.update({"CHURNOPS_HOME": str(tmp_path / "home"), "CHURNOPS_LOG_LEVEL": "warn"})
+    args = ["score", "--engine", "spark", "--model", str(bundle), "--data", str(data), "--out", str(out)]
+    cmd = [NODE or "node", "--import", "tsx", "test/helpers/cli-entry.ts", *args, "--as-of", AS_OF, "--json"]
+    done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    ts_scores, _ = run_typescript(data, bundle, tmp_path)
+    merged = pd.read_parquet(out).merge(ts_scores, on="customer_id", suffixes=("", "_ts"), validate="one_to_one")
+    assert len(merged) == 300
+    assert np.max(np.abs(merged["probability"] - merged["probability_ts"])) <= 1e-6
+
+
+def test_spark_scores_columns_with_any_names(spark: Any, tmp_path: Path) -> None:
+    """Spaces, punctuation, non-ASCII, a leading digit, names equal but for case: each is its own column."""
+    from churnops_trainer.data import prepare
+    from churnops_trainer.export import write_bundle
+    from churnops_trainer.predict import score_frame
+    from churnops_trainer.train import TrainConfig, build_bundle_parts, fit_and_evaluate
+    from tests.test_honest_data import NASTY, NASTY_SPEC, nasty_frame
+
+    raw = nasty_frame()
+    config = TrainConfig(data="memory", spec=NASTY_SPEC)
+    outcome = fit_and_evaluate(prepare(raw, NASTY_SPEC), config)
+    bundle = write_bundle(tmp_path / "bundle", build_bundle_parts(outcome, config, {}), "nasty", "1", "run")
+    data = tmp_path / "nasty.parquet"
+    raw.drop(columns=["Churn?"]).to_parquet(data, index=False)
+    summary, scores, quarantine = run_spark(spark, data, bundle, tmp_path)
+    assert summary["rows_scored"] == len(raw) and len(quarantine) == 0
+    assert set(NASTY) == {f["name"] for f in S.load_bundle(bundle)["schema"]["features"]}
+    expected, _, _ = score_frame(bundle, raw)
+    got = scores.sort_values("customer_id", key=lambda ids: ids.astype(int))["probability"].to_numpy()
+    assert np.max(np.abs(got - expected)) <= 1e-6

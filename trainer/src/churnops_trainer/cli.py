@@ -1,6 +1,7 @@
 """Thin command line: parse → call the library → print the result on stdout (JSON with --json).
 
-Logs go to stderr as JSON lines. A user error prints one line on stderr and exits 2.
+Logs go to stderr: short lines on a terminal, JSON lines otherwise (see logs.py). A user error prints one line
+on stderr and exits 2.
 """
 
 from __future__ import annotations
@@ -74,6 +75,7 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
         offer_cost=args.offer_cost,
         customer_value=args.customer_value,
         save_rate=args.save_rate,
+        allow_leaky=args.allow_leaky,
         **({"bands": b} if (b := _bands(args.bands)) else {}),
     )
     return train(config)
@@ -82,16 +84,26 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
 def _train_summary(r: dict[str, Any]) -> str:
     t = r["metrics"]["test"]
     o = r["baselines"]["original_recipe"]["test"]
+    bands = ", ".join(f"{b['name']} ≥ {b['min']:.4g}" for b in r["bands"])
+    if r["version"] == "local":
+        next_step = "not registered (--no-register): the bundle above is the result"
+    else:
+        next_step = (
+            f"version {r['version']} is the challenger; the champion is unchanged. "
+            f"To serve it: churnops promote --version {r['version']}"
+        )
     lines = [
         f"model {r['model_name']} version {r['version']} (run {r['run_id']})",
         f"bundle  {r['bundle_path']}",
         f"report  {r['report_path']}",
         f"threshold {r['threshold']:.4f}: recall {t['recall']:.3f}, precision {t['precision']:.3f}, "
         f"accuracy {t['accuracy']:.3f}, ROC AUC {t['roc_auc']:.3f}, Brier {t['brier']:.4f}",
+        f"bands   {bands}",
         f"original recipe: ROC AUC {o['roc_auc']:.3f}, recall {o['recall']:.3f}, precision at equal recall "
         f"{o['precision_at_equal_recall']:.3f}",
         *[f"note: {n}" for n in r["metrics"]["notes"]],
         f"took {r['timings']['total_s']:.1f} s",
+        next_step,
     ]
     return "\n".join(lines)
 
@@ -111,6 +123,7 @@ def cmd_synth(args: argparse.Namespace) -> dict[str, Any]:
             drift_feature=args.drift_feature,
             drift_shift=args.drift_shift,
             concept_drift=args.concept_drift,
+            id_prefix=args.id_prefix,
         )
     except ValueError as exc:
         raise TrainerError(str(exc)) from None
@@ -172,6 +185,18 @@ def cmd_evaluate(args: argparse.Namespace) -> dict[str, Any]:
     return evaluate_bundle(Path(args.bundle), args.data, args.table, args.query, args.target, args.positive)
 
 
+def _evaluate_summary(r: dict[str, Any]) -> str:
+    head = (
+        f"model {r['model_name']} version {r['model_version']} on {r['rows']} labelled rows "
+        f"({r['positives']} positive), threshold {r['threshold']:.4f}"
+    )
+    width = max(len(k) for k in r["metrics"])
+    table = [f"{'metric':<{width}}  value", *(f"{k:<{width}}  {v:.4f}" for k, v in r["metrics"].items())]
+    unseen = r["unseen_category_rows"]
+    tail = [f"{unseen} row(s) hold a category the model never saw (scorers quarantine them)"] if unseen else []
+    return "\n".join([head, *table, *tail])
+
+
 def cmd_verify(args: argparse.Namespace) -> dict[str, Any]:
     from churnops_trainer.export import verify_bundle
 
@@ -185,12 +210,11 @@ def cmd_predict(args: argparse.Namespace) -> dict[str, Any]:
 
     native = None
     if args.native:
-        import joblib
-
+        from churnops_trainer.native import load_native
         from churnops_trainer.registry import Settings, download_native
 
         run_id = load_bundle(Path(args.bundle))["run_id"]
-        native = joblib.load(download_native(Settings.from_env(), run_id))
+        native = load_native(download_native(Settings.from_env(), run_id))
     rows = predict_to_csv(Path(args.bundle), args.data, Path(args.out), native)
     return {"out": args.out, "rows": rows, "native": bool(args.native)}
 
@@ -247,6 +271,9 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, tuple[Handler, Su
     p.add_argument("--offer-cost", type=float, help="cost of one retention offer (enables the cost threshold)")
     p.add_argument("--customer-value", type=float, help="value of keeping one customer")
     p.add_argument("--save-rate", type=float, default=0.3, help="share of contacted churners an offer keeps")
+    p.add_argument(
+        "--allow-leaky", action="store_true", help="train even if one column alone predicts the target (AUC ≥ 0.99)"
+    )
     p.add_argument("--bands", help="risk bands as NAME:TOP_SHARE,… (default high:0.1,medium:0.3)")
 
     p = command("synth", "write a synthetic customer table", cmd_synth, _simple("out"))
@@ -258,6 +285,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, tuple[Handler, Su
     p.add_argument("--drift-feature", help="feature whose distribution shifts")
     p.add_argument("--drift-shift", type=float, default=0.0, help="size of that shift")
     p.add_argument("--concept-drift", type=float, default=0.0, help="change of the churn relationship (0..1)")
+    p.add_argument("--id-prefix", help="customer ids are PREFIX + 7 digits (default: S<seed>-, distinct per seed)")
 
     p = command(
         "resolve", "print the local bundle directory of a registered version", cmd_resolve, _simple("bundle_path")
@@ -277,7 +305,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, tuple[Handler, Su
     p = command("models", "list registered versions", cmd_models, _models_summary)
     p.add_argument("--model-name", default="churn")
 
-    p = command("evaluate", "metrics of a bundle on a labelled table", cmd_evaluate, lambda r: json.dumps(r["metrics"]))
+    p = command("evaluate", "metrics of a bundle on a labelled table", cmd_evaluate, _evaluate_summary)
     p.add_argument("--bundle", required=True)
     data_args(p)
     p.add_argument("--target")
@@ -316,12 +344,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     parser, handlers = build_parser()
     args = parser.parse_args(argv)
-    logs.configure()
-    logging.captureWarnings(True)
-    logging.getLogger("py.warnings").setLevel(logging.ERROR)
-    warnings.filterwarnings("ignore", category=FutureWarning)
     handler, summary = handlers[args.command]
     try:
+        logs.configure()
+        logging.captureWarnings(True)
+        logging.getLogger("py.warnings").setLevel(logging.ERROR)
+        warnings.filterwarnings("ignore", category=FutureWarning)
         # Libraries sometimes print (MLflow prints run URLs); stdout carries only our result.
         with contextlib.redirect_stdout(sys.stderr):
             result = handler(args)

@@ -191,6 +191,8 @@ class PreparedData:
     n_rows: int
     positives: int
     categories: dict[str, list[str]] = field(default_factory=dict)
+    #: Row → duplicate group: rows equal in every feature and the label share a group (see duplicate_groups).
+    groups: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
 
 def _missing_mask(values: pd.Series) -> pd.Series:
@@ -297,8 +299,16 @@ def prepare(frame: pd.DataFrame, spec: DatasetSpec) -> PreparedData:
     )
     numeric_info = {n: _numeric_info(n, typed[n], spec) for n in numeric}
     categories = {n: sorted({str(v) for v in typed[n] if v is not None}) for n in categorical}
+    table = pd.DataFrame(typed)
+    groups = duplicate_groups(table, y)
+    repeated = len(y) - int(groups.max()) - 1
+    if repeated:
+        notes.append(
+            f"{repeated} row(s) repeat another row exactly (every feature and the label); identical rows are kept "
+            "on one side of the test split and of every cross-validation fold"
+        )
     return PreparedData(
-        frame=pd.DataFrame(typed),
+        frame=table,
         y=y,
         ids=ids,
         id_column=spec.id_column,
@@ -311,7 +321,50 @@ def prepare(frame: pd.DataFrame, spec: DatasetSpec) -> PreparedData:
         n_rows=len(y),
         positives=int(y.sum()),
         categories=categories,
+        groups=groups,
     )
+
+
+def duplicate_groups(frame: pd.DataFrame, y: np.ndarray) -> np.ndarray:
+    """A group number per row, numbered by first appearance; exact duplicates (features and label) share one.
+
+    Splitting by group keeps a repeated row out of the side that would score it after training on its twin.
+    """
+    keyed = frame.assign(**{"\x00label": y})
+    hashes = pd.util.hash_pandas_object(keyed, index=False).to_numpy()
+    codes, _ = pd.factorize(hashes)
+    return codes.astype(np.int64)
+
+
+#: A single column that ranks the label at least this well on its own is a leak, not a feature.
+LEAK_ROC_AUC = 0.99
+
+
+def leaky_columns(prepared: PreparedData, limit: float = LEAK_ROC_AUC) -> dict[str, float]:
+    """Feature columns whose values alone separate the classes with ROC AUC ≥ `limit` (either direction).
+
+    A numeric column ranks by its value (missing as the lowest); a categorical one by its categories' churn
+    rate (missing as a category of its own). Such a column is usually the outcome leaking in (a churn score
+    from another system, a cancellation date), and a model built on it is worthless once deployed.
+    """
+    from sklearn.metrics import roc_auc_score
+
+    found: dict[str, float] = {}
+    y = prepared.y
+    for name in prepared.features.raw_columns:
+        values = prepared.frame[name]
+        if name in prepared.features.numeric:
+            numbers = values.to_numpy(dtype=np.float64)
+            lowest = np.nanmin(numbers) if np.isfinite(numbers).any() else 0.0
+            ranking = np.where(np.isnan(numbers), lowest - 1.0, numbers)
+        else:
+            keys = values.fillna("\x00missing").astype(str)
+            ranking = keys.map(pd.Series(y, index=keys.index).groupby(keys).mean()).to_numpy(dtype=np.float64)
+        auc = float(roc_auc_score(y, ranking))
+        auc = max(auc, 1.0 - auc)
+        if auc >= limit:
+            found[name] = round(auc, 4)
+    return found
 
 
 def _require_columns(columns: list[str], target: TargetSpec, spec: DatasetSpec) -> None:

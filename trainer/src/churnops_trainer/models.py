@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -10,7 +11,6 @@ from lightgbm import Booster, LGBMClassifier
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import GradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -99,15 +99,10 @@ def lgbm_estimator(
 
 
 def calibrated_lgbm_pipeline(
-    features: FeatureSet, estimator: LGBMClassifier, method: str, seed: int, folds: int = 5
+    features: FeatureSet, estimator: LGBMClassifier, method: str, folds: Sequence[tuple[np.ndarray, np.ndarray]]
 ) -> Pipeline:
-    """Preprocessing + LightGBM calibrated on cross-fitted predictions (one model, one calibrator)."""
-    calibrated = CalibratedClassifierCV(
-        estimator,
-        method=method,
-        cv=StratifiedKFold(folds, shuffle=True, random_state=seed),
-        ensemble=False,
-    )
+    """Preprocessing + LightGBM calibrated on predictions cross-fitted over `folds` (one model, one calibrator)."""
+    calibrated = CalibratedClassifierCV(estimator, method=method, cv=list(folds), ensemble=False)
     return Pipeline([("pre", build_preprocessor(features)), ("clf", calibrated)])
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
@@ -75,6 +76,9 @@ def register_converters() -> None:
 def convert_pipeline(pipeline: Pipeline, features: FeatureSet) -> tuple[onnx.ModelProto, Compaction]:
     """The whole fitted pipeline as one ONNX graph: one [N,1] input per raw column, calibrated probabilities.
 
+    Inputs follow `features.raw_columns` in order; their names are the converter's (see onnx_inputs), which
+    the bundle records per feature as `input_name`.
+
     One-feature trees are merged per feature afterwards (tree_compact): same function, far fewer trees.
     """
     from skl2onnx import convert_sklearn
@@ -90,17 +94,28 @@ def convert_pipeline(pipeline: Pipeline, features: FeatureSet) -> tuple[onnx.Mod
         options={id(pipeline): {"zipmap": False}},
         name="churnops",
     )
+    inputs = [i.name for i in model.graph.input]
+    if len(inputs) != len(features.raw_columns) or len(set(inputs)) != len(inputs):
+        raise RuntimeError(f"converted graph has inputs {inputs} for feature columns {list(features.raw_columns)}")
     outputs = [o.name for o in model.graph.output]
     if PROBABILITY_OUTPUT not in outputs:
         raise RuntimeError(f"converted graph has no '{PROBABILITY_OUTPUT}' output (outputs: {outputs})")
     return model, compact_trees(model)
 
 
-def onnx_inputs(frame: Any, features: FeatureSet) -> dict[str, np.ndarray]:
-    """Feeds for the graph from a model frame (see features.to_model_frame)."""
+def onnx_inputs(frame: Any, features: FeatureSet, input_names: Sequence[str]) -> dict[str, np.ndarray]:
+    """Feeds for the graph from a model frame (see features.to_model_frame).
+
+    `input_names` are the graph's inputs in feature order (numeric, then categorical): the converter names
+    them after the columns but makes them valid ONNX names (`Monthly  Usage` → `Monthly__Usage`, unique).
+    """
+    columns = features.raw_columns
+    if len(input_names) != len(columns):
+        raise ValueError(f"the graph has {len(input_names)} inputs for {len(columns)} feature columns")
     feeds: dict[str, np.ndarray] = {}
-    for name in features.numeric:
-        feeds[name] = np.asarray(frame[name], dtype=np.float32).reshape(-1, 1)
-    for name in features.categorical:
-        feeds[name] = np.asarray(frame[name], dtype=object).astype(str).reshape(-1, 1)
+    for name, input_name in zip(columns, input_names, strict=True):
+        if name in features.numeric:
+            feeds[input_name] = np.asarray(frame[name], dtype=np.float32).reshape(-1, 1)
+        else:
+            feeds[input_name] = np.asarray(frame[name], dtype=object).astype(str).reshape(-1, 1)
     return feeds

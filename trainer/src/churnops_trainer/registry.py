@@ -24,7 +24,7 @@ CHALLENGER = "challenger"
 HISTORY_TAG = "previous_champion"
 BUNDLE_ARTIFACTS = "bundle"
 NATIVE_ARTIFACTS = "native"
-NATIVE_FILE = "pipeline.joblib"
+NATIVE_FILE = "pipeline.skops"  # skops, not a pickle: see native.py
 VERSION_TAGS = ("roc_auc", "recall", "precision", "accuracy", "threshold")
 
 

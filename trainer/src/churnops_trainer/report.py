@@ -170,6 +170,7 @@ def write_report(directory: Path, outcome: TrainOutcome, config: TrainConfig, ru
         f"{' <b>(chosen)</b>' if c is outcome.chosen else ''}</li>"
         for c in outcome.candidates
     )
+    bands = "".join(f"<li><b>{html.escape(b['name'])}</b>: probability ≥ {b['min']:.6g}</li>" for b in outcome.bands)
     images = "".join(
         f'<figure><img src="{f}" alt="{k}"><figcaption>{k}</figcaption></figure>' for k, f in files.items()
     )
@@ -188,6 +189,8 @@ fingerprint <code>{prepared.fingerprint[:16]}…</code>.</p>
 thresholds from out-of-fold predictions.
 Operating threshold: highest precision with recall ≥ {config.recall_target:.2f}.</p>
 <h2>Thresholds</h2><pre>{html.escape(json.dumps(outcome.thresholds, indent=1))}</pre>
+<h2>Risk bands</h2><p>A customer is in the first band whose minimum the probability reaches; every customer
+flagged at the operating threshold is in a band above the lowest.</p><ul>{bands}</ul>
 <h2>Test metrics (each candidate at its own threshold)</h2>{_table(rows, METRIC_KEYS)}
 <p>Original recipe precision at LightGBM's test recall ({outcome.metrics["test"]["recall"]:.3f}):
 {outcome.baselines["original_recipe"]["test"]["precision_at_equal_recall"]:.3f}
@@ -203,7 +206,12 @@ Operating threshold: highest precision with recall ≥ {config.recall_target:.2f
     path.write_text(page, encoding="utf-8")
     (directory / "metrics.json").write_text(
         json.dumps(
-            {"metrics": outcome.metrics, "baselines": outcome.baselines, "thresholds": outcome.thresholds},
+            {
+                "metrics": outcome.metrics,
+                "baselines": outcome.baselines,
+                "thresholds": outcome.thresholds,
+                "bands": outcome.bands,
+            },
             indent=1,
         )
     )

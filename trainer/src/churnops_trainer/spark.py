@@ -158,6 +158,8 @@ class ColumnPlan:
     categories: tuple[str, ...]
     source: SourceKind
     expected: str
+    #: The graph input this column feeds (docs/bundle.md `input_name`; older bundles: the column's name).
+    input_name: str = ""
 
     @classmethod
     def from_spec(cls, spec: dict[str, Any], source: SourceKind) -> ColumnPlan:
@@ -177,6 +179,7 @@ class ColumnPlan:
             categories,
             source,
             expected,
+            spec.get("input_name", spec["name"]),
         )
 
 
@@ -319,7 +322,7 @@ def validate_batch(plan: ValidationPlan, batch: pd.DataFrame) -> tuple[dict[str,
             values = validate_numeric(col, raw, flag, reasons)
         else:
             values = validate_categorical(col, raw, plan.missing_token, reasons)
-        inputs[col.name] = values.reshape(-1, 1)
+        inputs[col.input_name] = values.reshape(-1, 1)
     return inputs, reasons
 
 
@@ -524,12 +527,17 @@ def spark_session(master: str | None, conf: dict[str, str], app_name: str = "chu
         builder = builder.master(master)
     settings = {
         "spark.sql.execution.arrow.pyspark.enabled": "true",
+        # Column names are the bundle's exactly: `Plan` and `plan` are two features, not one ambiguous name.
+        "spark.sql.caseSensitive": "true",
         # A terminal gets Spark's progress bar; logs get a progress line every PROGRESS_SECONDS (ProgressLog).
         "spark.ui.showConsoleProgress": "true" if sys.stderr.isatty() else "false",
         **conf,
     }
-    if master is not None and master.startswith("local"):
-        # Local workers are forked by this process: they must run this interpreter, which has the trainer.
+    # Without --master and outside spark-submit (which hands its driver a gateway port and its own master),
+    # Spark runs local too. Local workers are forked by this process: they must run this interpreter, which
+    # has the trainer; a cluster's workers get theirs from spark-submit's settings.
+    submitted = "PYSPARK_GATEWAY_PORT" in os.environ
+    if (master is None and not submitted) or (master is not None and master.startswith("local")):
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     for key, value in settings.items():
         builder = builder.config(key, value)
@@ -666,16 +674,22 @@ def prepared_input(frame: DataFrame, plan: ValidationPlan) -> DataFrame:
         data_type = frame.schema[col.name].dataType
         # Arrow → pandas turns NULL into NaN in floating columns; the flag keeps "missing" apart from NaN.
         if col.numeric and isinstance(data_type, (T.FloatType, T.DoubleType, T.DecimalType)):
-            selected.append(F.col(f"`{col.name}`").isNull().alias(f"n{k}"))
+            selected.append(_column(col.name).isNull().alias(f"n{k}"))
     return frame.select(*selected)
+
+
+def _column(name: str) -> Any:
+    """A column by its exact name: quoted, so spaces, dots and punctuation are part of the name."""
+    from pyspark.sql import functions as F
+
+    return F.col("`" + name.replace("`", "``") + "`")
 
 
 def _plain(frame: DataFrame, name: str) -> Any:
     """Decimals become doubles (as DuckDB hands them to the TS scorer); dates, times and the like become text."""
-    from pyspark.sql import functions as F
     from pyspark.sql import types as T
 
-    column = F.col(f"`{name}`")
+    column = _column(name)
     data_type = frame.schema[name].dataType
     if isinstance(data_type, T.DecimalType):
         return column.cast("double")

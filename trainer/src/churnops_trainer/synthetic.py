@@ -49,6 +49,9 @@ class SynthConfig:
     drift_feature: str | None = None
     drift_shift: float = 0.0
     concept_drift: float = 0.0
+    #: Customer ids are `<prefix><7 digits>`; the default prefix names the seed (`S42-`), so that two tables
+    #: made with different seeds share no customer and one's outcomes never attach to the other's scores.
+    id_prefix: str | None = None
 
     def __post_init__(self) -> None:
         if self.rows < 1:
@@ -83,7 +86,8 @@ def generate(config: SynthConfig) -> pd.DataFrame:
 
 def _initial_customers(config: SynthConfig, rng: np.random.Generator) -> pd.DataFrame:
     n = config.rows
-    ids = np.array([f"C{i:07d}" for i in range(n)], dtype=object)
+    prefix = f"S{config.seed}-" if config.id_prefix is None else config.id_prefix
+    ids = np.array([f"{prefix}{i:07d}" for i in range(n)], dtype=object)
     if config.recipe == "original":
         tenure = rng.integers(1, MAX_TENURE, n)
         monthly = rng.uniform(20, 100, n)

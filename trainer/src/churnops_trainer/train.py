@@ -22,7 +22,8 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict, train_te
 from sklearn.pipeline import Pipeline
 
 from churnops_trainer import evaluate as ev
-from churnops_trainer.data import DatasetSpec, PreparedData, prepare, read_table
+from churnops_trainer.data import DatasetSpec, PreparedData, leaky_columns, prepare, read_table
+from churnops_trainer.errors import DataError
 from churnops_trainer.export import (
     DEFAULT_BANDS,
     BundleParts,
@@ -37,7 +38,7 @@ from churnops_trainer.export import (
     write_bundle,
 )
 from churnops_trainer.features import FeatureSet, build_preprocessor, monotone_vector, to_model_frame
-from churnops_trainer.logs import get_logger, timed
+from churnops_trainer.logs import get_logger, progress, timed
 from churnops_trainer.models import (
     TREE_SHAPES,
     calibrated_lgbm_pipeline,
@@ -45,6 +46,7 @@ from churnops_trainer.models import (
     logistic_pipeline,
     original_recipe_pipeline,
 )
+from churnops_trainer.native import save_native
 from churnops_trainer.onnx_convert import convert_pipeline
 
 log = get_logger("train")
@@ -52,6 +54,8 @@ log = get_logger("train")
 MAX_TREES = 2000
 EARLY_STOPPING_ROUNDS = 100
 CALIBRATION = "sigmoid"
+#: The timed steps of `train` on this thread (load … tracking; `--tune` adds one), for its k/total progress.
+TRAIN_STEPS = 9
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,8 @@ class TrainConfig:
     bands: tuple[tuple[str, float], ...] = DEFAULT_BANDS
     test_size: float = 0.2
     folds: int = 5
+    #: Train even when a single column predicts the target almost perfectly (data.leaky_columns).
+    allow_leaky: bool = False
 
 
 @dataclass
@@ -96,7 +102,10 @@ class Split:
     y_train: np.ndarray
     y_test: np.ndarray
     ids_test: pd.Series
+    train_index: np.ndarray
     test_index: np.ndarray
+    #: CV folds over the training rows (indices into `train`), duplicate-group aware.
+    folds: list[tuple[np.ndarray, np.ndarray]]
 
 
 @dataclass
@@ -114,6 +123,8 @@ class TrainOutcome:
     oof_scores: np.ndarray
     test_scores: np.ndarray
     thresholds: dict[str, Any]
+    #: Risk bands high → low, from the out-of-fold scores and the operating threshold (bands_from_scores).
+    bands: list[dict[str, Any]]
     metrics: dict[str, Any]
     baselines: dict[str, Any]
     baseline_scores: dict[str, np.ndarray]
@@ -121,23 +132,56 @@ class TrainOutcome:
     timings: dict[str, float] = field(default_factory=dict)
 
 
+Folds = list[tuple[np.ndarray, np.ndarray]]
+
+
 def split_data(prepared: PreparedData, config: TrainConfig) -> Split:
-    index = np.arange(prepared.n_rows)
-    train_idx, test_idx = train_test_split(
-        index, test_size=config.test_size, random_state=config.seed, stratify=prepared.y
+    """The stratified test split, drawn over duplicate groups so identical rows land on one side."""
+    groups = prepared.groups if len(prepared.groups) == prepared.n_rows else np.arange(prepared.n_rows)
+    units, unit_y = _units(groups, prepared.y)
+    train_units, test_units = train_test_split(
+        np.arange(len(units)), test_size=config.test_size, random_state=config.seed, stratify=unit_y
     )
+    train_idx, test_idx = _rows_of(groups, units, train_units), _rows_of(groups, units, test_units)
+    y_train = prepared.y[train_idx]
     return Split(
         train=prepared.frame.iloc[train_idx].reset_index(drop=True),
         test=prepared.frame.iloc[test_idx].reset_index(drop=True),
-        y_train=prepared.y[train_idx],
+        y_train=y_train,
         y_test=prepared.y[test_idx],
         ids_test=prepared.ids.iloc[test_idx].reset_index(drop=True),
+        train_index=train_idx,
         test_index=test_idx,
+        folds=group_folds(groups[train_idx], y_train, config.folds, config.seed),
     )
 
 
-def _folds(config: TrainConfig) -> StratifiedKFold:
-    return StratifiedKFold(config.folds, shuffle=True, random_state=config.seed)
+def group_folds(groups: np.ndarray, y: np.ndarray, n_folds: int, seed: int) -> Folds:
+    """Stratified K folds over duplicate groups: no group is in both a fold's fitting and held-out rows.
+
+    Without duplicates this is exactly StratifiedKFold(shuffle=True) over the rows.
+    """
+    units, unit_y = _units(groups, y)
+    folds = StratifiedKFold(n_folds, shuffle=True, random_state=seed)
+    return [
+        (np.sort(_rows_of(groups, units, fit)), np.sort(_rows_of(groups, units, held_out)))
+        for fit, held_out in folds.split(np.zeros(len(units)), unit_y)
+    ]
+
+
+def _units(groups: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct groups in order of first appearance, and each one's label (a group has one label)."""
+    units, first = np.unique(groups, return_index=True)
+    order = np.argsort(first, kind="stable")
+    return units[order], y[first[order]]
+
+
+def _rows_of(groups: np.ndarray, units: np.ndarray, picked: np.ndarray) -> np.ndarray:
+    """Row indices of the picked units, in the picked units' order (rows of one unit in table order)."""
+    position = np.full(int(groups.max()) + 1, -1, dtype=np.int64)
+    position[units[picked]] = np.arange(len(picked))
+    rows = np.flatnonzero(position[groups] >= 0)
+    return rows[np.argsort(position[groups[rows]], kind="stable")]
 
 
 def cross_validate_lgbm(
@@ -148,11 +192,12 @@ def cross_validate_lgbm(
     params: dict[str, Any],
     name: str,
     scale_pos_weight: float,
+    folds: Folds,
 ) -> CandidateCV:
     """Out-of-fold probabilities with early stopping on each held-out fold (AUC)."""
     oof = np.zeros(len(y))
     iterations = []
-    for fit_idx, val_idx in _folds(config).split(x, y):
+    for fit_idx, val_idx in folds:
         pre = build_preprocessor(features).fit(x.iloc[fit_idx])
         x_fit, x_val = pre.transform(x.iloc[fit_idx]), pre.transform(x.iloc[val_idx])
         monotone = monotone_vector(features, list(pre.get_feature_names_out()))
@@ -172,7 +217,9 @@ def _early_stopping() -> Any:
     return early_stopping(EARLY_STOPPING_ROUNDS, first_metric_only=True, verbose=False)
 
 
-def tune_params(x: pd.DataFrame, y: np.ndarray, features: FeatureSet, config: TrainConfig) -> dict[str, Any]:
+def tune_params(
+    x: pd.DataFrame, y: np.ndarray, features: FeatureSet, config: TrainConfig, folds: Folds
+) -> dict[str, Any]:
     """Optuna search over LightGBM's main knobs by out-of-fold ROC AUC, within the time budget."""
     import optuna
 
@@ -186,7 +233,7 @@ def tune_params(x: pd.DataFrame, y: np.ndarray, features: FeatureSet, config: Tr
             "colsample_bytree": trial.suggest_float("colsample_bytree", 0.4, 1.0),
             "reg_lambda": trial.suggest_float("reg_lambda", 0.01, 30.0, log=True),
         }
-        return cross_validate_lgbm(x, y, features, config, params, "tune", 1.0).roc_auc
+        return cross_validate_lgbm(x, y, features, config, params, "tune", 1.0, folds).roc_auc
 
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=config.seed))
     study.enqueue_trial({})  # the defaults first, so tuning can only match or beat them on CV
@@ -203,8 +250,24 @@ def fit_and_evaluate(prepared: PreparedData, config: TrainConfig) -> TrainOutcom
     """
     from threadpoolctl import threadpool_limits
 
+    guard_leaks(prepared, config.allow_leaky)
     with threadpool_limits(limits=1, user_api="blas"):
         return _fit_and_evaluate(prepared, config)
+
+
+def guard_leaks(prepared: PreparedData, allow: bool) -> None:
+    """Stop (or, when allowed, note) columns that alone predict the target with ROC AUC ≥ LEAK_ROC_AUC."""
+    leaky = leaky_columns(prepared)
+    if not leaky:
+        return
+    listed = ", ".join(f"'{name}' (ROC AUC {auc:.3f})" for name, auc in leaky.items())
+    target = prepared.target.column
+    if not allow:
+        raise DataError(
+            f"{len(leaky)} column(s) predict '{target}' almost perfectly on their own: {listed}; such a column "
+            f"is usually the outcome leaking in. Drop it (--drop) or pass --allow-leaky to train anyway"
+        )
+    prepared.notes.append(f"trained with --allow-leaky although these column(s) alone predict '{target}': {listed}")
 
 
 def _fit_and_evaluate(prepared: PreparedData, config: TrainConfig) -> TrainOutcome:
@@ -233,13 +296,13 @@ def _fit_lightgbm_and_evaluate(
     params: dict[str, Any] = {}
     if config.tune:
         with timed(log, "tune", timings, budget_s=config.tune_seconds):
-            params = tune_params(x_train, y_train, features, config)
+            params = tune_params(x_train, y_train, features, config, split.folds)
 
     balance = float((y_train == 0).sum() / max(1, (y_train == 1).sum()))
     shapes = {"lightgbm": params} if config.tune else TREE_SHAPES
     with timed(log, "cross_validation", timings, folds=config.folds):
         candidates = [
-            cross_validate_lgbm(x_train, y_train, features, config, shape, f"{name}{suffix}", weight)
+            cross_validate_lgbm(x_train, y_train, features, config, shape, f"{name}{suffix}", weight, split.folds)
             for name, shape in shapes.items()
             for suffix, weight in (("", 1.0), ("_balanced", balance))
         ]
@@ -262,7 +325,7 @@ def _fit_lightgbm_and_evaluate(
         estimator = lgbm_estimator(
             config.seed, n_estimators, chosen.scale_pos_weight, monotone_vector(features, names), **chosen.params
         )
-        pipeline = calibrated_lgbm_pipeline(features, estimator, CALIBRATION, config.seed, config.folds)
+        pipeline = calibrated_lgbm_pipeline(features, estimator, CALIBRATION, split.folds)
         pipeline.fit(x_train, y_train)
     calibrated = pipeline.named_steps["clf"].calibrated_classifiers_[0]
     calibrator = calibrated.calibrators[0]
@@ -275,7 +338,7 @@ def _fit_lightgbm_and_evaluate(
     with timed(log, "threshold_oof", timings):
         transformed_train = pipeline.named_steps["pre"].transform(x_train)
         raw_oof = cross_val_predict(
-            clone(estimator), transformed_train, y_train, cv=_folds(config), method="predict_proba"
+            clone(estimator), transformed_train, y_train, cv=split.folds, method="predict_proba"
         )[:, 1]
     oof_scores = calibrator.predict(raw_oof)
     all_cuts = ev.cuts(y_train, oof_scores)
@@ -306,10 +369,13 @@ def _fit_lightgbm_and_evaluate(
             "accuracy": round(operating.accuracy, 6),
         },
         "notes": list(prepared.notes)
-        + ev.trade_off_notes(all_cuts, config.recall_target, "cross-validation (out-of-fold)"),
+        + ev.trade_off_notes(all_cuts, config.recall_target, "cross-validation (out-of-fold)")
+        + _recall_notes(test["recall"], config.recall_target),
     }
 
-    baselines, baseline_scores = _baselines(x_train, y_train, x_test, y_test, features, config, timings, test, recipe)
+    baselines, baseline_scores = _baselines(
+        x_train, y_train, x_test, y_test, features, config, split.folds, timings, test, recipe
+    )
     metrics["baselines"] = {k: {"test": v["test"]} for k, v in baselines.items()}
     contributions = calibrated.estimator.booster_.predict(transformed_test, pred_contrib=True)[:, :-1]
     importance = dict(zip(names, np.abs(contributions).mean(axis=0).round(6).tolist(), strict=True))
@@ -325,12 +391,24 @@ def _fit_lightgbm_and_evaluate(
         oof_scores=oof_scores,
         test_scores=test_scores,
         thresholds=thresholds,
+        bands=bands_from_scores(oof_scores, thresholds["operating"], config.bands),
         metrics=metrics,
         baselines=baselines,
         baseline_scores=baseline_scores,
         shap_importance=importance,
         timings=timings,
     )
+
+
+def _recall_notes(test_recall: float, target: float) -> list[str]:
+    """Say so when the threshold chosen on the training rows' out-of-fold scores misses the target on test."""
+    if test_recall >= target:
+        return []
+    return [
+        f"test recall {test_recall:.3f} is below the recall target {target:.2f}: the operating threshold, chosen on "
+        "out-of-fold predictions of the training rows, caught fewer of the test split's churners; expect about "
+        "this recall on new customers (raise --recall-target for a margin)"
+    ]
 
 
 def _original_recipe(
@@ -351,6 +429,7 @@ def _baselines(
     y_test: np.ndarray,
     features: FeatureSet,
     config: TrainConfig,
+    folds: Folds,
     timings: dict[str, float],
     ours: dict[str, float],
     recipe: Future[tuple[np.ndarray, float]],
@@ -358,7 +437,7 @@ def _baselines(
     """The logistic baseline (its own recall-first threshold) and the original recipe (its own 0.5 rule)."""
     with timed(log, "logistic", timings):
         logistic = logistic_pipeline(features, config.seed)
-        oof = cross_val_predict(logistic, x_train, y_train, cv=_folds(config), method="predict_proba")[:, 1]
+        oof = cross_val_predict(logistic, x_train, y_train, cv=folds, method="predict_proba")[:, 1]
         logistic_threshold = ev.recall_first_cut(ev.cuts(y_train, oof), config.recall_target).threshold
         logistic.fit(x_train, y_train)
         logistic_scores = logistic.predict_proba(x_test)[:, 1]
@@ -386,6 +465,7 @@ def build_bundle_parts(outcome: TrainOutcome, config: TrainConfig, timings: dict
     with timed(log, "export", timings):
         model, compaction = convert_pipeline(outcome.pipeline, features)
         model_bytes = model.SerializeToString()
+        graph_inputs = [i.name for i in model.graph.input]
         session = onnx_session(model_bytes)
         integer = {n: info.integer for n, info in prepared.numeric_info.items()}
         golden = golden_rows(outcome.split.test, features, integer, config.seed)
@@ -399,7 +479,7 @@ def build_bundle_parts(outcome: TrainOutcome, config: TrainConfig, timings: dict
         "id_column": prepared.id_column,
         "target": {"column": prepared.target.column, "positive": prepared.target.positive},
         "missing_token": features.missing_token,
-        "features": _schema_features(prepared),
+        "features": _schema_features(prepared, dict(zip(features.raw_columns, graph_inputs, strict=True))),
         "derived": [{"name": r.name, "definition": r.definition} for r in features.ratios],
         "transformed_feature_names": list(outcome.pipeline.named_steps["pre"].get_feature_names_out()),
         "excluded": prepared.excluded,
@@ -409,7 +489,7 @@ def build_bundle_parts(outcome: TrainOutcome, config: TrainConfig, timings: dict
         model_bytes=model_bytes,
         schema=schema,
         thresholds=outcome.thresholds,
-        bands=bands_from_scores(outcome.oof_scores, config.bands),
+        bands=outcome.bands,
         metrics=metrics,
         reference={
             **reference_profile(outcome.split.train, features, outcome.oof_scores),
@@ -421,13 +501,15 @@ def build_bundle_parts(outcome: TrainOutcome, config: TrainConfig, timings: dict
     )
 
 
-def _schema_features(prepared: PreparedData) -> list[dict[str, Any]]:
+def _schema_features(prepared: PreparedData, input_names: dict[str, str]) -> list[dict[str, Any]]:
+    """The schema's features in graph-input order, each under its column name and its graph input's name."""
     out: list[dict[str, Any]] = []
     for name in prepared.features.numeric:
         info = prepared.numeric_info[name]
         out.append(
             {
                 "name": name,
+                "input_name": input_names[name],
                 "kind": "numeric",
                 "integer": info.integer,
                 "required": info.missing == 0,
@@ -442,6 +524,7 @@ def _schema_features(prepared: PreparedData) -> list[dict[str, Any]]:
         out.append(
             {
                 "name": name,
+                "input_name": input_names[name],
                 "kind": "categorical",
                 "required": missing == 0,
                 "categories": prepared.categories[name],
@@ -452,6 +535,11 @@ def _schema_features(prepared: PreparedData) -> list[dict[str, Any]]:
 
 def train(config: TrainConfig) -> dict[str, Any]:
     """Train, evaluate, export, report and track one model; returns the `train --json` result."""
+    with progress(TRAIN_STEPS + int(config.tune)):
+        return _train(config)
+
+
+def _train(config: TrainConfig) -> dict[str, Any]:
     from churnops_trainer import registry
     from churnops_trainer.report import write_report
 
@@ -510,7 +598,6 @@ def _describe_source(config: TrainConfig) -> str:
 
 def _log_run(mlclient: Any, run_id: str, outcome: TrainOutcome, config: TrainConfig, report_dir: Path) -> None:
     """Parameters, metrics, tags, the report and the native pipeline, in a few batched calls."""
-    import joblib
     from mlflow.entities import Metric, Param, RunTag
 
     from churnops_trainer import registry
@@ -555,7 +642,7 @@ def _log_run(mlclient: Any, run_id: str, outcome: TrainOutcome, config: TrainCon
     mlclient.log_artifacts(run_id, str(report_dir), "report")
     with tempfile.TemporaryDirectory(prefix="churnops-native-") as tmp:
         path = Path(tmp) / registry.NATIVE_FILE
-        joblib.dump(outcome.pipeline, path)
+        save_native(outcome.pipeline, path)
         (Path(tmp) / "features.json").write_text(
             json.dumps({"numeric": outcome.features.numeric, "categorical": outcome.features.categorical})
         )
@@ -580,6 +667,7 @@ def _result(
         "report_path": str(report_path),
         "threshold": outcome.thresholds["operating"],
         "thresholds": outcome.thresholds,
+        "bands": outcome.bands,
         "metrics": {k: outcome.metrics[k] for k in ("test", "cv", "notes")},
         "baselines": outcome.baselines,
         "candidates": [
