@@ -41,7 +41,13 @@ const VERSION = /^\d+$/;
  * and the trainer's `resolve` when that cache is missing, stale or does not verify. Answers are memoised per
  * process; `fresh` skips the memo (the API's reload wants the current champion, not the one it started with).
  */
-export async function resolveBundle(config: Config, ref: ModelRef, options: { fresh?: boolean } = {}): Promise<ResolvedBundle> {
+export interface ResolveOptions {
+  fresh?: boolean;
+  /** Largest artifact a remote MLflow may send for one bundle file (default: the bundle's own caps). */
+  maxArtifactBytes?: number;
+}
+
+export async function resolveBundle(config: Config, ref: ModelRef, options: ResolveOptions = {}): Promise<ResolvedBundle> {
   if (existsSync(join(ref, "bundle.json"))) return { modelName: "", version: "", bundlePath: ref, aliases: [], runId: null };
   const key = `${config.model_name}:${ref}`;
   const hit = cache.get(key);
@@ -51,7 +57,7 @@ export async function resolveBundle(config: Config, ref: ModelRef, options: { fr
   }
   const resolved =
     config.mlflow_tracking_uri?.startsWith("http") === true
-      ? await resolveOverRest(config, config.mlflow_tracking_uri, ref)
+      ? await resolveOverRest(config, config.mlflow_tracking_uri, ref, options.maxArtifactBytes)
       : (resolveFromCache(config, ref) ?? (await resolveWithTrainer(config, ref)));
   cache.set(key, resolved);
   return resolved;
@@ -155,7 +161,7 @@ function restTags(tags: unknown): Record<string, string> {
  * artifact streams to disk under a size cap, and the bundle is verified (digest, graph, golden vectors) in a
  * staging folder before it is renamed into the cache.
  */
-async function resolveOverRest(config: Config, base: string, ref: string): Promise<ResolvedBundle> {
+async function resolveOverRest(config: Config, base: string, ref: string, maxArtifactBytes?: number): Promise<ResolvedBundle> {
   const root = base.replace(/\/+$/, "");
   const name = encodeURIComponent(config.model_name);
   const url = VERSION.test(ref)
@@ -196,7 +202,7 @@ async function resolveOverRest(config: Config, base: string, ref: string): Promi
           signal: AbortSignal.timeout(60_000),
         });
         if (!art.ok) throw new ChurnopsError("model_not_found", `cannot download bundle/${file} of run ${runId} from ${root} (HTTP ${art.status})`);
-        await readCapped(art, max, `bundle/${file} of run ${runId} from ${root}`, join(staging, file));
+        await readCapped(art, Math.min(max, maxArtifactBytes ?? max), `bundle/${file} of run ${runId} from ${root}`, join(staging, file));
       }
       await (await ChurnModel.load(staging, { registered })).close();
       if (!existsSync(join(dir, "bundle.json"))) await rename(staging, dir);
