@@ -1,20 +1,13 @@
 import type { Command } from "commander";
 import { ChurnopsError } from "../errors.js";
+import { listVersions } from "../model/registry.js";
+import type { RegisteredVersion } from "../model/registry-cache.js";
 import { runTrainer, trainerErrorMessage, trainerJson } from "../model/trainer.js";
 import { type CommandContext, output } from "./context.js";
 
-export interface ModelVersionInfo {
-  version: string | number;
-  aliases: string[];
-  run_id: string;
-  created_at: string;
-  metrics: Record<string, number | null>;
-  threshold: number | null;
-}
-
 const fmt = (v: number | null | undefined): string => (v === null || v === undefined ? "-" : v.toFixed(3));
 
-export function formatModels(versions: readonly ModelVersionInfo[]): string {
+export function formatModels(versions: readonly RegisteredVersion[]): string {
   if (versions.length === 0) return "No registered model versions yet (run `churnops train …`).";
   const rows = versions.map((v) =>
     [
@@ -25,11 +18,14 @@ export function formatModels(versions: readonly ModelVersionInfo[]): string {
       fmt(v.metrics.precision).padEnd(10),
       fmt(v.metrics.accuracy).padEnd(9),
       fmt(v.threshold).padEnd(10),
-      v.created_at,
+      v.created_at.padEnd(22),
+      (v.data_fingerprint ?? "-").slice(0, 12).padEnd(14),
+      (v.schema_summary ?? "-").padEnd(40),
+      v.data_source ?? "-",
     ].join(""),
   );
   return [
-    `${"version".padEnd(8)}${"aliases".padEnd(22)}${"roc_auc".padEnd(8)}${"recall".padEnd(8)}${"precision".padEnd(10)}${"accuracy".padEnd(9)}${"threshold".padEnd(10)}created`,
+    `${"version".padEnd(8)}${"aliases".padEnd(22)}${"roc_auc".padEnd(8)}${"recall".padEnd(8)}${"precision".padEnd(10)}${"accuracy".padEnd(9)}${"threshold".padEnd(10)}${"created".padEnd(22)}${"fingerprint".padEnd(14)}${"schema".padEnd(40)}data`,
     ...rows,
   ].join("\n");
 }
@@ -41,7 +37,7 @@ export function registerModels(program: Command, ctx: () => CommandContext): voi
     .option("--json", "print JSON")
     .action(async (flags: { json?: boolean }) => {
       const c = ctx();
-      const versions = await trainerJson<ModelVersionInfo[]>(c.config, ["models", "--model-name", c.config.model_name]);
+      const versions = await listVersions(c.config);
       output(flags.json === true, versions, () => formatModels(versions));
     });
 
@@ -49,10 +45,17 @@ export function registerModels(program: Command, ctx: () => CommandContext): voi
     .command("promote")
     .description("make a version the champion (default: the current challenger)")
     .option("--version <n>", "registered version to promote")
+    .option("--force", "promote even if its input columns differ from the champion's")
     .option("--json", "print JSON")
-    .action(async (flags: { version?: string; json?: boolean }) => {
+    .action(async (flags: { version?: string; force?: boolean; json?: boolean }) => {
       const c = ctx();
-      const args = ["promote", "--model-name", c.config.model_name, ...(flags.version === undefined ? [] : ["--version", flags.version])];
+      const args = [
+        "promote",
+        "--model-name",
+        c.config.model_name,
+        ...(flags.version === undefined ? [] : ["--version", flags.version]),
+        ...(flags.force === true ? ["--force"] : []),
+      ];
       const result = await trainerJson<Record<string, unknown>>(c.config, args);
       output(flags.json === true, result, () => `champion is now ${c.config.model_name} v${String(result.version ?? result.champion ?? "?")}`);
     });

@@ -1,9 +1,16 @@
 import { createHash } from "node:crypto";
-import { existsSync } from "node:fs";
-import { readFile } from "node:fs/promises";
+import { lstat, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
 import { ChurnopsError } from "../errors.js";
+import { graphFacts } from "./onnx-graph.js";
+import { KEY_ENV, signatureMatches, signingKey } from "./signing.js";
+
+/** The contract's smallest golden set (docs/bundle.md): fewer rows cannot cover missing values and edge cases. */
+export const MIN_GOLDEN_ROWS = 200;
+/** Files larger than these are refused before they are read: a churn bundle is a few megabytes. */
+export const MAX_GRAPH_BYTES = 512 * 1024 * 1024;
+export const MAX_JSON_BYTES = 64 * 1024 * 1024;
 
 /** bundle.json, as written by the trainer (docs/bundle.md). Unknown keys pass through untouched. */
 // `input_name`: the feature's graph input (a valid ONNX name the converter derived from the column's name);
@@ -66,7 +73,7 @@ export const bundleJsonSchema = z
     }),
     thresholds: z
       .object({
-        operating: z.number().min(0).max(1),
+        operating: z.number().gt(0).lt(1),
         recall_target: z.number().nullable().optional(),
         accuracy_optimal: z.number().nullable().optional(),
         cost_based: z.number().nullable().optional(),
@@ -100,56 +107,142 @@ export interface BundleFiles {
   dir: string;
   json: BundleJson;
   onnx: Uint8Array;
+  /** sha256 over the sha256 digests of bundle.json and the graph file (docs/bundle.md, "Integrity"). */
+  digest: string;
+}
+
+/** What the registry recorded for a version when it was published; null fields for versions from before. */
+export interface RegisteredDigest {
+  digest: string | null;
+  signature: string | null;
 }
 
 export function sha256Hex(bytes: Uint8Array): string {
   return createHash("sha256").update(bytes).digest("hex");
 }
 
+export function bundleDigest(json: Uint8Array, onnx: Uint8Array): string {
+  const part = (bytes: Uint8Array): Buffer => createHash("sha256").update(bytes).digest();
+  return createHash("sha256").update(part(json)).update(part(onnx)).digest("hex");
+}
+
+function invalid(where: string, reason: string): ChurnopsError {
+  return new ChurnopsError("bundle_invalid", `bundle ${where}: ${reason}`);
+}
+
+/** Read a file of the bundle that must be a regular file (not a directory, device or link) of bounded size. */
+async function readBundleFile(dir: string, name: string, maxBytes: number): Promise<Uint8Array> {
+  const path = join(dir, name);
+  const stat = await lstat(path).catch(() => null);
+  if (stat === null) throw invalid(dir, `${name} is missing`);
+  if (!stat.isFile()) throw invalid(dir, `${name} is not a regular file`);
+  if (stat.size > maxBytes) throw invalid(dir, `${name} is ${stat.size} bytes, more than the ${maxBytes} a bundle may hold`);
+  return new Uint8Array(await readFile(path));
+}
+
+/** onnx.file names a file directly inside the bundle folder: no path, no parent, nothing absolute. */
+function checkGraphFileName(dir: string, name: string): void {
+  if (name === "." || name === ".." || /[/\\\0]/.test(name)) {
+    throw invalid(dir, `onnx.file must name a file inside the bundle folder, got ${JSON.stringify(name)}`);
+  }
+}
+
+/** The rules bundle.json must obey on its own (docs/bundle.md), beyond its JSON shape. */
+function checkDocument(dir: string, json: BundleJson): void {
+  if (json.golden.rows.length < MIN_GOLDEN_ROWS) {
+    throw invalid(dir, `golden has ${json.golden.rows.length} rows; the contract asks for at least ${MIN_GOLDEN_ROWS}`);
+  }
+  if (json.golden.rows.length !== json.golden.probabilities.length) {
+    throw invalid(dir, `golden has ${json.golden.rows.length} rows but ${json.golden.probabilities.length} probabilities`);
+  }
+  const bandNames = new Set(json.bands.map((b) => b.name));
+  if (bandNames.size !== json.bands.length) throw invalid(dir, `band names must be unique, got ${json.bands.map((b) => b.name).join(", ")}`);
+  for (let i = 1; i < json.bands.length; i++) {
+    if ((json.bands[i]?.min ?? 0) >= (json.bands[i - 1]?.min ?? 0)) throw invalid(dir, "bands must be ordered from highest min to lowest");
+  }
+  const seen = new Set<string>();
+  for (const feature of json.schema.features) {
+    if (seen.has(feature.name)) throw invalid(dir, `feature ${feature.name} is listed twice`);
+    seen.add(feature.name);
+  }
+}
+
+/** bundle.json against the graph it describes: the same inputs with the right types, the output, the categories. */
+function checkAgainstGraph(dir: string, json: BundleJson, onnx: Uint8Array): void {
+  const graph = graphFacts(onnx, dir);
+  // A feature reaches the graph under its input_name (the column's name made a valid ONNX name), else its name.
+  // (graph.ts's inputNameOf says the same, but importing it would load ONNX Runtime wherever a bundle is read.)
+  const inputOf = (f: { name: string; input_name?: string | undefined }): string => f.input_name ?? f.name;
+  const names = new Set(json.schema.features.map(inputOf));
+  const missing = [...names].filter((n) => !graph.inputs.has(n));
+  const extra = [...graph.inputs.keys()].filter((n) => !names.has(n));
+  if (missing.length > 0) throw invalid(dir, `the graph has no input for feature(s) ${missing.join(", ")}`);
+  if (extra.length > 0) throw invalid(dir, `the graph takes input(s) ${extra.join(", ")} that bundle.json does not list`);
+  for (const feature of json.schema.features) {
+    const input = inputOf(feature);
+    const expected = feature.kind === "numeric" ? "float" : "string";
+    const actual = graph.inputs.get(input);
+    if (actual !== expected) throw invalid(dir, `feature ${feature.name} is ${feature.kind} in bundle.json but the graph takes a ${actual} tensor`);
+    if (feature.kind !== "categorical") continue;
+    const known = graph.categories.get(input);
+    if (known === undefined) throw invalid(dir, `the graph does not say which categories of ${feature.name} it knows`);
+    const unknown = feature.categories.filter((c) => !known.has(c));
+    if (unknown.length > 0) throw invalid(dir, `categories of ${feature.name} that the graph never saw: ${unknown.join(", ")}`);
+  }
+  if (graph.outputs.get(json.onnx.probability_output) !== "float") {
+    throw invalid(dir, `the graph has no float output named ${json.onnx.probability_output}`);
+  }
+}
+
+/** The registered digest must match, and with a signing key configured, its signature too. */
+function checkRegistered(dir: string, digest: string, registered: RegisteredDigest): void {
+  const key = signingKey();
+  if (registered.digest === null) {
+    if (key !== null) throw invalid(dir, `the registry holds no digest for it, and ${KEY_ENV} requires a signed one`);
+    return;
+  }
+  if (digest !== registered.digest) {
+    throw invalid(dir, `its files have digest ${digest} but the registry recorded ${registered.digest}; refusing a modified bundle`);
+  }
+  if (key !== null && !signatureMatches(key, registered.digest, registered.signature)) {
+    throw invalid(dir, `its registered digest is not signed with the key in ${KEY_ENV}`);
+  }
+}
+
 /**
- * Read a bundle directory and check what can be checked without running the graph: the JSON's shape,
- * internal consistency (bands ordered, golden counts) and the ONNX file's sha256.
- * The golden-vector check needs a session and lives in runtime.ts.
+ * Read a bundle directory and check everything that needs no session: the JSON's shape and rules, the graph
+ * file's name, sha256 and agreement with bundle.json, and (for a registered version) the digest and signature
+ * recorded at registration. Any failure is `bundle_invalid`. The golden-vector check lives in runtime.ts.
  */
-export async function readBundle(dir: string): Promise<BundleFiles> {
+export async function readBundle(dir: string, registered?: RegisteredDigest): Promise<BundleFiles> {
   const jsonPath = join(dir, "bundle.json");
-  if (!existsSync(jsonPath)) {
+  if ((await lstat(jsonPath).catch(() => null)) === null) {
     throw new ChurnopsError("bundle_not_found", `no model bundle at ${dir} (expected ${jsonPath})`);
   }
+  const jsonBytes = await readBundleFile(dir, "bundle.json", MAX_JSON_BYTES);
   let raw: unknown;
   try {
-    raw = JSON.parse(await readFile(jsonPath, "utf8"));
+    raw = JSON.parse(new TextDecoder().decode(jsonBytes));
   } catch (err) {
-    throw new ChurnopsError("bundle_invalid", `bundle ${jsonPath} is not valid JSON: ${(err as Error).message}`);
+    throw invalid(dir, `bundle.json is not valid JSON: ${(err as Error).message}`);
   }
   const parsed = bundleJsonSchema.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    throw new ChurnopsError("bundle_invalid", `bundle ${jsonPath}: field ${issue?.path.join(".") || "(root)"}: ${issue?.message ?? "invalid"}`);
+    throw invalid(dir, `bundle.json field ${issue?.path.join(".") || "(root)"}: ${issue?.message ?? "invalid"}`);
   }
   const json = parsed.data;
-  if (json.golden.rows.length !== json.golden.probabilities.length) {
-    throw new ChurnopsError(
-      "bundle_invalid",
-      `bundle ${jsonPath}: golden has ${json.golden.rows.length} rows but ${json.golden.probabilities.length} probabilities`,
-    );
-  }
-  for (let i = 1; i < json.bands.length; i++) {
-    if ((json.bands[i]?.min ?? 0) >= (json.bands[i - 1]?.min ?? 0)) {
-      throw new ChurnopsError("bundle_invalid", `bundle ${jsonPath}: bands must be ordered from highest min to lowest`);
-    }
-  }
-  const onnxPath = join(dir, json.onnx.file);
-  if (!existsSync(onnxPath)) throw new ChurnopsError("bundle_invalid", `bundle ${dir}: ${json.onnx.file} is missing`);
-  const onnx = new Uint8Array(await readFile(onnxPath));
+  checkDocument(dir, json);
+  checkGraphFileName(dir, json.onnx.file);
+  const onnx = await readBundleFile(dir, json.onnx.file, MAX_GRAPH_BYTES);
   const actual = sha256Hex(onnx);
   if (actual !== json.onnx.sha256) {
-    throw new ChurnopsError(
-      "bundle_invalid",
-      `bundle ${dir}: ${json.onnx.file} has sha256 ${actual} but bundle.json says ${json.onnx.sha256}; refusing a modified model`,
-    );
+    throw invalid(dir, `${json.onnx.file} has sha256 ${actual} but bundle.json says ${json.onnx.sha256}; refusing a modified model`);
   }
-  return { dir, json, onnx };
+  const digest = bundleDigest(jsonBytes, onnx);
+  if (registered !== undefined) checkRegistered(dir, digest, registered);
+  checkAgainstGraph(dir, json, onnx);
+  return { dir, json, onnx, digest };
 }
 
 /** The band a probability falls in: the first (highest) band whose `min` it reaches. */

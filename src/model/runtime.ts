@@ -1,8 +1,8 @@
 import * as ort from "onnxruntime-node";
 import { ChurnopsError } from "../errors.js";
-import { type BundleJson, bandOf, readBundle } from "./bundle.js";
+import { type BundleJson, bandOf, type RegisteredDigest, readBundle } from "./bundle.js";
 import { batchFromRows, type FeatureBatch } from "./features.js";
-import { graphSpecOf, inputNameOf, runGraph, sessionOptions } from "./graph.js";
+import { graphSpecOf, runGraph, sessionOptions } from "./graph.js";
 import { InferenceWorker } from "./worker-client.js";
 
 /** Largest difference from a golden probability a consumer accepts (docs/bundle.md). */
@@ -16,6 +16,8 @@ export interface RuntimeOptions {
    * a worker lets reading, validating and writing overlap with inference. The API keeps inference in-thread.
    */
   inferenceWorker?: boolean;
+  /** What the registry recorded for this version; a bundle resolved from the registry must match it. */
+  registered?: RegisteredDigest;
 }
 
 export interface GoldenCheck {
@@ -45,21 +47,14 @@ export class ChurnModel {
     return this.bundle.thresholds.operating;
   }
 
-  /** Load a bundle directory and refuse it unless sha256 and every golden vector check out. */
+  /** Load a bundle directory and refuse it unless readBundle's checks and every golden vector check out. */
   static async load(dir: string, options: RuntimeOptions = {}): Promise<ChurnModel> {
-    const files = await readBundle(dir);
+    const files = await readBundle(dir, options.registered);
     let session: ort.InferenceSession;
     try {
       session = await ort.InferenceSession.create(files.onnx, sessionOptions(options.intraOpThreads));
     } catch (err) {
       throw new ChurnopsError("bundle_invalid", `bundle ${dir}: ONNX Runtime cannot load the graph: ${(err as Error).message}`);
-    }
-    const missingInputs = files.json.schema.features.map(inputNameOf).filter((n) => !session.inputNames.includes(n));
-    if (missingInputs.length > 0) {
-      throw new ChurnopsError("bundle_invalid", `bundle ${dir}: the graph has no input for feature(s) ${missingInputs.join(", ")}`);
-    }
-    if (!session.outputNames.includes(files.json.onnx.probability_output)) {
-      throw new ChurnopsError("bundle_invalid", `bundle ${dir}: the graph has no output named ${files.json.onnx.probability_output}`);
     }
     const golden = await checkGolden(session, files.json, dir);
     // The worker's session is built from the very bytes whose sha256 and golden vectors were just checked.

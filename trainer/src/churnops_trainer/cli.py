@@ -153,7 +153,7 @@ def cmd_resolve(args: argparse.Namespace) -> dict[str, Any]:
 def cmd_promote(args: argparse.Namespace) -> dict[str, Any]:
     from churnops_trainer.registry import Settings, promote
 
-    return promote(Settings.from_env(), args.model_name, args.version)
+    return promote(Settings.from_env(), args.model_name, args.version, force=args.force)
 
 
 def cmd_rollback(args: argparse.Namespace) -> dict[str, Any]:
@@ -169,12 +169,13 @@ def cmd_models(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 
 def _models_summary(versions: list[dict[str, Any]]) -> str:
-    lines = [f"{'version':>7}  {'aliases':<22} {'roc_auc':>7} {'recall':>6} {'precision':>9}  created"]
+    lines = [f"{'version':>7}  {'aliases':<22} {'roc_auc':>7} {'recall':>6} {'precision':>9}  created  data"]
     for v in versions:
         m = v["metrics"]
         lines.append(
             f"{v['version']:>7}  {','.join(v['aliases']) or '-':<22} {m.get('roc_auc', float('nan')):7.3f} "
-            f"{m.get('recall', float('nan')):6.3f} {m.get('precision', float('nan')):9.3f}  {v['created_at']}"
+            f"{m.get('recall', float('nan')):6.3f} {m.get('precision', float('nan')):9.3f}  {v['created_at']}  "
+            f"{v['data_source'] or '-'} [{(v['data_fingerprint'] or '-')[:12]}] {v['schema_summary'] or '-'}"
         )
     return "\n".join(lines)
 
@@ -198,9 +199,9 @@ def _evaluate_summary(r: dict[str, Any]) -> str:
 
 
 def cmd_verify(args: argparse.Namespace) -> dict[str, Any]:
-    from churnops_trainer.export import verify_bundle
+    from churnops_trainer.bundle_contract import verify
 
-    result = verify_bundle(Path(args.bundle))
+    result = verify(Path(args.bundle))
     return {"ok": True, **result.__dict__}
 
 
@@ -297,6 +298,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, tuple[Handler, Su
 
     p = command("promote", "make a version (default: the challenger) the champion", cmd_promote, _simple("version"))
     p.add_argument("--version")
+    p.add_argument("--force", action="store_true", help="promote even if its input columns differ from the champion's")
     p.add_argument("--model-name", default="churn")
 
     p = command("rollback", "restore the previous champion", cmd_rollback, _simple("version"))
@@ -311,7 +313,8 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, tuple[Handler, Su
     p.add_argument("--target")
     p.add_argument("--positive")
 
-    p = command("verify", "check a bundle's sha256 and golden vectors", cmd_verify, lambda r: f"ok {r['bundle']}")
+    help_text = "check a bundle against docs/bundle.md, its graph, sha256 and golden vectors"
+    p = command("verify", help_text, cmd_verify, lambda r: f"ok {r['bundle']}")
     p.add_argument("bundle")
 
     p = command("predict", "score a table with a bundle (row, id, p_onnx[, p_native])", cmd_predict, _simple("out"))

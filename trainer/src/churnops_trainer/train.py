@@ -578,7 +578,7 @@ def _train(config: TrainConfig) -> dict[str, Any]:
             write_bundle(bundle_dir, parts, config.model_name, version, run_id)
             mlclient.log_artifacts(run_id, str(bundle_dir), registry.BUNDLE_ARTIFACTS)
             if config.register:
-                mlclient.set_registered_model_alias(config.model_name, registry.CHALLENGER, version)
+                registry.publish(mlclient, config.model_name, version, bundle_dir)
         except BaseException:
             # A version without its bundle must not stay registered for `resolve` to find.
             if config.register:
