@@ -5,8 +5,8 @@ import { batchRuntime } from "../config.js";
 import { ChurnopsError } from "../errors.js";
 import { loadModel } from "../model/registry.js";
 import { runTrainer, syntheticTrainArgs, trainerJson } from "../model/trainer.js";
+import { redactUrl } from "../redact.js";
 import { scoreBatch } from "../scoring/batch.js";
-import { redact } from "../store/db.js";
 import { topScores } from "../store/runs.js";
 import { demoCampaign } from "./campaign.js";
 import { type CommandContext, output, parseIntFlag, today } from "./context.js";
@@ -94,7 +94,7 @@ export function registerDemo(program: Command, ctx: () => CommandContext): void 
       await model.close();
       const top = await topScores(store, summary.runId, 10);
 
-      const result = { train, score: summary, top, report: train.report_path ?? null, store: redact(c.config.store_url), home: c.config.home };
+      const result = { train, score: summary, top, report: train.report_path ?? null, store: redactUrl(c.config.store_url), home: c.config.home };
       output(flags.json === true, result, () =>
         [
           "",
@@ -108,7 +108,7 @@ export function registerDemo(program: Command, ctx: () => CommandContext): void 
           ...top.map((s) => `  ${s.customer_id.padEnd(14)} ${s.probability.toFixed(3)}  ${s.band}`),
           "",
           `Training report: ${train.report_path ?? "(none)"}`,
-          `Store:           ${redact(c.config.store_url)}`,
+          `Store:           ${redactUrl(c.config.store_url)}`,
           `Data folder:     ${c.config.home}`,
         ].join("\n"),
       );

@@ -4,6 +4,7 @@ import { type DuckDBConnection, type DuckDBDataChunk, DuckDBInstance } from "@du
 import SqliteDatabase from "better-sqlite3";
 import type pg from "pg";
 import { ChurnopsError } from "../errors.js";
+import { redactUrl } from "../redact.js";
 import type { ColumnHints, ColumnValues } from "./columns.js";
 import { intColumn, NumberColumnBuilder } from "./duck-columns.js";
 import { quoteIdent, quoteLiteral } from "./sql-quote.js";
@@ -44,10 +45,6 @@ export interface CustomerSource {
   /** Values of `column` that occur more than once. */
   duplicates(column: string): Promise<Set<string>>;
   close(): Promise<void>;
-}
-
-function redactUrl(url: string): string {
-  return url.replace(/\/\/([^:/@]+):[^@]*@/, "//$1:***@");
 }
 
 export async function openSource(spec: SourceSpec): Promise<CustomerSource> {
@@ -314,9 +311,9 @@ class SqliteSource implements CustomerSource {
         .map((c) => c.name);
     } catch (err) {
       db.close();
-      throw new ChurnopsError("bad_input", `${spec.data}: ${(err as Error).message}`, { field: spec.query === undefined ? "table" : "query" });
+      throw new ChurnopsError("bad_input", `${redactUrl(spec.data)}: ${(err as Error).message}`, { field: spec.query === undefined ? "table" : "query" });
     }
-    return new SqliteSource(`${spec.data} ${spec.table ?? "(query)"}`, columns, relation, db);
+    return new SqliteSource(`${redactUrl(spec.data)} ${spec.table ?? "(query)"}`, columns, relation, db);
   }
 
   async *chunks(options: ChunkOptions): AsyncGenerator<RawChunk> {
@@ -375,11 +372,11 @@ class PostgresSource implements CustomerSource {
     try {
       await client.connect();
     } catch (err) {
-      throw new ChurnopsError("data_not_found", `cannot connect to ${redactUrl(spec.data)}: ${(err as Error).message}`, { field: "data" });
+      throw new ChurnopsError("data_not_found", `cannot connect to ${redactUrl(spec.data)}: ${redactUrl((err as Error).message)}`, { field: "data" });
     }
     let columns: string[];
     try {
-      const res = await client.query(`SELECT * FROM ${relation} LIMIT 0`);
+      const res = await readOnly(client, () => oneStatement(client, `SELECT * FROM ${relation} LIMIT 0`));
       columns = res.fields.map((f) => f.name);
     } catch (err) {
       await client.end();
@@ -392,12 +389,13 @@ class PostgresSource implements CustomerSource {
     requireColumns(this.columns, options.columns, this.description);
     await this.client.query("BEGIN READ ONLY");
     try {
-      await this.client.query(
+      await oneStatement(
+        this.client,
         `DECLARE churnops_rows NO SCROLL CURSOR FOR SELECT ${options.columns.map(quoteIdent).join(", ")} FROM ${this.relation} OFFSET ${Math.floor(options.skipRows)}`,
       );
       let start = options.skipRows;
       for (;;) {
-        const res = await this.client.query({ text: `FETCH ${Math.floor(options.chunkSize)} FROM churnops_rows`, rowMode: "array" });
+        const res = await oneStatement(this.client, `FETCH ${Math.floor(options.chunkSize)} FROM churnops_rows`, "array");
         const rows = res.rows as unknown[][];
         if (rows.length === 0) break;
         const columns = new Map(options.columns.map((c, i) => [c, rows.map((r) => r[i])]));
@@ -405,7 +403,7 @@ class PostgresSource implements CustomerSource {
         start += rows.length;
       }
     } finally {
-      await this.client.query("COMMIT");
+      await this.client.query("ROLLBACK");
     }
   }
 
@@ -416,12 +414,34 @@ class PostgresSource implements CustomerSource {
   async duplicates(column: string): Promise<Set<string>> {
     requireColumns(this.columns, [column], this.description);
     const c = quoteIdent(column);
-    const res = await this.client.query(`SELECT CAST(${c} AS TEXT) AS k FROM ${this.relation} WHERE ${c} IS NOT NULL GROUP BY 1 HAVING count(*) > 1`);
+    const res = await readOnly(this.client, () =>
+      oneStatement(this.client, `SELECT CAST(${c} AS TEXT) AS k FROM ${this.relation} WHERE ${c} IS NOT NULL GROUP BY 1 HAVING count(*) > 1`),
+    );
     return new Set(res.rows.map((r: { k: string }) => String(r.k)));
   }
 
   async close(): Promise<void> {
     await this.client.end();
+  }
+}
+
+/**
+ * A statement that contains the source's SQL, sent with the extended protocol: PostgreSQL parses it as exactly
+ * one statement, so a `--query` with a stacked `; DROP TABLE …` is refused instead of run. (`queryMode` is in
+ * pg since 8.12; its type definitions do not list it yet.)
+ */
+function oneStatement(client: pg.Client, text: string, rowMode?: "array"): Promise<pg.QueryResult> {
+  const config: pg.QueryConfig & { queryMode: "extended" } = { text, queryMode: "extended", ...(rowMode === undefined ? {} : { rowMode }) };
+  return client.query(config);
+}
+
+/** Source reads run in a read-only transaction: even one statement cannot write (a function call, a locking clause). */
+async function readOnly<T>(client: pg.Client, read: () => Promise<T>): Promise<T> {
+  await client.query("BEGIN READ ONLY");
+  try {
+    return await read();
+  } finally {
+    await client.query("ROLLBACK");
   }
 }
 

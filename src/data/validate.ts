@@ -2,7 +2,34 @@ import type { BundleJson, CategoricalFeatureSpec, FeatureSpec, NumericFeatureSpe
 import type { CategoryCodes, FeatureBatch, FeatureColumn, FeatureValue } from "../model/features.js";
 import { type CodeColumn, type ColumnValues, cellOf, isCodeColumn, isNumberColumn, type NumberColumn } from "./columns.js";
 
-export type ViolationCode = "missing" | "wrong_type" | "not_finite" | "not_integer" | "below_minimum" | "above_maximum" | "unseen_category";
+export type ViolationCode = "missing" | "wrong_type" | "not_finite" | "not_integer" | "below_minimum" | "above_maximum" | "unseen_category" | "unstorable_text";
+
+/** ONNX feeds numeric features as float32: a larger magnitude would reach the graph as ±Infinity. */
+export const FLOAT32_MAX = 3.4028234663852886e38;
+
+/**
+ * The largest magnitude a numeric feature may have, on every path (API and batch): float32's range, and for
+ * integers the range a double carries exactly (a larger integer was already rounded before any bound is checked).
+ */
+export function magnitudeLimit(integer: boolean): number {
+  return integer ? Number.MAX_SAFE_INTEGER : FLOAT32_MAX;
+}
+
+/**
+ * Blank text (nothing but ECMAScript white space, the set `String.prototype.trim` removes) means "missing" on
+ * every path, as it does in training: a CSV cell has no other way to say it, and a JSON client sending "" means
+ * the same. The characters are listed so the OpenAPI document can state exactly this set.
+ */
+export const BLANK_CHARACTERS = "\t\n\v\f\r \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff";
+const BLANK = new RegExp(`^[${BLANK_CHARACTERS}]*$`);
+
+/**
+ * Why a customer id cannot be stored, or null: PostgreSQL text cannot hold NUL (U+0000), and an id the store
+ * refuses would fail the whole write it is part of. The API and batch scoring ask this same question.
+ */
+export function unstorableId(id: string): string | null {
+  return id.includes("\u0000") ? "contains a NUL character (U+0000), which no store can hold as text" : null;
+}
 
 /** Why one field of one row cannot be scored: names the field and says what was expected. */
 export interface Violation {
@@ -14,16 +41,16 @@ export interface Violation {
 
 export interface ValidateOptions {
   /**
-   * Accept numbers written as text ("12.5"), as CSV files carry them, and blank text as missing.
-   * JSON clients get no such leniency: a number must be a JSON number.
+   * Accept numbers written as text ("12.5"), as CSV files carry them. JSON clients get no such leniency: a
+   * number must be a JSON number. (Blank text is missing either way.)
    */
   textNumbers: boolean;
 }
 
 type Checked = { ok: true; value: FeatureValue } | { ok: false; violation: Violation };
 
-function isMissing(v: unknown, textNumbers: boolean): boolean {
-  return v === null || v === undefined || (textNumbers && typeof v === "string" && v.trim() === "");
+function isMissing(v: unknown): boolean {
+  return v === null || v === undefined || (typeof v === "string" && BLANK.test(v));
 }
 
 function describeNumeric(f: NumericFeatureSpec): string {
@@ -43,9 +70,17 @@ function describeCategorical(f: CategoricalFeatureSpec): string {
 
 function show(v: unknown): string {
   if (typeof v === "string") return JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v);
-  if (typeof v === "bigint") return v.toString();
-  if (typeof v === "number") return String(v);
-  return typeof v === "object" ? (JSON.stringify(v)?.slice(0, 40) ?? String(v)) : String(v);
+  return String(v);
+}
+
+/**
+ * What a value of the wrong type is. Lists and objects are named by their shape, never serialised: a client may
+ * send them nested thousands deep, and stringifying that overflowed the stack (a 500).
+ */
+function whatIs(v: unknown): string {
+  if (Array.isArray(v)) return `a list of ${v.length}`;
+  if (typeof v === "object" && v !== null) return "an object";
+  return typeof v === "string" ? `${show(v)} is text` : `${show(v)} is a ${typeof v}`;
 }
 
 function checkNumeric(f: NumericFeatureSpec, v: unknown, opts: ValidateOptions): Checked {
@@ -61,8 +96,12 @@ function checkNumeric(f: NumericFeatureSpec, v: unknown, opts: ValidateOptions):
     const t = v.trim();
     n = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(t) ? Number(t) : Number.NaN;
     if (Number.isNaN(n)) return fail("wrong_type", `${show(v)} is not a number`);
-  } else return fail("wrong_type", `${show(v)} is ${typeof v === "string" ? "text" : `a ${typeof v}`}, not a number`);
+  } else return fail("wrong_type", `${whatIs(v)}, not a number`);
   if (!Number.isFinite(n)) return fail("not_finite", `${show(v)} is not a finite number`);
+  const limit = magnitudeLimit(f.integer);
+  if (Math.abs(n) > limit) {
+    return fail(n > 0 ? "above_maximum" : "below_minimum", `${show(v)} is beyond what the model computes exactly (a number within ±${limit})`);
+  }
   if (f.integer && !Number.isInteger(n)) return fail("not_integer", `${n} is not a whole number`);
   if (f.lower_bound !== null && f.lower_bound !== undefined && n < f.lower_bound) return fail("below_minimum", `${n} is below the minimum ${f.lower_bound}`);
   if (f.upper_bound !== null && f.upper_bound !== undefined && n > f.upper_bound) return fail("above_maximum", `${n} is above the maximum ${f.upper_bound}`);
@@ -77,7 +116,7 @@ function checkCategorical(f: CategoricalFeatureSpec, allowed: ReadonlySet<string
     const expected = describeCategorical(f);
     return {
       ok: false,
-      violation: { field: f.name, code: "wrong_type", message: `${f.name}: ${show(v)} is a ${typeof v}, not text (expected ${expected})`, expected },
+      violation: { field: f.name, code: "wrong_type", message: `${f.name}: ${whatIs(v)}, not text (expected ${expected})`, expected },
     };
   }
   if (!allowed.has(s)) {
@@ -112,7 +151,7 @@ export class RowValidator {
 
   /** One value of one feature: the normalized value, or why it cannot be scored. */
   check(f: FeatureSpec, v: unknown, opts: ValidateOptions): Checked {
-    if (isMissing(v, opts.textNumbers)) {
+    if (isMissing(v)) {
       if (!f.required) return { ok: true, value: null };
       const expected = f.kind === "numeric" ? describeNumeric(f) : describeCategorical(f);
       return { ok: false, violation: { field: f.name, code: "missing", message: `${f.name}: a value is required (expected ${expected})`, expected } };
@@ -161,6 +200,7 @@ export class RowValidator {
       else for (let i = 0; i < size; i++) take(i, this.check(f, cellOf(values, i), opts));
       normalized.set(f.name, out);
     }
+    this.checkIds(columns, size, reasons);
     const goodRows: number[] = [];
     const badRows: { index: number; violations: Violation[] }[] = [];
     for (let i = 0; i < size; i++) {
@@ -184,6 +224,25 @@ export class RowValidator {
       else compacted.set(name, { kind: "codes", codes: Uint16Array.from(goodRows, (i) => col.codes[i] as number), dictionary: col.dictionary });
     }
     return { batch: { size: goodRows.length, columns: compacted }, goodRows, badRows };
+  }
+
+  /** Ids the store cannot hold make their row bad here, as the API refuses them (see unstorableId). */
+  private checkIds(columns: ReadonlyMap<string, ColumnValues>, size: number, reasons: (Violation[] | undefined)[]): void {
+    const idColumn = this.bundle.schema.id_column;
+    const ids = idColumn === null ? undefined : columns.get(idColumn);
+    if (idColumn === null || ids === undefined) return;
+    for (let i = 0; i < size; i++) {
+      const id = cellOf(ids, i);
+      const why = typeof id === "string" ? unstorableId(id) : null;
+      if (why === null) continue;
+      const expected = "text without NUL characters";
+      addViolation(reasons, i, {
+        field: idColumn,
+        code: "unstorable_text",
+        message: `${idColumn}: the customer id ${show(id)} ${why} (expected ${expected})`,
+        expected,
+      });
+    }
   }
 
   /**
@@ -231,13 +290,14 @@ export class RowValidator {
     take: (i: number, c: Checked) => void,
     opts: ValidateOptions,
   ): void {
-    const lo = f.lower_bound ?? Number.NEGATIVE_INFINITY;
-    const hi = f.upper_bound ?? Number.POSITIVE_INFINITY;
+    const limit = magnitudeLimit(f.integer);
+    const lo = Math.max(f.lower_bound ?? -limit, -limit);
+    const hi = Math.min(f.upper_bound ?? limit, limit);
     const { values, missing } = column;
     for (let i = 0; i < size; i++) {
       const n = values[i] as number;
       const absent = missing !== null && missing[i] === 1;
-      if (!absent && n >= lo && n <= hi && Number.isFinite(n) && (!f.integer || Number.isInteger(n))) out[i] = n;
+      if (!absent && n >= lo && n <= hi && (!f.integer || Number.isInteger(n))) out[i] = n;
       else take(i, this.check(f, absent ? null : n, opts));
     }
   }

@@ -1,7 +1,7 @@
 import type { Logger } from "pino";
 import { type ColumnHints, type ColumnValues, cellOf } from "../data/columns.js";
 import { openSource, type RawChunk, type SourceSpec } from "../data/source.js";
-import { type ChunkValidation, describeViolations, RowValidator } from "../data/validate.js";
+import { type ChunkValidation, describeViolations, RowValidator, unstorableId } from "../data/validate.js";
 import { ChurnopsError } from "../errors.js";
 import type { ChurnModel } from "../model/runtime.js";
 import type { Store } from "../store/db.js";
@@ -268,7 +268,8 @@ function assemble(
   const idAt = (i: number): string | null => {
     if (ids === null) return String(chunk.start + i + 1);
     const v = cellOf(ids, i);
-    return v === null || v === undefined || String(v).trim() === "" ? null : String(v);
+    // An id the store cannot hold is quarantined without it (validation named it in the reason).
+    return v === null || v === undefined || String(v).trim() === "" || unstorableId(String(v)) !== null ? null : String(v);
   };
   const quarantine: QuarantineRow[] = checked.badRows.map((b) => ({
     run_id: runId,

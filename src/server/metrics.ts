@@ -14,6 +14,7 @@ export class ServerMetrics {
   readonly logDropped: Counter;
   readonly logBuffered: Gauge;
   readonly logWriteFailures: Counter;
+  readonly logRejected: Counter;
 
   constructor(options: { processMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -47,6 +48,11 @@ export class ServerMetrics {
     this.logWritten = new Counter({ name: "churnops_prediction_log_written_total", help: "Predictions written to the store", registers });
     this.logDropped = new Counter({ name: "churnops_prediction_log_dropped_total", help: "Predictions the store never took", registers });
     this.logBuffered = new Gauge({ name: "churnops_prediction_log_buffered", help: "Predictions waiting to be written", registers });
+    this.logRejected = new Counter({
+      name: "churnops_prediction_log_rejected_total",
+      help: "Predictions the store refused row by row while it took the others (set aside and logged)",
+      registers,
+    });
     this.logWriteFailures = new Counter({
       name: "churnops_prediction_log_write_failures_total",
       help: "Prediction-log writes that failed (their rows are kept and written again)",
@@ -66,6 +72,7 @@ export class ServerMetrics {
       dropped: (n) => this.logDropped.inc(n),
       buffered: (n) => this.logBuffered.set(n),
       failed: () => this.logWriteFailures.inc(),
+      rejected: (n) => this.logRejected.inc(n),
     };
   }
 }

@@ -20,10 +20,15 @@ export interface PredictionLogHooks {
   buffered(rows: number): void;
   /** A write the store refused (or a writer thread that died); its rows stay buffered for the next attempt. */
   failed(): void;
+  /** Rows the store refused one by one while it took the others: set aside (logged), so they block nothing. */
+  rejected(rows: number): void;
 }
 
 /** Rows per write: one transaction (SQLite) or one INSERT of 12 × 500 parameters (PostgreSQL). */
 const WRITE_ROWS = 500;
+
+/** Failed writes of a batch in a row before it is split to find the rows the store refuses. */
+const ISOLATE_AFTER = 3;
 
 /** Where batches go; a write stores all of its rows or none. */
 interface Sink {
@@ -117,8 +122,10 @@ export class PredictionLog {
     while (this.buffer.length > 0) {
       const chunk = this.buffer.splice(0, WRITE_ROWS);
       this.inFlight = chunk.length;
+      let written = chunk.length;
       try {
-        await this.sink.write(chunk);
+        if (this.failures >= ISOLATE_AFTER) written = await this.isolate(chunk);
+        else await this.sink.write(chunk);
       } catch (err) {
         this.inFlight = 0;
         this.buffer = chunk.concat(this.buffer);
@@ -134,9 +141,47 @@ export class PredictionLog {
       }
       this.inFlight = 0;
       this.failures = 0;
-      this.hooks.written(chunk.length);
+      this.hooks.written(written);
       this.hooks.buffered(this.pending);
     }
+  }
+
+  /**
+   * A batch that keeps failing may hold a row the store will never take (one bad row fails its whole INSERT).
+   * Split it in halves until each part is written or is a single row. Refused single rows are set aside (counted
+   * and logged). Splitting the left half first, one bad row costs at most depth + 1 failures before some write
+   * succeeds; more than that with nothing written means the store itself is failing: stop, keep the whole batch
+   * for the next attempt. Returns the rows written.
+   */
+  private async isolate(chunk: PredictionRecord[]): Promise<number> {
+    const refused: { row: PredictionRecord; error: unknown }[] = [];
+    const outage = Math.ceil(Math.log2(Math.max(2, chunk.length))) + 1;
+    let written = 0;
+    let failures = 0;
+    const part = async (rows: PredictionRecord[]): Promise<void> => {
+      try {
+        await this.sink.write(rows);
+        written += rows.length;
+      } catch (error) {
+        if (written === 0 && ++failures > outage) throw error;
+        if (rows.length === 1) refused.push({ row: rows[0] as PredictionRecord, error });
+        else {
+          const half = Math.ceil(rows.length / 2);
+          await part(rows.slice(0, half));
+          await part(rows.slice(half));
+        }
+      }
+    };
+    await part(chunk);
+    if (written === 0) throw refused[0]?.error ?? new Error("no row of the batch could be written");
+    if (refused.length > 0) {
+      this.hooks.rejected(refused.length);
+      this.log.error(
+        { event: "predictions.rejected", rows: refused.length, request_ids: refused.slice(0, 10).map((r) => r.row.request_id), err: refused[0]?.error },
+        "the store refused some predictions while it took the others; they are set aside",
+      );
+    }
+    return written;
   }
 
   /** Stop the timer and write everything buffered; after `attempts` failed rounds the rest is reported lost. */

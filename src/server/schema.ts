@@ -1,3 +1,4 @@
+import { BLANK_CHARACTERS, magnitudeLimit } from "../data/validate.js";
 import type { BundleJson, FeatureSpec } from "../model/bundle.js";
 
 /**
@@ -5,17 +6,6 @@ import type { BundleJson, FeatureSpec } from "../model/bundle.js";
  * trained on another table serves its own fields; it documents exactly what `validateCustomer` accepts.
  */
 export type JsonSchema = { [key: string]: unknown };
-
-/** ONNX feeds numeric features as float32: a larger magnitude would reach the graph as ±Infinity. */
-export const FLOAT32_MAX = 3.4028234663852886e38;
-
-/**
- * The largest magnitude a numeric feature may have: float32's range, and for integers the range JSON numbers carry
- * exactly in JavaScript (a larger integer would be silently rounded before any bound could be checked).
- */
-export function magnitudeLimit(integer: boolean): number {
-  return integer ? Number.MAX_SAFE_INTEGER : FLOAT32_MAX;
-}
 
 /** Customer ids may be text or a whole number that JSON carries exactly. */
 export const ID_MAX_LENGTH = 128;
@@ -25,11 +15,19 @@ export function idFieldOf(bundle: BundleJson): string {
   return bundle.schema.id_column ?? "customer_id";
 }
 
+/** Blank text is missing, as in batch scoring and training (see BLANK_CHARACTERS). */
+const blankText: JsonSchema = { type: "string", pattern: `^[${BLANK_CHARACTERS}]*$`, description: "blank text: missing" };
+
 function featureSchema(f: FeatureSpec): JsonSchema {
+  const value = valueSchema(f);
+  return f.required ? value : { anyOf: [value, blankText], description: value.description };
+}
+
+function valueSchema(f: FeatureSpec): JsonSchema {
   if (f.kind === "categorical") {
     return f.required
       ? { type: "string", enum: [...f.categories] }
-      : { type: ["string", "null"], enum: [...f.categories, null], description: "null or absent: missing" };
+      : { type: ["string", "null"], enum: [...f.categories, null], description: "null, absent or blank: missing" };
   }
   const lower = f.lower_bound ?? null;
   const upper = f.upper_bound ?? null;
@@ -42,8 +40,8 @@ function featureSchema(f: FeatureSpec): JsonSchema {
   const seen: string[] = [];
   if (f.min !== null && f.min !== undefined) seen.push(`min ${f.min}`);
   if (f.max !== null && f.max !== undefined) seen.push(`max ${f.max}`);
-  if (seen.length > 0) s.description = `seen in training: ${seen.join(", ")}${f.required ? "" : "; null or absent: missing"}`;
-  else if (!f.required) s.description = "null or absent: missing";
+  if (seen.length > 0) s.description = `seen in training: ${seen.join(", ")}${f.required ? "" : "; null, absent or blank: missing"}`;
+  else if (!f.required) s.description = "null, absent or blank: missing";
   return s;
 }
 

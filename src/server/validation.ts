@@ -1,7 +1,7 @@
-import { RowValidator } from "../data/validate.js";
+import { RowValidator, unstorableId } from "../data/validate.js";
 import type { BundleJson } from "../model/bundle.js";
 import type { FeatureValue } from "../model/features.js";
-import { ID_MAX_LENGTH, idFieldOf, magnitudeLimit } from "./schema.js";
+import { ID_MAX_LENGTH, idFieldOf } from "./schema.js";
 
 /** Why a request cannot be scored: the field path (e.g. `customers[3].tenure`) and what was expected. */
 export interface ApiViolation {
@@ -35,6 +35,8 @@ export function parseCustomerId(value: unknown, field: string): Checked<string> 
   if (typeof value === "string") {
     if (value.length === 0) return fail("missing", "a customer id is required");
     if (value.length > ID_MAX_LENGTH) return fail("too_long", `${value.length} characters is too long`);
+    const unstorable = unstorableId(value);
+    if (unstorable !== null) return fail("unstorable_text", unstorable);
     return { ok: true, value };
   }
   if (typeof value === "number") {
@@ -46,13 +48,12 @@ export function parseCustomerId(value: unknown, field: string): Checked<string> 
 
 /**
  * Checks one customer record against one model's input schema: the bundle's row rules (shared with batch
- * scoring), plus what only a JSON API meets: unknown fields, and numbers beyond float32.
+ * scoring: types, bounds, float32 range, blank as missing), plus what only a JSON API meets: unknown fields.
  */
 export class CustomerValidator {
   readonly idField: string;
   private readonly rows: RowValidator;
   private readonly known: ReadonlySet<string>;
-  private readonly numeric: readonly { name: string; limit: number }[];
 
   constructor(
     readonly bundle: BundleJson,
@@ -61,7 +62,6 @@ export class CustomerValidator {
     this.rows = new RowValidator(bundle);
     this.idField = idFieldOf(bundle);
     this.known = new Set([this.idField, ...bundle.schema.features.map((f) => f.name)]);
-    this.numeric = bundle.schema.features.flatMap((f) => (f.kind === "numeric" ? [{ name: f.name, limit: magnitudeLimit(f.integer) }] : []));
   }
 
   /** The feature values of a record whose id was already read, or every reason it cannot be scored. */
@@ -78,20 +78,6 @@ export class CustomerValidator {
         violations.push({ field: at(path, key), code: "unknown_field", message: `${at(path, key)}: the model has no such field`, expected });
       }
     }
-    if (!checked.ok) return { ok: false, violations };
-    for (const { name, limit } of this.numeric) {
-      const n = checked.row[name];
-      if (typeof n === "number" && Math.abs(n) > limit) {
-        const expected = `a number within ±${limit}`;
-        const code = n > 0 ? "above_maximum" : "below_minimum";
-        violations.push({
-          field: at(path, name),
-          code,
-          message: `${at(path, name)}: ${n} is beyond what the model computes exactly (expected ${expected})`,
-          expected,
-        });
-      }
-    }
-    return violations.length === 0 ? { ok: true, value: checked.row } : { ok: false, violations };
+    return checked.ok && violations.length === 0 ? { ok: true, value: checked.row } : { ok: false, violations };
   }
 }

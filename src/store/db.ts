@@ -3,6 +3,7 @@ import { dirname } from "node:path";
 import SqliteDatabase from "better-sqlite3";
 import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from "kysely";
 import { ChurnopsError } from "../errors.js";
+import { redactUrl } from "../redact.js";
 import { migrations } from "./migrations/index.js";
 import type { Database } from "./schema.js";
 
@@ -44,13 +45,13 @@ export async function openStore(url: string): Promise<Store> {
     dialect = "sqlite";
     raw = sqlite;
   } else {
-    throw new ChurnopsError("bad_config", `store URL ${redact(url)} is neither sqlite:… nor postgresql://…`, { field: "store_url" });
+    throw new ChurnopsError("bad_config", `store URL ${redactUrl(url)} is neither sqlite:… nor postgresql://…`, { field: "store_url" });
   }
   try {
     await migrate(db, dialect);
   } catch (err) {
     await db.destroy();
-    throw new ChurnopsError("bad_config", `cannot open store ${redact(url)}: ${(err as Error).message}`, { cause: err });
+    throw new ChurnopsError("bad_config", `cannot open store ${redactUrl(url)}: ${redactUrl((err as Error).message)}`, { cause: err });
   }
   return { db, dialect, url, sqlite: raw, close: () => db.destroy() };
 }
@@ -73,9 +74,4 @@ async function migrate(db: Kysely<Database>, dialect: Dialect): Promise<void> {
   const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations }, ...(schema === undefined ? {} : { migrationTableSchema: schema }) });
   const { error } = await migrator.migrateToLatest();
   if (error !== undefined) throw error instanceof Error ? error : new Error(String(error));
-}
-
-/** A URL fit for messages and logs: no password. */
-export function redact(url: string): string {
-  return url.replace(/\/\/([^:/@]+):[^@]*@/, "//$1:***@");
 }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
+import { FLOAT32_MAX } from "../../src/data/validate.js";
 import type { BundleJson } from "../../src/model/bundle.js";
-import { batchRequestSchema, customerSchema, FLOAT32_MAX } from "../../src/server/schema.js";
+import { batchRequestSchema, customerSchema } from "../../src/server/schema.js";
 import { CustomerValidator, parseCustomerId } from "../../src/server/validation.js";
 import { assignmentPoint, assignVariant } from "../../src/server/variants.js";
 
@@ -33,13 +34,16 @@ describe("request schema generated from the bundle", () => {
     expect(customerSchema(bundle, "ignore").additionalProperties).toBe(true);
   });
 
-  it("types integers, bounds and categories from the bundle, and lets optional fields be null", () => {
+  it("types integers, bounds and categories from the bundle, and lets optional fields be null or blank", () => {
     const p = customerSchema(bundle, "reject").properties as Record<string, Record<string, unknown>>;
     expect(p.tenure).toMatchObject({ type: "integer", minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
     expect(p.MonthlyCharges).toMatchObject({ type: "number", minimum: 0, maximum: 500 });
-    expect(p.TotalCharges).toMatchObject({ type: ["number", "null"], minimum: -FLOAT32_MAX, maximum: FLOAT32_MAX });
+    expect(p.TotalCharges?.anyOf).toMatchObject([{ type: ["number", "null"], minimum: -FLOAT32_MAX, maximum: FLOAT32_MAX }, { type: "string" }]);
+    const blank = new RegExp(String((p.TotalCharges?.anyOf as { pattern?: string }[] | undefined)?.[1]?.pattern));
+    expect(["", " ", "\t\u00a0"].every((t) => blank.test(t))).toBe(true);
+    expect(["0", " 1 ", "x"].some((t) => blank.test(t))).toBe(false);
     expect(p.Contract).toEqual({ type: "string", enum: ["Month-to-month", "One year", "Two year"] });
-    expect(p.PaymentMethod).toMatchObject({ type: ["string", "null"], enum: ["Mailed check", "Credit card", null] });
+    expect(p.PaymentMethod?.anyOf).toMatchObject([{ type: ["string", "null"], enum: ["Mailed check", "Credit card", null] }, { type: "string" }]);
   });
 
   it("caps a batch at the configured limit", () => {

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from churnops_trainer.errors import DataError
 from churnops_trainer.features import DEFAULT_MISSING_TOKEN, FeatureSet, RatioSpec
+from churnops_trainer.redact import redact_url
 
 #: Columns the synthetic generator writes that are labels, oracle values or campaign fields, never features.
 NON_FEATURE_COLUMNS = ("true_churn_prob", "snapshot_month", "opted_out", "customer_value")
@@ -144,12 +145,12 @@ def _read_sql(url: str, table: str | None, query: str | None) -> pd.DataFrame:
         with engine.connect() as conn:
             if table:
                 if not sa.inspect(conn).has_table(table):
-                    raise DataError(f"table '{table}' not found in {engine.url.render_as_string()}")
+                    raise DataError(f"table '{table}' not found in {redact_url(url)}")
                 return pd.read_sql_table(table, conn)
             return pd.read_sql_query(sa.text(query or ""), conn)
     except sa.exc.SQLAlchemyError as exc:
         message = str(exc.orig if getattr(exc, "orig", None) else exc).strip().splitlines()[0]
-        raise DataError(f"cannot read from {engine.url.render_as_string()}: {message}") from None
+        raise DataError(f"cannot read from {redact_url(url)}: {redact_url(message)}") from None
     finally:
         engine.dispose()
 

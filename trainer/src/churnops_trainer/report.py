@@ -11,6 +11,8 @@ import numpy as np
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import precision_recall_curve, roc_curve
 
+from churnops_trainer.redact import redact_url
+
 if TYPE_CHECKING:
     from churnops_trainer.train import TrainConfig, TrainOutcome
 
@@ -181,7 +183,7 @@ td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}figure{{display:i
 img{{max-width:520px}}code{{background:#f3f3f3}}</style></head><body>
 <h1>churnops training report</h1>
 <p>Model <b>{html.escape(config.model_name)}</b>, MLflow run <code>{html.escape(run_id)}</code>.
-Data: <code>{html.escape(config.data.split("@")[-1])}</code>, {prepared.n_rows} rows, {prepared.positives} positive
+Data: <code>{html.escape(redact_url(config.data))}</code>, {prepared.n_rows} rows, {prepared.positives} positive
 (<code>{html.escape(prepared.target.column)} = {html.escape(prepared.target.positive)}</code>),
 fingerprint <code>{prepared.fingerprint[:16]}…</code>.</p>
 <h2>Protocol</h2><p>Stratified {config.test_size:.0%} test split (seed {config.seed}) never seen by selection;

@@ -33,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 from churnops_trainer.errors import BundleError, DataError, TrainerError
 from churnops_trainer.export import BUNDLE_FILE, load_bundle, onnx_session, verify_bundle
 from churnops_trainer.logs import get_logger
+from churnops_trainer.redact import redact_url
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -480,7 +481,7 @@ class SparkScoreConfig(BaseModel):
         if self.table is not None and self.query is not None:
             raise ValueError("give --table or --query, not both")
         if self.is_jdbc_source and self.table is None and self.query is None:
-            raise ValueError(f"{redact(self.data)} is a database: say which rows with --table NAME or --query SQL")
+            raise ValueError(f"{redact_url(self.data)} is a database: say which rows with --table NAME or --query SQL")
         for path in (self.out, self.quarantine_out):
             if path is not None and output_format(path) is None:
                 raise ValueError(f"{path}: expected a path ending in .parquet or .csv")
@@ -497,11 +498,6 @@ class SparkScoreConfig(BaseModel):
             return self.quarantine_out
         stem, _, _ = self.out.rstrip("/").rpartition(".")
         return f"{stem}.quarantine.parquet"
-
-
-def redact(url: str) -> str:
-    url = re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", url)
-    return re.sub(r"(?i)(password=)[^&;]*", r"\1***", url)
 
 
 def output_format(path: str) -> Literal["parquet", "csv"] | None:
@@ -626,7 +622,7 @@ def read_source(spark: SparkSession, config: SparkScoreConfig) -> tuple[DataFram
         if (driver := jdbc_driver(data)) is not None:
             reader = reader.option("driver", driver)
         reader = reader.option("query", config.query) if config.query else reader.option("dbtable", config.table)
-        return reader.load(), False, f"{redact(data)} {config.table or '(query)'}"
+        return reader.load(), False, f"{redact_url(data)} {config.table or '(query)'}"
     lower = data.lower()
     if re.search(r"\.(csv|tsv|txt)(\.gz)?$", lower):
         frame = (
@@ -906,7 +902,7 @@ def run(config: SparkScoreConfig, spark: SparkSession | None = None) -> dict[str
         "rows_per_second": round(rows_read / duration, 1) if duration > 0 else 0.0,
         "out": config.out,
         "quarantine_out": config.quarantine_path,
-        "jdbc_out": redact(config.jdbc_out) if config.jdbc_out else None,
+        "jdbc_out": redact_url(config.jdbc_out) if config.jdbc_out else None,
     }
     log.info("spark scoring finished", extra={k: result[k] for k in ("run_id", "rows_scored", "rows_quarantined")})
     return result
@@ -961,7 +957,7 @@ class StoreRun:
         try:
             self.connection = jvm.java.sql.DriverManager.getConnection(url)
         except Exception as exc:
-            raise DataError(f"cannot connect to {redact(url)}: {str(exc).splitlines()[0]}") from None
+            raise DataError(f"cannot connect to {redact_url(url)}: {str(exc).splitlines()[0]}") from None
         self._stop = threading.Event()
         self._renewer: threading.Thread | None = None
 
@@ -993,7 +989,7 @@ class StoreRun:
             return {k: result.getString(k) for k in ("status", "lease_owner", "lease_expires_at")}
         except Exception as exc:
             raise DataError(
-                f"{redact(self.url)} has no usable score_runs table (create the store first, e.g. with "
+                f"{redact_url(self.url)} has no usable score_runs table (create the store first, e.g. with "
                 f"`churnops score` or `churnops runs`): {str(exc).splitlines()[0]}"
             ) from None
         finally:

@@ -48,6 +48,7 @@ from churnops_trainer.models import (
 )
 from churnops_trainer.native import save_native
 from churnops_trainer.onnx_convert import convert_pipeline
+from churnops_trainer.redact import redact_url
 
 log = get_logger("train")
 
@@ -592,8 +593,8 @@ def _train(config: TrainConfig) -> dict[str, Any]:
 
 def _describe_source(config: TrainConfig) -> str:
     if config.table or config.query:
-        return f"{config.data.split('@')[-1]} ({'table ' + config.table if config.table else 'query'})"
-    return config.data
+        return f"{redact_url(config.data)} ({'table ' + config.table if config.table else 'query'})"
+    return redact_url(config.data)
 
 
 def _log_run(mlclient: Any, run_id: str, outcome: TrainOutcome, config: TrainConfig, report_dir: Path) -> None:
