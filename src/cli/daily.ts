@@ -5,6 +5,7 @@ import { loadModel } from "../model/registry.js";
 import { type DailySummary, runDaily, snapshotFor } from "../pipeline/daily.js";
 import { getDailyRun, listDailyRuns } from "../store/daily.js";
 import { type CommandContext, output, parseDate, parseIntFlag, today } from "./context.js";
+import { table } from "./format.js";
 import { batchProgress } from "./progress.js";
 
 interface DailyFlags {
@@ -106,12 +107,10 @@ export function registerDailyHistory(program: Command, ctx: () => CommandContext
       output(flags.json === true, rows, () =>
         rows.length === 0
           ? "No daily jobs yet."
-          : rows
-              .map(
-                (r) =>
-                  `${r.date}  ${r.kind.padEnd(7)} ${r.status.padEnd(8)} attempts ${r.attempts}  started ${r.started_at}  finished ${r.finished_at ?? "-"}${r.error === null ? "" : `  error: ${r.error}`}`,
-              )
-              .join("\n"),
+          : table(
+              ["date", "kind", "status", "attempts", "started", "finished", "error"],
+              rows.map((r) => [r.date, r.kind, r.status, String(r.attempts), r.started_at, r.finished_at ?? "-", r.error ?? ""]),
+            ),
       );
     });
 
