@@ -15,9 +15,29 @@ export function logFormat(env: NodeJS.ProcessEnv = process.env, terminal: boolea
   throw new ChurnopsError("bad_config", `CHURNOPS_LOG_FORMAT ${asked}: expected human or json`, { field: "CHURNOPS_LOG_FORMAT" });
 }
 
-/** One line per event, `HH:MM:ss LEVEL message (key=value …)`, without the fields every line shares. */
+/** Fields every line has (or that only a collector needs): left out of human lines. */
+const SHARED = new Set(["level", "time", "msg", "pid", "hostname", "app", "event"]);
+
+/** `message (key=value, …)`: the event's own fields after its message, objects as compact JSON. */
+export function humanMessage(log: Record<string, unknown>, messageKey: string): string {
+  const fields = Object.entries(log)
+    .filter(([k, v]) => !SHARED.has(k) && k !== messageKey && v !== undefined)
+    .map(([k, v]) => `${k}=${typeof v === "object" && v !== null ? JSON.stringify(v) : String(v)}`);
+  const message = String(log[messageKey] ?? "");
+  return fields.length === 0 ? message : `${message} (${fields.join(", ")})`;
+}
+
+/** One line per event, `[HH:MM:ss] LEVEL: message (key=value, …)`, in UTC like the JSON lines' timestamps. */
 export function humanLines(destination: number | NodeJS.WritableStream = 2, colorize = false): DestinationStream {
-  return PinoPretty({ destination, sync: true, colorize, singleLine: true, translateTime: "UTC:HH:MM:ss", ignore: "pid,hostname,app,event" });
+  return PinoPretty({
+    destination,
+    sync: true,
+    colorize,
+    hideObject: true,
+    translateTime: "UTC:HH:MM:ss",
+    ignore: "pid,hostname",
+    messageFormat: humanMessage,
+  });
 }
 
 /**

@@ -117,10 +117,10 @@ export function formatSend(s: SendSummary): string {
 }
 
 /** One line per kind of failure, for stderr: what went wrong and how to send those messages again. */
-export function deliveryFailures(s: SendSummary): string[] {
-  return s.failures.map(
+export function deliveryFailures(campaign: string, failures: SendSummary["failures"]): string[] {
+  return failures.map(
     (f) =>
-      `${f.messages} message${f.messages === 1 ? "" : "s"} could not be delivered: ${f.error} — fix the receiver, then \`churnops campaign retry-dead ${s.campaign}\``,
+      `${f.messages} message${f.messages === 1 ? "" : "s"} could not be delivered: ${f.error} — fix the receiver, then \`churnops campaign retry-dead ${campaign}\``,
   );
 }
 
@@ -229,7 +229,7 @@ export function registerCampaign(program: Command, ctx: () => CommandContext): v
       const summary = await sendCampaign(await c.store(), { campaign: name, adapter, delivery: c.config.campaigns.delivery, log: c.log });
       c.log.info({ event: "campaign.sent", campaign: name, delivered: summary.delivered, states: summary.states }, "campaign send finished");
       output(flags.json === true, summary, () => formatSend(summary));
-      if (summary.failures.length > 0) c.fail(deliveryFailures(summary));
+      if (summary.failures.length > 0) c.fail(deliveryFailures(name, summary.failures));
     });
 
   campaign

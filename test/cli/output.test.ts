@@ -23,7 +23,9 @@ describe("output for people and for machines", () => {
     });
     const log = pino({ base: { app: "churnops" }, timestamp: () => ',"time":"2026-12-01T10:11:12.000Z"' }, humanLines(sink));
     log.warn({ event: "campaign.planned", campaign: "winback", treated: 20 }, "campaign planned");
-    expect(text).toBe('[10:11:12] WARN: campaign planned {"campaign":"winback","treated":20}\n');
+    expect(text).toBe("[10:11:12] WARN: campaign planned (campaign=winback, treated=20)\n");
+    log.info({ states: { dead: 2 } }, "sent");
+    expect(text.split("\n")[1]).toBe('[10:11:12] INFO: sent (states={"dead":2})');
   });
 
   it("converts every camelCase key of a --json value to snake_case, and leaves data keys alone", () => {
