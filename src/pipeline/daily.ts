@@ -7,6 +7,7 @@ import type { Config, DailyCampaignConfig } from "../config.js";
 import { openSource, type SourceSpec } from "../data/source.js";
 import { ChurnopsError } from "../errors.js";
 import { createLogger, type Logger } from "../log.js";
+import type { Band } from "../model/bundle.js";
 import type { ChurnModel } from "../model/runtime.js";
 import { newOwner, ownerIsGone } from "../owner.js";
 import { type BatchSummary, scoreBatch } from "../scoring/batch.js";
@@ -42,6 +43,8 @@ export interface DailySummary {
   /** How many times the job for this date has started (1 = first run). */
   attempt: number;
   score: Pick<BatchSummary, "runId" | "status" | "modelName" | "modelVersion" | "rowsRead" | "rowsScored" | "rowsQuarantined" | "resumedFrom" | "bands">;
+  /** The scoring model's bands with their cut-offs (absent in summaries stored before they were recorded). */
+  modelBands?: readonly Band[];
   optOuts: { column: string; optedOut: number; added: number } | null;
   campaigns: DailyCampaignSummary[];
   review: RiskReview | null;
@@ -148,6 +151,7 @@ export async function runDaily(options: DailyOptions): Promise<DailySummary> {
         resumedFrom: scored.resumedFrom,
         bands: scored.bands,
       };
+      summary.modelBands = model.bundle.bands;
       checkLock();
       const idColumn = model.bundle.schema.id_column ?? "customer_id";
       if ((await columnsOf(options.data)).includes(daily.opt_out_column)) {

@@ -36,5 +36,6 @@ describe("the example churnops.toml", () => {
     expect(summary.campaigns).toHaveLength(1);
     expect(summary.campaigns[0]).toMatchObject({ name: "winback-2026-11-03", plan: { status: "planned" }, send: { adapter: "export", dead: 0 } });
     expect(summary.campaigns[0]?.plan.treated).toBeGreaterThan(0);
+    expect(summary.model_bands?.map((b) => b.name)).toEqual(["high", "medium", "low"]);
   });
 });
