@@ -1,7 +1,9 @@
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import { openSource, type SourceSpec } from "../data/source.js";
+import { addDays } from "../days.js";
 import { ChurnopsError } from "../errors.js";
+import type { Band } from "../model/bundle.js";
 import { type CampaignMemberRow, type CampaignRow, getCampaign, insertPlan, type NewMessage, scoredCustomers, treatedAfter } from "../store/campaigns.js";
 import type { Store } from "../store/db.js";
 import { churnedBy, optedOut } from "../store/outcomes.js";
@@ -28,6 +30,8 @@ export interface PlanRequest {
   seed?: number | undefined;
   offer?: string | undefined;
   values?: ValueSource | undefined;
+  /** The risk bands (with cut-offs) of the model that scored the run: a band rule must name one of them. */
+  modelBands: (run: ScoreRun) => Promise<readonly Band[]>;
   now?: Date | undefined;
 }
 
@@ -35,6 +39,8 @@ export interface PlanResult {
   status: "planned" | "already_planned";
   campaign: CampaignRow;
   counts: SelectionCounts;
+  /** The scoring model's bands, highest first: a customer is in the first band whose `min` its probability reaches. */
+  bands: readonly Band[];
   notes: string[];
 }
 
@@ -43,10 +49,6 @@ const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 /** The receiver's deduplication key for one customer of one campaign: stable across re-plans and resends. */
 export function idempotencyKey(campaign: string, customerId: string): string {
   return `churnops-${createHash("sha256").update(campaign).update("\0").update(customerId).digest("hex").slice(0, 32)}`;
-}
-
-function addDays(date: string, days: number): string {
-  return new Date(Date.parse(`${date}T00:00:00Z`) + days * 86_400_000).toISOString().slice(0, 10);
 }
 
 /**
@@ -60,9 +62,17 @@ export async function planCampaign(store: Store, request: PlanRequest): Promise<
   const existing = await getCampaign(store, request.name);
   const run = existing !== undefined && request.run === "latest" ? await resolveRun(store, existing.run_id) : await resolveRun(store, request.run);
   if (run.status !== "complete") throw new ChurnopsError("conflict", `score run ${run.run_id} is ${run.status}; plan on a complete run`, { field: "run" });
+  const bands = await request.modelBands(run);
+  const rule = request.rule;
+  if (rule.kind === "band" && !bands.some((b) => b.name === rule.band))
+    throw new ChurnopsError(
+      "bad_input",
+      `unknown risk band ${JSON.stringify(rule.band)}: model ${run.model_name} v${run.model_version} has the bands ${bands.map((b) => b.name).join(", ")}`,
+      { field: "min-band" },
+    );
   const seed = request.seed ?? seedFromText(request.name);
   const params = planParams(request, run, seed);
-  if (existing !== undefined) return alreadyPlanned(existing, params);
+  if (existing !== undefined) return alreadyPlanned(existing, params, bands);
 
   const notes: string[] = [];
   const candidates = await loadCandidates(store, run, request, notes);
@@ -127,9 +137,9 @@ export async function planCampaign(store: Store, request: PlanRequest): Promise<
   if (!(await insertPlan(store, campaign, members, messages))) {
     const winner = await getCampaign(store, request.name);
     if (winner === undefined) throw new ChurnopsError("conflict", `campaign ${request.name} could not be recorded`);
-    return alreadyPlanned(winner, params);
+    return alreadyPlanned(winner, params, bands);
   }
-  return { status: "planned", campaign, counts: selection.counts, notes };
+  return { status: "planned", campaign, counts: selection.counts, bands, notes };
 }
 
 function planParams(request: PlanRequest, run: ScoreRun, seed: number): Record<string, unknown> {
@@ -155,7 +165,7 @@ function planParams(request: PlanRequest, run: ScoreRun, seed: number): Record<s
   };
 }
 
-function alreadyPlanned(existing: CampaignRow, params: Record<string, unknown>): PlanResult {
+function alreadyPlanned(existing: CampaignRow, params: Record<string, unknown>, bands: readonly Band[]): PlanResult {
   const recorded = JSON.parse(existing.params) as Record<string, unknown>;
   const differing = Object.keys(params).filter((k) => JSON.stringify(params[k]) !== JSON.stringify(recorded[k]));
   if (differing.length > 0) {
@@ -165,7 +175,7 @@ function alreadyPlanned(existing: CampaignRow, params: Record<string, unknown>):
       { field: "name" },
     );
   }
-  return { status: "already_planned", campaign: existing, counts: JSON.parse(existing.counts) as SelectionCounts, notes: [] };
+  return { status: "already_planned", campaign: existing, counts: JSON.parse(existing.counts) as SelectionCounts, bands, notes: [] };
 }
 
 async function loadCandidates(store: Store, run: ScoreRun, request: PlanRequest, notes: string[]): Promise<Candidate[]> {

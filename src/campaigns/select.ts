@@ -1,8 +1,25 @@
 import { ChurnopsError } from "../errors.js";
+import type { RiskRule } from "../store/campaigns.js";
 import { seededRandom, seedFromText, shuffled } from "./random.js";
 
-/** Who is at risk enough for an offer. `decision` = the model's own operating threshold. */
-export type RiskRule = { kind: "band"; band: string } | { kind: "threshold"; threshold: number } | { kind: "top_pct"; pct: number } | { kind: "decision" };
+export type { RiskRule };
+
+/** The ways to say who is at risk, as the CLI's flags and the daily job's config give them (already parsed). */
+export interface RiskSpec {
+  minBand?: string | undefined;
+  threshold?: number | undefined;
+  topPct?: number | undefined;
+}
+
+/** The risk rule of at most one of min band, threshold and top pct; none = the model's own decision; null = more than one. */
+export function riskRule(spec: RiskSpec): RiskRule | null {
+  const given = [spec.minBand, spec.threshold, spec.topPct].filter((x) => x !== undefined).length;
+  if (given > 1) return null;
+  if (spec.minBand !== undefined) return { kind: "band", band: spec.minBand };
+  if (spec.threshold !== undefined) return { kind: "threshold", threshold: spec.threshold };
+  if (spec.topPct !== undefined) return { kind: "top_pct", pct: spec.topPct };
+  return { kind: "decision" };
+}
 
 /** With customer values, customers are ranked by expected value instead of risk. */
 export interface ValueModel {

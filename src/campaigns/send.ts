@@ -5,7 +5,7 @@ import type { Logger } from "../log.js";
 import { newOwner, ownerIsGone } from "../owner.js";
 import { armCounts, requireCampaign } from "../store/campaigns.js";
 import type { Store } from "../store/db.js";
-import { fileTargetsInFlight, leaseOwners, type MessageState, messageStateCounts, releaseLeases } from "../store/outbox.js";
+import { deadLetterErrors, fileTargetsInFlight, leaseOwners, type MessageState, messageStateCounts, releaseLeases } from "../store/outbox.js";
 import { type ExportResult, exportMessages, fileTarget, finishFileExport } from "./export.js";
 import { sendWebhook } from "./webhook.js";
 
@@ -35,6 +35,8 @@ export interface SendSummary {
   treated: number;
   control: number;
   states: Record<MessageState, number>;
+  /** The campaign's dead letters by last error: what a person has to fix before `campaign retry-dead`. */
+  failures: { error: string; messages: number }[];
 }
 
 /**
@@ -129,7 +131,9 @@ export async function sendCampaign(store: Store, request: SendRequest): Promise<
       concurrency: delivery.concurrency,
       leaseSeconds: delivery.lease_seconds,
       owner,
-      log: request.log,
+      // The sender logs every failed attempt; the summary's `failures` is what a person acts on, so those lines
+      // are shown only at debug level (the store keeps each message's last error for `campaign status`).
+      log: request.log === undefined || request.log.isLevelEnabled("debug") ? request.log : request.log.child({}, { level: "error" }),
       onDelivered: request.onDelivered,
     });
   }
@@ -146,5 +150,6 @@ export async function sendCampaign(store: Store, request: SendRequest): Promise<
     treated: arms.treated,
     control: arms.control,
     states: await messageStateCounts(store, campaign.name),
+    failures: await deadLetterErrors(store, campaign.name),
   };
 }

@@ -1,16 +1,20 @@
 import type { Command } from "commander";
-import { importOptOuts } from "../campaigns/ingest.js";
+import { importOptOuts, type OptOutSummary, optOutIds } from "../campaigns/ingest.js";
 import { type PlanResult, planCampaign } from "../campaigns/plan.js";
 import { campaignReport, type EffectReport } from "../campaigns/report.js";
-import type { RiskRule } from "../campaigns/select.js";
+import { type RiskRule, riskRule } from "../campaigns/select.js";
 import { chooseAdapter, type SendSummary, sendCampaign } from "../campaigns/send.js";
 import { type CampaignStatus, campaignStatus } from "../campaigns/status.js";
-import { openSource } from "../data/source.js";
+import type { Config } from "../config.js";
 import { ChurnopsError } from "../errors.js";
+import { type Band, readBundle } from "../model/bundle.js";
+import { resolveBundle } from "../model/registry.js";
 import { listCampaigns } from "../store/campaigns.js";
+import type { Store } from "../store/db.js";
 import { retryDead } from "../store/outbox.js";
-import { addOptOuts, type OptOutRow } from "../store/outcomes.js";
+import { resolveRun, type ScoreRun } from "../store/runs.js";
 import { type CommandContext, output, parseIntFlag } from "./context.js";
+import { describeBands, table } from "./format.js";
 
 interface PlanFlags {
   name: string;
@@ -42,17 +46,41 @@ export function parseNumberFlag(value: string, flag: string, min: number, max: n
   return n;
 }
 
-/** At most one risk rule; none = the model's own operating decision. */
-export function riskRule(flags: { minBand?: string | undefined; threshold?: string | undefined; topPct?: string | undefined }): RiskRule {
-  const given = [flags.minBand, flags.threshold, flags.topPct].filter((f) => f !== undefined).length;
-  if (given > 1) throw new ChurnopsError("bad_input", "give one of --min-band, --threshold, --top-pct", { field: "min-band" });
-  if (flags.minBand !== undefined) return { kind: "band", band: flags.minBand };
-  if (flags.threshold !== undefined) return { kind: "threshold", threshold: parseNumberFlag(flags.threshold, "--threshold", 0, 1) };
-  if (flags.topPct !== undefined) return { kind: "top_pct", pct: parseNumberFlag(flags.topPct, "--top-pct", 0, 100, { exclusiveMin: true }) };
-  return { kind: "decision" };
+function ruleOfFlags(flags: { minBand?: string | undefined; threshold?: string | undefined; topPct?: string | undefined }): RiskRule {
+  const rule = riskRule({
+    minBand: flags.minBand,
+    threshold: flags.threshold === undefined ? undefined : parseNumberFlag(flags.threshold, "--threshold", 0, 1),
+    topPct: flags.topPct === undefined ? undefined : parseNumberFlag(flags.topPct, "--top-pct", 0, 100, { exclusiveMin: true }),
+  });
+  if (rule === null) throw new ChurnopsError("bad_input", "give one of --min-band, --threshold, --top-pct", { field: "min-band" });
+  return rule;
 }
 
-function formatPlan(r: PlanResult, next = true): string {
+/** The bands of the registered model version that scored a run (its bundle.json, through the registry). */
+function registeredBands(config: Config): (run: ScoreRun) => Promise<readonly Band[]> {
+  return async (run) => (await readBundle((await resolveBundle({ ...config, model_name: run.model_name }, run.model_version)).bundlePath)).json.bands;
+}
+
+async function latestRun(store: Store): Promise<ScoreRun | null> {
+  try {
+    return await resolveRun(store, "latest");
+  } catch (err) {
+    if (err instanceof ChurnopsError && err.code === "run_not_found") return null;
+    throw err;
+  }
+}
+
+function formatOptOuts(r: OptOutSummary): string {
+  const lines = [`${r.optedOut} opted-out customers read, ${r.added} new to the opt-out list.`];
+  if (r.unknown === null) lines.push("  (no score run yet to check the ids against)");
+  else if (r.unknown.count > 0)
+    lines.push(
+      `  ${r.unknown.count} of them were never scored by the latest run ${r.unknown.run_id} (recorded anyway; check the ids): ${r.unknown.examples.join(", ")}${r.unknown.count > r.unknown.examples.length ? ", …" : ""}`,
+    );
+  return lines.join("\n");
+}
+
+export function formatPlan(r: PlanResult, next = true): string {
   const c = r.counts;
   const bands = Object.entries(c.byBand)
     .map(([band, n]) => `${band} ${n.treated}+${n.control}`)
@@ -61,6 +89,7 @@ function formatPlan(r: PlanResult, next = true): string {
   return [
     r.status === "planned" ? `Planned campaign ${r.campaign.name}.` : `Campaign ${r.campaign.name} was already planned; nothing changed.`,
     `  run          ${r.campaign.run_id} (${r.campaign.model_name} v${r.campaign.model_version})`,
+    `  bands        ${describeBands(r.bands)}`,
     `  rule         ${(JSON.parse(r.campaign.params) as { rule: string }).rule}; ranked by ${r.campaign.ranking === "risk" ? "risk" : "expected value"}`,
     `  matching     ${c.matchingRule}`,
     `  excluded     cooldown ${ex.cooldown}, opted out ${ex.opted_out}, churned ${ex.churned}${r.campaign.ranking === "risk" ? "" : `, no value ${ex.no_value}, not worth an offer ${ex.not_worth_an_offer}`}`,
@@ -74,7 +103,7 @@ function formatPlan(r: PlanResult, next = true): string {
 
 export function formatSend(s: SendSummary): string {
   const lines = [
-    `Sent campaign ${s.campaign} via ${s.adapter} → ${s.target.replace(/^(file|webhook):/, "")}`,
+    `${s.states.dead > 0 ? "Sent campaign, with dead letters:" : "Sent campaign"} ${s.campaign} via ${s.adapter} → ${s.target.replace(/^(file|webhook):/, "")}`,
     `  delivered now  ${s.delivered}${s.failedAttempts > 0 ? ` (${s.failedAttempts} failed attempts retried)` : ""}`,
     `  messages       ${Object.entries(s.states)
       .map(([k, n]) => `${k} ${n}`)
@@ -83,9 +112,16 @@ export function formatSend(s: SendSummary): string {
   ];
   if (s.releasedLeases > 0) lines.push(`  recovered      ${s.releasedLeases} messages left in flight by a crashed sender`);
   for (const e of s.recoveredExports) lines.push(`  recovered      finished an interrupted export to ${e.target.replace(/^file:/, "")} (${e.lines} lines)`);
-  if (s.dead > 0 || s.states.dead > 0)
-    lines.push(`  dead letters   ${s.states.dead}: see \`churnops campaign status ${s.campaign}\`, then \`churnops campaign retry-dead ${s.campaign}\``);
+  for (const f of s.failures) lines.push(`  not delivered  ${f.messages}: ${f.error}`);
   return lines.join("\n");
+}
+
+/** One line per kind of failure, for stderr: what went wrong and how to send those messages again. */
+export function deliveryFailures(campaign: string, failures: SendSummary["failures"]): string[] {
+  return failures.map(
+    (f) =>
+      `${f.messages} message${f.messages === 1 ? "" : "s"} could not be delivered: ${f.error} — fix the receiver, then \`churnops campaign retry-dead ${campaign}\``,
+  );
 }
 
 function formatStatus(s: CampaignStatus): string {
@@ -118,42 +154,6 @@ export function formatReport(r: EffectReport): string {
   if (r.offerCostTotal !== null) lines.push(`  offer cost  ${money(r.offerCostTotal)}`);
   lines.push(`Verdict: ${r.message}`);
   return lines.join("\n");
-}
-
-/**
- * The demo's last step: a campaign on the demo's score run (high band, 500 offers, ranked by expected value
- * when the data has a customer_value column), exported to a JSONL file, and its summary.
- */
-export async function demoCampaign(c: CommandContext, runId: string, data: string): Promise<{ plan: PlanResult; send: SendSummary; text: string }> {
-  const store = await c.store();
-  const source = await openSource({ data });
-  const hasValues = source.columns.includes("customer_value");
-  const hasOptOuts = source.columns.includes("opted_out");
-  await source.close();
-  if (hasOptOuts) await importOptOuts(store, { data }, "customer_id", "opted_out");
-  const plan = await planCampaign(store, {
-    name: `demo-${runId}`,
-    run: runId,
-    rule: { kind: "band", band: "high" },
-    budget: 500,
-    controlShare: c.config.campaigns.control_share,
-    cooldownDays: c.config.campaigns.cooldown_days,
-    offer: "DEMO-20-OFF",
-    values: hasValues ? { source: { data }, idColumn: "customer_id", valueColumn: "customer_value", offerCost: 20, offerSuccess: 0.3 } : undefined,
-  });
-  const path = `${c.config.home}/demo/exports/${plan.campaign.name}.jsonl`;
-  const send = await sendCampaign(store, {
-    campaign: plan.campaign.name,
-    adapter: { kind: "export", path },
-    delivery: c.config.campaigns.delivery,
-    log: c.log,
-  });
-  const text = [
-    formatPlan(plan, false),
-    formatSend(send),
-    `Measure it once outcomes arrive: churnops outcomes ingest FILE && churnops campaign report ${plan.campaign.name}`,
-  ].join("\n");
-  return { plan, send, text };
 }
 
 export function registerCampaign(program: Command, ctx: () => CommandContext): void {
@@ -191,7 +191,7 @@ export function registerCampaign(program: Command, ctx: () => CommandContext): v
       const result = await planCampaign(await c.store(), {
         name: flags.name,
         run: flags.run,
-        rule: riskRule(flags),
+        rule: ruleOfFlags(flags),
         budget: flags.budget === undefined ? null : parseIntFlag(flags.budget, "--budget", 1),
         controlShare:
           flags.controlShare === undefined ? defaults.control_share : parseNumberFlag(flags.controlShare, "--control-share", 0, 0.99, { exclusiveMin: true }),
@@ -208,6 +208,7 @@ export function registerCampaign(program: Command, ctx: () => CommandContext): v
                 offerCost: parseNumberFlag(flags.offerCost ?? "0", "--offer-cost", 0, Number.MAX_VALUE),
                 offerSuccess: parseNumberFlag(flags.offerSuccess ?? "", "--offer-success", 0, 1, { exclusiveMin: true }),
               },
+        modelBands: registeredBands(c.config),
       });
       c.log.info(
         { event: "campaign.planned", campaign: result.campaign.name, status: result.status, treated: result.counts.treated, control: result.counts.control },
@@ -228,6 +229,7 @@ export function registerCampaign(program: Command, ctx: () => CommandContext): v
       const summary = await sendCampaign(await c.store(), { campaign: name, adapter, delivery: c.config.campaigns.delivery, log: c.log });
       c.log.info({ event: "campaign.sent", campaign: name, delivered: summary.delivered, states: summary.states }, "campaign send finished");
       output(flags.json === true, summary, () => formatSend(summary));
+      if (summary.failures.length > 0) c.fail(deliveryFailures(name, summary.failures));
     });
 
   campaign
@@ -260,9 +262,10 @@ export function registerCampaign(program: Command, ctx: () => CommandContext): v
       output(flags.json === true, rows, () =>
         rows.length === 0
           ? "No campaigns yet (churnops campaign plan --name N)."
-          : rows
-              .map((r) => `${r.name.padEnd(32)} ${r.as_of}  treated ${String(r.treated).padStart(7)}  control ${String(r.control).padStart(6)}  ${r.run_id}`)
-              .join("\n"),
+          : table(
+              ["campaign", "scores of", "treated", "control", "run"],
+              rows.map((r) => [r.name, r.as_of, String(r.treated), String(r.control), r.run_id]),
+            ),
       );
     });
 
@@ -287,13 +290,12 @@ export function registerCampaign(program: Command, ctx: () => CommandContext): v
       const c = ctx();
       const store = await c.store();
       if (flags.from === undefined && ids.length === 0) throw new ChurnopsError("bad_input", "give customer ids or --from FILE", { field: "from" });
-      let result: { optedOut: number; added: number };
-      if (flags.from !== undefined) result = await importOptOuts(store, { data: flags.from, table: flags.table }, flags.idColumn, flags.flagColumn ?? null);
-      else {
-        const now = new Date().toISOString();
-        const rows: OptOutRow[] = ids.map((id) => ({ customer_id: id, source: "cli", opted_out_at: now }));
-        result = { optedOut: rows.length, added: await addOptOuts(store, rows) };
-      }
-      output(flags.json === true, result, () => `${result.optedOut} opted-out customers read, ${result.added} new to the opt-out list.`);
+      // Ids are checked against the customers of the latest score run: an id it never scored is likely a typo.
+      const checkRun = (await latestRun(store))?.run_id ?? null;
+      const result =
+        flags.from === undefined
+          ? await optOutIds(store, ids, checkRun)
+          : await importOptOuts(store, { data: flags.from, table: flags.table }, flags.idColumn, flags.flagColumn ?? null, { checkRun });
+      output(flags.json === true, result, () => formatOptOuts(result));
     });
 }

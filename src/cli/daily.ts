@@ -4,7 +4,9 @@ import { ChurnopsError } from "../errors.js";
 import { loadModel } from "../model/registry.js";
 import { type DailySummary, runDaily, snapshotFor } from "../pipeline/daily.js";
 import { getDailyRun, listDailyRuns } from "../store/daily.js";
+import { deliveryFailures } from "./campaign.js";
 import { type CommandContext, output, parseDate, parseIntFlag, today } from "./context.js";
+import { describeBands, table } from "./format.js";
 import { batchProgress } from "./progress.js";
 
 interface DailyFlags {
@@ -25,6 +27,7 @@ export function formatDaily(s: DailySummary): string {
     `Daily job ${s.date} (${s.kind} run, attempt ${s.attempt}) finished in ${(s.durationMs / 1000).toFixed(1)} s.`,
     `  scores      ${s.score.runId}: ${s.score.status === "already_complete" ? "already complete, nothing re-scored" : `${s.score.rowsScored} scored`}, ${s.score.rowsQuarantined} quarantined (${bands || "-"})`,
   ];
+  if (s.modelBands !== undefined) lines.push(`  bands       ${describeBands(s.modelBands)}`);
   if (s.optOuts !== null) lines.push(`  opt-outs    ${s.optOuts.optedOut} in the snapshot's ${s.optOuts.column} column, ${s.optOuts.added} new`);
   for (const c of s.campaigns) {
     const states = Object.entries(c.send.states)
@@ -91,6 +94,8 @@ export function registerDaily(program: Command, ctx: () => CommandContext): void
         progress.stop();
         c.log.info({ event: "daily.done", date, kind: summary.kind, attempt: summary.attempt }, "daily job finished");
         output(flags.json === true, summary, () => formatDaily(summary));
+        const failures = summary.campaigns.flatMap((campaign) => deliveryFailures(campaign.name, campaign.send.failures));
+        if (failures.length > 0) c.fail(failures);
       } finally {
         progress.stop();
       }
@@ -111,12 +116,10 @@ export function registerDailyHistory(program: Command, ctx: () => CommandContext
       output(flags.json === true, rows, () =>
         rows.length === 0
           ? "No daily jobs yet."
-          : rows
-              .map(
-                (r) =>
-                  `${r.date}  ${r.kind.padEnd(7)} ${r.status.padEnd(8)} attempts ${r.attempts}  started ${r.started_at}  finished ${r.finished_at ?? "-"}${r.error === null ? "" : `  error: ${r.error}`}`,
-              )
-              .join("\n"),
+          : table(
+              ["date", "kind", "status", "attempts", "started", "finished", "error"],
+              rows.map((r) => [r.date, r.kind, r.status, String(r.attempts), r.started_at, r.finished_at ?? "-", r.error ?? ""]),
+            ),
       );
     });
 

@@ -29,7 +29,7 @@ async function buildProgram(getContext: () => CommandContext, command: string | 
   const program = new Command("churnops")
     .description("Customer-churn prediction and retention: train, score, campaign, serve, monitor.")
     .option("--config <file>", "TOML config file (default: ./churnops.toml when present)")
-    .showHelpAfterError()
+    .configureOutput({ outputError: (text, write) => write(`churnops: ${usageError(text)}\n`) })
     .exitOverride();
   for (const name of TRAINER_PASSTHROUGH) {
     program.command(name).description(`(Python trainer) run \`churnops ${name} --help\` for its flags`).allowUnknownOption().helpOption(false);
@@ -52,7 +52,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       return await passThrough(getContext(), command, argv.slice(3));
     }
     await (await buildProgram(getContext, commandName(argv))).parseAsync([...argv]);
-    return 0;
+    return context?.exitCode ?? 0;
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
     if (isChurnopsError(err)) {
@@ -63,6 +63,19 @@ export async function main(argv: readonly string[]): Promise<number> {
   } finally {
     await context?.close();
   }
+}
+
+/**
+ * Commander's usage error as one line: a typo'd command or option gets its suggestion and a pointer to the help,
+ * not the whole help text (which hides the one line that matters).
+ */
+export function usageError(text: string): string {
+  const [message = "", ...rest] = text
+    .trim()
+    .replace(/^error: /, "")
+    .split("\n");
+  const suggestion = /\(Did you mean (.+)\?\)/.exec(rest.join(" "))?.[1];
+  return suggestion === undefined ? `${message} (see --help)` : `${message}: did you mean ${suggestion}?`;
 }
 
 function configFlag(argv: readonly string[]): string | undefined {

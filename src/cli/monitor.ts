@@ -7,6 +7,7 @@ import { checkPerformance, type PerformanceResult } from "../monitoring/performa
 import type { EstimateReport } from "../store/estimates.js";
 import { listAlerts } from "../store/monitoring.js";
 import { type CommandContext, output, parseChoice } from "./context.js";
+import { table } from "./format.js";
 
 const num = (v: number | null | undefined, digits = 3): string => (v === null || v === undefined || !Number.isFinite(v) ? "-" : v.toFixed(digits));
 
@@ -135,12 +136,17 @@ export function registerMonitor(program: Command, ctx: () => CommandContext): vo
       output(flags.json === true, alerts, () =>
         alerts.length === 0
           ? "No alerts."
-          : alerts
-              .map(
-                (a) =>
-                  `${a.created_at.slice(0, 19)}  ${a.severity.toUpperCase().padEnd(6)}${a.rule.padEnd(20)}${a.subject.padEnd(22)}${a.delivered_at === null ? (a.delivery_error ?? "not sent") : "sent"}  ${a.message}`,
-              )
-              .join("\n"),
+          : table(
+              ["raised", "severity", "rule", "subject", "delivery", "message"],
+              alerts.map((a) => [
+                a.created_at.slice(0, 19),
+                a.severity.toUpperCase(),
+                a.rule,
+                a.subject,
+                a.delivered_at === null ? (a.delivery_error ?? "not sent") : "sent",
+                a.message,
+              ]),
+            ),
       );
     });
 }

@@ -1,4 +1,5 @@
 import type { Config } from "../config.js";
+import { addDays } from "../days.js";
 import type { Logger } from "../log.js";
 import { readBundle } from "../model/bundle.js";
 import { resolveBundle } from "../model/registry.js";
@@ -134,10 +135,6 @@ export interface PerformanceReport extends ClassificationMetrics {
   status: "ok" | "warn" | "alert" | "insufficient";
   reason: string;
   labels: LabelsUsed;
-}
-
-function addDays(day: string, days: number): string {
-  return new Date(Date.parse(`${day}T00:00:00Z`) + days * 86_400_000).toISOString().slice(0, 10);
 }
 
 interface Arms {

@@ -1,17 +1,19 @@
 import { join } from "node:path";
 import { importOptOuts } from "../campaigns/ingest.js";
-import { type PlanResult, planCampaign } from "../campaigns/plan.js";
-import type { RiskRule } from "../campaigns/select.js";
-import { chooseAdapter, type SendSummary, sendCampaign } from "../campaigns/send.js";
+import type { PlanResult } from "../campaigns/plan.js";
+import { type RiskRule, riskRule } from "../campaigns/select.js";
+import type { SendSummary } from "../campaigns/send.js";
 import type { Config, DailyCampaignConfig } from "../config.js";
 import { openSource, type SourceSpec } from "../data/source.js";
 import { ChurnopsError } from "../errors.js";
 import { createLogger, type Logger } from "../log.js";
+import type { Band } from "../model/bundle.js";
 import type { ChurnModel } from "../model/runtime.js";
 import { newOwner, ownerIsGone } from "../owner.js";
 import { type BatchSummary, scoreBatch } from "../scoring/batch.js";
 import { acquireLock, finishDailyRun, releaseLock, renewLock, startDailyRun } from "../store/daily.js";
 import type { Store } from "../store/db.js";
+import { planAndSend } from "./campaign.js";
 import { type RiskReview, writeRiskReview } from "./review.js";
 import { type WatchSummary, watchAfterScoring } from "./watch.js";
 
@@ -32,7 +34,7 @@ export interface DailyOptions {
 export interface DailyCampaignSummary {
   name: string;
   plan: { status: PlanResult["status"]; treated: number; control: number; eligible: number };
-  send: Pick<SendSummary, "adapter" | "target" | "delivered" | "dead" | "states">;
+  send: Pick<SendSummary, "adapter" | "target" | "delivered" | "dead" | "states" | "failures">;
 }
 
 export interface DailySummary {
@@ -41,6 +43,8 @@ export interface DailySummary {
   /** How many times the job for this date has started (1 = first run). */
   attempt: number;
   score: Pick<BatchSummary, "runId" | "status" | "modelName" | "modelVersion" | "rowsRead" | "rowsScored" | "rowsQuarantined" | "resumedFrom" | "bands">;
+  /** The scoring model's bands with their cut-offs (absent in summaries stored before they were recorded). */
+  modelBands?: readonly Band[];
   optOuts: { column: string; optedOut: number; added: number } | null;
   campaigns: DailyCampaignSummary[];
   review: RiskReview | null;
@@ -59,12 +63,9 @@ export function snapshotFor(template: string, date: string): string {
 }
 
 function ruleOf(c: DailyCampaignConfig): RiskRule {
-  const given = [c.min_band, c.threshold, c.top_pct].filter((x) => x !== undefined).length;
-  if (given > 1) throw new ChurnopsError("bad_config", `daily campaign ${c.name}: give one of min_band, threshold, top_pct`, { field: "daily.campaigns" });
-  if (c.min_band !== undefined) return { kind: "band", band: c.min_band };
-  if (c.threshold !== undefined) return { kind: "threshold", threshold: c.threshold };
-  if (c.top_pct !== undefined) return { kind: "top_pct", pct: c.top_pct };
-  return { kind: "decision" };
+  const rule = riskRule({ minBand: c.min_band, threshold: c.threshold, topPct: c.top_pct });
+  if (rule === null) throw new ChurnopsError("bad_config", `daily campaign ${c.name}: give one of min_band, threshold, top_pct`, { field: "daily.campaigns" });
+  return rule;
 }
 
 async function columnsOf(spec: SourceSpec): Promise<readonly string[]> {
@@ -150,6 +151,7 @@ export async function runDaily(options: DailyOptions): Promise<DailySummary> {
         resumedFrom: scored.resumedFrom,
         bands: scored.bands,
       };
+      summary.modelBands = model.bundle.bands;
       checkLock();
       const idColumn = model.bundle.schema.id_column ?? "customer_id";
       if ((await columnsOf(options.data)).includes(daily.opt_out_column)) {
@@ -160,26 +162,31 @@ export async function runDaily(options: DailyOptions): Promise<DailySummary> {
         checkLock();
         const name = `${c.name}-${date}`;
         log?.info({ event: "daily.campaign", campaign: name }, "planning and sending a campaign");
-        const plan = await planCampaign(store, {
-          name,
-          run: scored.runId,
-          rule: ruleOf(c),
-          budget: c.budget ?? null,
-          controlShare: c.control_share ?? config.campaigns.control_share,
-          cooldownDays: c.cooldown_days ?? config.campaigns.cooldown_days,
-          seed: c.seed,
-          offer: c.offer,
-          values:
-            c.value_column === undefined
-              ? undefined
-              : { source: options.data, idColumn, valueColumn: c.value_column, offerCost: c.offer_cost ?? 0, offerSuccess: c.offer_success ?? 1 },
-        });
-        const adapter = chooseAdapter(name, { adapter: c.adapter }, config.campaigns.delivery, config.home, options.env);
-        const sent = await sendCampaign(store, { campaign: name, adapter, delivery: config.campaigns.delivery, env: options.env, log });
+        const { plan, send: sent } = await planAndSend(
+          store,
+          config,
+          {
+            name,
+            run: scored.runId,
+            rule: ruleOf(c),
+            budget: c.budget ?? null,
+            controlShare: c.control_share ?? config.campaigns.control_share,
+            cooldownDays: c.cooldown_days ?? config.campaigns.cooldown_days,
+            seed: c.seed,
+            offer: c.offer,
+            values:
+              c.value_column === undefined
+                ? undefined
+                : { source: options.data, idColumn, valueColumn: c.value_column, offerCost: c.offer_cost ?? 0, offerSuccess: c.offer_success ?? 1 },
+            modelBands: async () => model.bundle.bands,
+          },
+          { adapter: c.adapter },
+          { env: options.env, log },
+        );
         summary.campaigns.push({
           name,
           plan: { status: plan.status, treated: plan.counts.treated, control: plan.counts.control, eligible: plan.counts.eligible },
-          send: { adapter: sent.adapter, target: sent.target, delivered: sent.delivered, dead: sent.dead, states: sent.states },
+          send: { adapter: sent.adapter, target: sent.target, delivered: sent.delivered, dead: sent.dead, states: sent.states, failures: sent.failures },
         });
       }
       if (kind === "monthly") {

@@ -15,8 +15,8 @@ export interface ScoredCustomer {
   model_version: string;
 }
 
-/** The risk rule as the store can apply it. */
-export type RunFilter = { kind: "band"; band: string } | { kind: "threshold"; threshold: number } | { kind: "top_pct"; pct: number } | { kind: "decision" };
+/** Who is at risk enough for an offer. `decision` = the model's own operating threshold. */
+export type RiskRule = { kind: "band"; band: string } | { kind: "threshold"; threshold: number } | { kind: "top_pct"; pct: number } | { kind: "decision" };
 
 /**
  * Bands of a run from the riskiest down, with the lowest probability seen in each. Bands are probability
@@ -33,7 +33,7 @@ export async function runBands(store: Store, runId: string): Promise<{ band: str
 }
 
 /** Scored customers of a run that meet the risk rule. */
-export async function scoredCustomers(store: Store, runId: string, filter: RunFilter): Promise<ScoredCustomer[]> {
+export async function scoredCustomers(store: Store, runId: string, filter: RiskRule): Promise<ScoredCustomer[]> {
   let q = store.db.selectFrom("scores").select(["customer_id", "probability", "band", "model_version"]).where("run_id", "=", runId);
   switch (filter.kind) {
     case "band": {

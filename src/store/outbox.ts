@@ -225,6 +225,20 @@ export async function deadLetters(store: Store, campaign: string, limit = 20): P
   return rows.map(normalize);
 }
 
+/** A campaign's dead letters grouped by their last error, the most frequent first. */
+export async function deadLetterErrors(store: Store, campaign: string): Promise<{ error: string; messages: number }[]> {
+  const rows = await store.db
+    .selectFrom("campaign_messages")
+    .select(["last_error", (eb) => eb.fn.countAll<number>().as("n")])
+    .where("campaign", "=", campaign)
+    .where("state", "=", "dead")
+    .groupBy("last_error")
+    .execute();
+  return rows
+    .map((r) => ({ error: r.last_error ?? "no error recorded", messages: Number(r.n) }))
+    .sort((a, b) => b.messages - a.messages || a.error.localeCompare(b.error));
+}
+
 /** Put dead letters back in the queue (after the receiver was fixed), with a fresh attempt budget. */
 export async function retryDead(store: Store, campaign: string): Promise<number> {
   const r = await store.db

@@ -43,6 +43,21 @@ export async function addOptOuts(store: Store, rows: readonly OptOutRow[]): Prom
   return added;
 }
 
+/** Those of `ids` that run `runId` did not score. */
+export async function unscoredIds(store: Store, runId: string, ids: readonly string[]): Promise<string[]> {
+  const seen = new Set<string>();
+  for (let i = 0; i < ids.length; i += INSERT_ROWS) {
+    const rows = await store.db
+      .selectFrom("scores")
+      .select("customer_id")
+      .where("run_id", "=", runId)
+      .where("customer_id", "in", ids.slice(i, i + INSERT_ROWS))
+      .execute();
+    for (const r of rows) seen.add(r.customer_id);
+  }
+  return ids.filter((id) => !seen.has(id));
+}
+
 export async function optedOut(store: Store): Promise<Set<string>> {
   const rows = await store.db.selectFrom("opt_outs").select("customer_id").execute();
   return new Set(rows.map((r) => r.customer_id));

@@ -14,7 +14,7 @@ import { assignToFile, messageStateCounts, retryDead } from "../../src/store/out
 import { runCli, startCli } from "../helpers/cli.js";
 import { storeTargets } from "../helpers/stores.js";
 import { type Receiver, startReceiver } from "./receiver.js";
-import { seedRun } from "./seed.js";
+import { BANDS, seedRun } from "./seed.js";
 
 const delivery = (overrides: Partial<SendRequest["delivery"]> = {}): SendRequest["delivery"] => ({
   ...loadConfig({ env: {}, cwd: tmpdir() }).campaigns.delivery,
@@ -52,7 +52,15 @@ describe.each(storeTargets)("campaign delivery on $name", (target) => {
     const url = await target.fresh();
     store = await openStore(url);
     await seedRun(store, { n, asOf: "2026-11-01" });
-    await planCampaign(store, { name, run: "latest", rule: { kind: "band", band: "high" }, budget: null, controlShare: 0.1, cooldownDays: 30 });
+    await planCampaign(store, {
+      name,
+      run: "latest",
+      rule: { kind: "band", band: "high" },
+      budget: null,
+      controlShare: 0.1,
+      cooldownDays: 30,
+      modelBands: async () => BANDS,
+    });
     const members = await campaignMembers(store, name);
     const keys = (arm: string) => new Set(members.filter((m) => m.arm === arm).map((m) => idempotencyKey(name, m.customer_id)));
     return { url, treated: keys("treatment"), control: keys("control") };

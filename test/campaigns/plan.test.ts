@@ -8,9 +8,15 @@ import { campaignMembers } from "../../src/store/campaigns.js";
 import { openStore, type Store } from "../../src/store/db.js";
 import { addOptOuts, upsertOutcomes } from "../../src/store/outcomes.js";
 import { countRows, storeTargets } from "../helpers/stores.js";
-import { seedRun } from "./seed.js";
+import { BANDS, seedRun } from "./seed.js";
 
-const base: Omit<PlanRequest, "name" | "run"> = { rule: { kind: "threshold", threshold: 0 }, budget: null, controlShare: 0.1, cooldownDays: 30 };
+const base: Omit<PlanRequest, "name" | "run"> = {
+  rule: { kind: "threshold", threshold: 0 },
+  budget: null,
+  controlShare: 0.1,
+  cooldownDays: 30,
+  modelBands: async () => BANDS,
+};
 
 describe("selection arithmetic", () => {
   it("spreads the control quota over bands by largest remainder, summing to the rounded total", () => {

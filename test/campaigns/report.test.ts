@@ -5,11 +5,12 @@ import { afterEach, describe, expect, it } from "vitest";
 import { planCampaign } from "../../src/campaigns/plan.js";
 import { seededRandom } from "../../src/campaigns/random.js";
 import type { EffectReport } from "../../src/campaigns/report.js";
+import type { SnakeKeys } from "../../src/cli/context.js";
 import { campaignMembers } from "../../src/store/campaigns.js";
 import { openStore, type Store } from "../../src/store/db.js";
 import { runCli } from "../helpers/cli.js";
 import { storeTargets } from "../helpers/stores.js";
-import { seedRun } from "./seed.js";
+import { BANDS, seedRun } from "./seed.js";
 
 describe.each(storeTargets)("campaign effect report on $name", (target) => {
   let store: Store | undefined;
@@ -22,7 +23,15 @@ describe.each(storeTargets)("campaign effect report on $name", (target) => {
     const url = await target.fresh();
     store = await openStore(url);
     await seedRun(store, { n, asOf: "2026-09-01" });
-    await planCampaign(store, { name: "effect", run: "latest", rule: { kind: "threshold", threshold: 0 }, budget: null, controlShare: 0.3, cooldownDays: 30 });
+    await planCampaign(store, {
+      name: "effect",
+      run: "latest",
+      rule: { kind: "threshold", threshold: 0 },
+      budget: null,
+      controlShare: 0.3,
+      cooldownDays: 30,
+      modelBands: async () => BANDS,
+    });
     const members = await campaignMembers(store, "effect");
     const random = seededRandom(seed);
     const lines = ["customer_id,churned,observed_at"];
@@ -49,19 +58,19 @@ describe.each(storeTargets)("campaign effect report on $name", (target) => {
     expect(again.code, again.stderr).toBe(0);
     const out = await runCli(["campaign", "report", "effect", "--json"], env);
     expect(out.code, out.stderr).toBe(0);
-    const report = JSON.parse(out.stdout) as EffectReport;
+    const report = JSON.parse(out.stdout) as SnakeKeys<EffectReport>;
     expect(report.treatment.observed + report.control.observed).toBe(members.length);
     expect(report.control.observed).toBe(3600);
     expect(report.test).toBe("two-proportion z-test");
-    const [lo, hi] = report.absoluteReductionCi95 as [number, number];
+    const [lo, hi] = report.absolute_reduction_ci95 as [number, number];
     expect(lo).toBeLessThanOrEqual(0.1);
     expect(hi).toBeGreaterThanOrEqual(0.1);
     expect(hi - lo).toBeLessThan(0.04);
-    expect(report.relativeReduction as number).toBeGreaterThan(0.25);
-    expect(report.relativeReduction as number).toBeLessThan(0.42);
+    expect(report.relative_reduction as number).toBeGreaterThan(0.25);
+    expect(report.relative_reduction as number).toBeLessThan(0.42);
     expect(report.verdict).toBe("works");
-    expect(report.pValue as number).toBeLessThan(1e-6);
-    expect(report.customersRetained?.estimate as number).toBeCloseTo((report.absoluteReduction as number) * report.treatment.observed, 9);
+    expect(report.p_value as number).toBeLessThan(1e-6);
+    expect(report.customers_retained?.estimate as number).toBeCloseTo((report.absolute_reduction as number) * report.treatment.observed, 9);
     const human = await runCli(["campaign", "report", "effect"], env);
     expect(human.stdout).toMatch(/Verdict: the campaign works: churn 2\d\.\d% treated vs 3\d\.\d% control/);
   });
@@ -71,11 +80,11 @@ describe.each(storeTargets)("campaign effect report on $name", (target) => {
     const env = { CHURNOPS_DB_URL: url, CHURNOPS_HOME: home };
     expect((await runCli(["outcomes", "ingest", file], env)).code).toBe(0);
     const out = await runCli(["campaign", "report", "effect", "--json"], env);
-    const report = JSON.parse(out.stdout) as EffectReport;
+    const report = JSON.parse(out.stdout) as SnakeKeys<EffectReport>;
     expect(report.verdict).toBe("no_evidence_yet");
     expect(report.message).toMatch(
       /^no evidence yet: 35 treated and 15 control customers have outcomes; detecting a [\d.]+% reduction needs about \d+ treated and \d+ control/,
     );
-    expect(report.sampleNeeded?.control as number).toBeGreaterThan(15);
+    expect(report.sample_needed?.control as number).toBeGreaterThan(15);
   });
 });

@@ -30,11 +30,11 @@ describe("the churnops command", () => {
     const res = await runCli(["score", "--data", fixture.dataPath, "--as-of", "2026-11-10", "--json"], env);
     expect(res.stderr).toBe("");
     expect(res.code).toBe(0);
-    const summary = JSON.parse(res.stdout) as { runId: string; modelVersion: string; rowsScored: number };
-    expect(summary.modelVersion).toBe(fixture.version);
-    expect(summary.rowsScored).toBe(4000);
+    const summary = JSON.parse(res.stdout) as { run_id: string; model_version: string; rows_scored: number };
+    expect(summary.model_version).toBe(fixture.version);
+    expect(summary.rows_scored).toBe(4000);
     const runs = JSON.parse((await runCli(["runs", "--json"], env)).stdout) as { run_id: string; status: string }[];
-    expect(runs.map((r) => [r.run_id, r.status])).toContainEqual([summary.runId, "complete"]);
+    expect(runs.map((r) => [r.run_id, r.status])).toContainEqual([summary.run_id, "complete"]);
   });
 
   it("writes the scores to a CSV file when asked, one line per scored customer", async () => {
@@ -79,7 +79,7 @@ describe("the churnops command", () => {
     const every =
       "score serve runs quarantine models promote rollback report demo campaign outcomes monitor retrain daily daily-runs daily-summary train synth";
     expect(listed).toEqual(expect.arrayContaining(every.split(" ")));
-    expect((await runCli(["scroe"], env)).stderr).toContain("Did you mean score?");
+    expect((await runCli(["scroe"], env)).stderr).toBe("churnops: unknown command 'scroe': did you mean score?\n");
     const config = join(home, "empty.toml");
     writeFileSync(config, "");
     const runs = await runCli(["--config", config, "runs", "--json"], env);

@@ -12,10 +12,10 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Start the real `churnops` CLI (from source, through tsx) as a child process. */
-export function startCli(args: readonly string[], env: NodeJS.ProcessEnv = {}): { child: ChildProcess; done: Promise<CliResult> } {
+/** Start the real `churnops` CLI (from source, through tsx) as a child process, in the repository unless `cwd` says otherwise. */
+export function startCli(args: readonly string[], env: NodeJS.ProcessEnv = {}, cwd = ROOT): { child: ChildProcess; done: Promise<CliResult> } {
   const child = spawn(process.execPath, ["--import", "tsx", ENTRY, ...args], {
-    cwd: ROOT,
+    cwd,
     env: { ...process.env, CHURNOPS_LOG_LEVEL: "warn", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -26,6 +26,6 @@ export function startCli(args: readonly string[], env: NodeJS.ProcessEnv = {}): 
   return { child, done };
 }
 
-export async function runCli(args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
-  return startCli(args, env).done;
+export async function runCli(args: readonly string[], env: NodeJS.ProcessEnv = {}, cwd = ROOT): Promise<CliResult> {
+  return startCli(args, env, cwd).done;
 }

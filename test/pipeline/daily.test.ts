@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, inject, it } from "vitest";
+import type { SnakeKeys } from "../../src/cli/context.js";
 import type { DailySummary } from "../../src/pipeline/daily.js";
 import { getCampaign } from "../../src/store/campaigns.js";
 import { acquireLock, finishDailyRun, getDailyRun, startDailyRun } from "../../src/store/daily.js";
@@ -66,11 +67,11 @@ describe.each(storeTargets)("daily job on $name", (target) => {
     const { home, daily, config, env } = await setup();
     const first = await daily("2026-11-02");
     expect(first.code, first.stderr).toBe(0);
-    const s = JSON.parse(first.stdout) as DailySummary;
+    const s = JSON.parse(first.stdout) as SnakeKeys<DailySummary>;
     expect(s).toMatchObject({ date: "2026-11-02", kind: "daily", attempt: 1 });
-    expect(s.score).toMatchObject({ runId: `daily-2026-11-02-churn-v${fixture.version}`, status: "complete" });
-    expect(s.score.rowsScored + s.score.rowsQuarantined).toBe(4000);
-    expect(s.optOuts?.optedOut).toBeGreaterThan(100);
+    expect(s.score).toMatchObject({ run_id: `daily-2026-11-02-churn-v${fixture.version}`, status: "complete" });
+    expect(s.score.rows_scored + s.score.rows_quarantined).toBe(4000);
+    expect(s.opt_outs?.opted_out).toBeGreaterThan(100);
     const [c] = s.campaigns;
     expect(c?.name).toBe("winback-2026-11-02");
     expect(c?.plan).toMatchObject({ status: "planned", treated: 150 });
@@ -86,7 +87,7 @@ describe.each(storeTargets)("daily job on $name", (target) => {
 
     const second = await daily("2026-11-02");
     expect(second.code, second.stderr).toBe(0);
-    const again = JSON.parse(second.stdout) as DailySummary;
+    const again = JSON.parse(second.stdout) as SnakeKeys<DailySummary>;
     expect(again.attempt).toBe(2);
     expect(again.score.status).toBe("already_complete");
     expect(again.campaigns[0]?.plan.status).toBe("already_planned");
@@ -121,19 +122,19 @@ describe.each(storeTargets)("daily job on $name", (target) => {
     expect((await daily("2026-11-20")).code).toBe(0);
     const dec = await daily("2026-12-01");
     expect(dec.code, dec.stderr).toBe(0);
-    const december = JSON.parse(dec.stdout) as DailySummary;
+    const december = JSON.parse(dec.stdout) as SnakeKeys<DailySummary>;
     expect(december.kind).toBe("monthly");
-    expect(december.score.runId).toBe(`monthly-2026-12-01-churn-v${fixture.version}`);
-    expect(december.review?.previousRunId).toBeNull();
-    expect(december.review?.histogram.reduce((a, b) => a + b.customers, 0)).toBe(december.score.rowsScored);
+    expect(december.score.run_id).toBe(`monthly-2026-12-01-churn-v${fixture.version}`);
+    expect(december.review?.previous_run_id).toBeNull();
+    expect(december.review?.histogram.reduce((a, b) => a + b.customers, 0)).toBe(december.score.rows_scored);
     // November 20th's treated customers are 11 days into a 30-day cooldown.
     const plan = JSON.parse((await getCampaign(store as Store, "winback-2026-12-01"))?.counts ?? "{}");
     expect(plan.excluded.cooldown).toBe(150);
 
-    const jan = JSON.parse((await daily("2027-01-01")).stdout) as DailySummary;
-    expect(jan.review?.previousRunId).toBe(`monthly-2026-12-01-churn-v${fixture.version}`);
+    const jan = JSON.parse((await daily("2027-01-01")).stdout) as SnakeKeys<DailySummary>;
+    expect(jan.review?.previous_run_id).toBe(`monthly-2026-12-01-churn-v${fixture.version}`);
     for (const band of Object.values(jan.review?.bands ?? {})) expect(band.change).toBe(0);
-    const csv = readFileSync(jan.review?.topRiskCsv as string, "utf8")
+    const csv = readFileSync(jan.review?.top_risk_csv as string, "utf8")
       .trim()
       .split("\n");
     expect(csv[0]).toBe("rank,customer_id,probability,band,model_version,run_id");
@@ -190,11 +191,11 @@ describe.each(storeTargets)("daily job on $name", (target) => {
     expect(kills).toBeGreaterThanOrEqual(2);
     const final = await daily(date);
     expect(final.code, final.stderr).toBe(0);
-    const s = JSON.parse(final.stdout) as DailySummary;
+    const s = JSON.parse(final.stdout) as SnakeKeys<DailySummary>;
     expect(s.campaigns[0]?.send.states).toEqual({ pending: 0, sending: 0, delivered: 150, dead: 0 });
     expect(await count("campaigns")).toBe(1);
     expect(await count("campaign_messages")).toBe(150);
-    expect(await count("scores")).toBe(s.score.rowsScored);
+    expect(await count("scores")).toBe(s.score.rows_scored);
     const keys = exportedKeys(home, `winback-${date}`);
     expect(new Set(keys).size).toBe(150);
     expect(keys).toHaveLength(150);

@@ -207,10 +207,10 @@ describe("kill and resume", () => {
 
       const resumed = await startCli(args, env).done;
       expect(resumed.stderr).toBe("");
-      const summary = JSON.parse(resumed.stdout) as { status: string; resumedFrom: number; rowsRead: number };
+      const summary = JSON.parse(resumed.stdout) as { status: string; resumed_from: number; rows_read: number };
       expect(summary.status).toBe("complete");
-      expect(summary.resumedFrom).toBe(mid.checkpoint_rows);
-      expect(summary.rowsRead).toBe(200_000);
+      expect(summary.resumed_from).toBe(mid.checkpoint_rows);
+      expect(summary.rows_read).toBe(200_000);
       const counts = await store.db
         .selectFrom("scores")
         .select([(eb) => eb.fn.countAll<number>().as("n"), (eb) => eb.fn.count<number>("customer_id").distinct().as("d")])
