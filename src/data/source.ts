@@ -6,6 +6,7 @@ import type pg from "pg";
 import { ChurnopsError } from "../errors.js";
 import type { ColumnHints, ColumnValues } from "./columns.js";
 import { intColumn, NumberColumnBuilder } from "./duck-columns.js";
+import { canonicalId } from "./ids.js";
 import { quoteIdent, quoteLiteral } from "./sql-quote.js";
 
 /** Where customers come from: a CSV/Parquet file, or a table/query in SQLite or PostgreSQL. */
@@ -41,7 +42,7 @@ export interface CustomerSource {
    * features as NumberColumns and categorical features as codes into the model's categories (batch scoring's fast path).
    */
   modelChunks(options: ChunkOptions, hints: ColumnHints): AsyncGenerator<RawChunk<ColumnValues>>;
-  /** Values of `column` that occur more than once. */
+  /** Values of `column` that occur more than once, in their canonical text form (src/data/ids.ts). */
   duplicates(column: string): Promise<Set<string>>;
   close(): Promise<void>;
 }
@@ -80,6 +81,15 @@ function plain(v: unknown): unknown {
   if (v === null || typeof v !== "object") return v;
   const maybe = v as { toDouble?: () => number };
   return typeof maybe.toDouble === "function" ? maybe.toDouble() : String(v);
+}
+
+function canonicalIds(values: readonly unknown[]): Set<string> {
+  const ids = new Set<string>();
+  for (const v of values) {
+    const id = canonicalId(v);
+    if (id !== null) ids.add(id);
+  }
+  return ids;
 }
 
 /** CSV and Parquet through DuckDB: streamed chunk by chunk, so memory does not grow with the file. */
@@ -191,10 +201,9 @@ class DuckFileSource implements CustomerSource {
   async duplicates(column: string): Promise<Set<string>> {
     requireColumns(this.columns, [column], this.description);
     const c = quoteIdent(column);
-    const reader = await this.conn.runAndReadAll(
-      `SELECT CAST(${c} AS VARCHAR) AS k FROM ${this.relation} WHERE ${c} IS NOT NULL GROUP BY 1 HAVING count(*) > 1`,
-    );
-    return new Set(reader.getRowObjects().map((r) => String(r.k)));
+    // Grouped by the typed value and spelled in JS, as scoring spells ids (DuckDB's CAST says 1.0 where JS says 1).
+    const reader = await this.conn.runAndReadAll(`SELECT ${c} AS k FROM ${this.relation} WHERE ${c} IS NOT NULL GROUP BY 1 HAVING count(*) > 1`);
+    return canonicalIds(reader.getRowObjects().map((r) => plain(r.k)));
   }
 
   async close(): Promise<void> {
@@ -319,10 +328,8 @@ class SqliteSource implements CustomerSource {
   async duplicates(column: string): Promise<Set<string>> {
     requireColumns(this.columns, [column], this.description);
     const c = quoteIdent(column);
-    const rows = this.db.prepare(`SELECT CAST(${c} AS TEXT) AS k FROM ${this.relation} WHERE ${c} IS NOT NULL GROUP BY 1 HAVING count(*) > 1`).all() as {
-      k: string;
-    }[];
-    return new Set(rows.map((r) => String(r.k)));
+    const rows = this.db.prepare(`SELECT ${c} AS k FROM ${this.relation} WHERE ${c} IS NOT NULL GROUP BY 1 HAVING count(*) > 1`).all() as { k: unknown }[];
+    return canonicalIds(rows.map((r) => r.k));
   }
 
   async close(): Promise<void> {
@@ -391,8 +398,8 @@ class PostgresSource implements CustomerSource {
   async duplicates(column: string): Promise<Set<string>> {
     requireColumns(this.columns, [column], this.description);
     const c = quoteIdent(column);
-    const res = await this.client.query(`SELECT CAST(${c} AS TEXT) AS k FROM ${this.relation} WHERE ${c} IS NOT NULL GROUP BY 1 HAVING count(*) > 1`);
-    return new Set(res.rows.map((r: { k: string }) => String(r.k)));
+    const res = await this.client.query(`SELECT ${c} AS k FROM ${this.relation} WHERE ${c} IS NOT NULL GROUP BY 1 HAVING count(*) > 1`);
+    return canonicalIds(res.rows.map((r: { k: unknown }) => r.k));
   }
 
   async close(): Promise<void> {
