@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { listRuns, quarantined, resolveRun } from "../store/runs.js";
+import { chosenRun, listRuns, quarantined, resolveRun } from "../store/runs.js";
 import { type CommandContext, output, parseIntFlag } from "./context.js";
 
 export function registerRuns(program: Command, ctx: () => CommandContext): void {
@@ -26,21 +26,27 @@ export function registerRuns(program: Command, ctx: () => CommandContext): void 
   program
     .command("quarantine")
     .description("show the rows of a score run that were not scored, with the reason")
-    .argument("<run>", "a run id or `latest`")
+    .argument("<run>", "a run id, or `latest` (the most recently finished run, complete or failed)")
     .option("--limit <n>", "how many rows", "50")
     .option("--json", "print JSON")
     .action(async (runRef: string, flags: { limit: string; json?: boolean }) => {
       const c = ctx();
       const store = await c.store();
-      const run = await resolveRun(store, runRef);
+      // A failed run is the one whose quarantine people most want to see (every row refused).
+      const run = await resolveRun(store, runRef, { statuses: ["complete", "failed"] });
       const rows = await quarantined(store, run.run_id, parseIntFlag(flags.limit, "--limit", 1, 1_000_000));
-      output(flags.json === true, { run_id: run.run_id, total: run.rows_quarantined, rows }, () =>
+      const chosen = chosenRun(runRef, run);
+      output(flags.json === true, { run_id: run.run_id, status: run.status, total: run.rows_quarantined, rows }, () =>
         rows.length === 0
-          ? `Run ${run.run_id}: no quarantined rows.`
+          ? `${capitalised(chosen)}: no quarantined rows.`
           : [
-              `Run ${run.run_id}: ${run.rows_quarantined} quarantined rows`,
+              `${capitalised(chosen)}: ${run.rows_quarantined} quarantined rows`,
               ...rows.map((r) => `  row ${r.row_number} (${r.customer_id ?? "no id"}): ${r.reason}`),
             ].join("\n"),
       );
     });
+}
+
+function capitalised(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
 }

@@ -24,6 +24,7 @@ interface ScoreFlags {
   engine?: string;
   master?: string;
   jdbcOut?: string;
+  rerun?: boolean;
 }
 
 /** `--engine spark`: the same run on Apache Spark, by the trainer's `spark-score` (needs its spark extra). */
@@ -80,6 +81,7 @@ export function registerScore(program: Command, ctx: () => CommandContext): void
     .option("--bad-rows <policy>", "quarantine (default) or fail")
     .option("--chunk-size <rows>", "rows per chunk")
     .option("--no-store", "do not write to the store (needs --out; not resumable)")
+    .option("--rerun", "replace the run's scores (kind, date and model) by a scoring of this input from its first row")
     .option("--json", "print the summary as JSON")
     .option("--engine <engine>", "ts (default) or spark (Apache Spark, through the trainer's spark extra)", "ts")
     .option("--master <url>", "Spark master with --engine spark, e.g. local[*] (default: spark-submit's)")
@@ -110,6 +112,7 @@ export function registerScore(program: Command, ctx: () => CommandContext): void
           out: flags.out,
           chunkSize,
           badRows,
+          rerun: flags.rerun,
           log: c.log,
           onProgress: progress.update,
         });

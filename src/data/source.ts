@@ -7,6 +7,7 @@ import { ChurnopsError } from "../errors.js";
 import { redactUrl } from "../redact.js";
 import type { ColumnHints, ColumnValues } from "./columns.js";
 import { intColumn, NumberColumnBuilder } from "./duck-columns.js";
+import { canonicalId } from "./ids.js";
 import { quoteIdent, quoteLiteral } from "./sql-quote.js";
 
 /** Where customers come from: a CSV/Parquet file, or a table/query in SQLite or PostgreSQL. */
@@ -42,7 +43,7 @@ export interface CustomerSource {
    * features as NumberColumns and categorical features as codes into the model's categories (batch scoring's fast path).
    */
   modelChunks(options: ChunkOptions, hints: ColumnHints): AsyncGenerator<RawChunk<ColumnValues>>;
-  /** Values of `column` that occur more than once. */
+  /** Values of `column` that occur more than once, in their canonical text form (src/data/ids.ts). */
   duplicates(column: string): Promise<Set<string>>;
   close(): Promise<void>;
 }
@@ -97,6 +98,15 @@ async function fileColumnNames(conn: DuckDBConnection, path: string, csv: boolea
   } catch {
     return duckNames;
   }
+}
+
+function canonicalIds(values: readonly unknown[]): Set<string> {
+  const ids = new Set<string>();
+  for (const v of values) {
+    const id = canonicalId(v);
+    if (id !== null) ids.add(id);
+  }
+  return ids;
 }
 
 /** CSV and Parquet through DuckDB: streamed chunk by chunk, so memory does not grow with the file. */
@@ -213,10 +223,9 @@ class DuckFileSource implements CustomerSource {
   async duplicates(column: string): Promise<Set<string>> {
     requireColumns(this.columns, [column], this.description);
     const c = quoteIdent(this.sqlNames.get(column) ?? column);
-    const reader = await this.conn.runAndReadAll(
-      `SELECT CAST(${c} AS VARCHAR) AS k FROM ${this.relation} WHERE ${c} IS NOT NULL GROUP BY 1 HAVING count(*) > 1`,
-    );
-    return new Set(reader.getRowObjects().map((r) => String(r.k)));
+    // Grouped by the typed value and spelled in JS, as scoring spells ids (DuckDB's CAST says 1.0 where JS says 1).
+    const reader = await this.conn.runAndReadAll(`SELECT ${c} AS k FROM ${this.relation} WHERE ${c} IS NOT NULL GROUP BY 1 HAVING count(*) > 1`);
+    return canonicalIds(reader.getRowObjects().map((r) => plain(r.k)));
   }
 
   async close(): Promise<void> {
@@ -341,10 +350,8 @@ class SqliteSource implements CustomerSource {
   async duplicates(column: string): Promise<Set<string>> {
     requireColumns(this.columns, [column], this.description);
     const c = quoteIdent(column);
-    const rows = this.db.prepare(`SELECT CAST(${c} AS TEXT) AS k FROM ${this.relation} WHERE ${c} IS NOT NULL GROUP BY 1 HAVING count(*) > 1`).all() as {
-      k: string;
-    }[];
-    return new Set(rows.map((r) => String(r.k)));
+    const rows = this.db.prepare(`SELECT ${c} AS k FROM ${this.relation} WHERE ${c} IS NOT NULL GROUP BY 1 HAVING count(*) > 1`).all() as { k: unknown }[];
+    return canonicalIds(rows.map((r) => r.k));
   }
 
   async close(): Promise<void> {
@@ -415,9 +422,9 @@ class PostgresSource implements CustomerSource {
     requireColumns(this.columns, [column], this.description);
     const c = quoteIdent(column);
     const res = await readOnly(this.client, () =>
-      oneStatement(this.client, `SELECT CAST(${c} AS TEXT) AS k FROM ${this.relation} WHERE ${c} IS NOT NULL GROUP BY 1 HAVING count(*) > 1`),
+      oneStatement(this.client, `SELECT ${c} AS k FROM ${this.relation} WHERE ${c} IS NOT NULL GROUP BY 1 HAVING count(*) > 1`),
     );
-    return new Set(res.rows.map((r: { k: string }) => String(r.k)));
+    return canonicalIds(res.rows.map((r: { k: unknown }) => r.k));
   }
 
   async close(): Promise<void> {

@@ -7,15 +7,16 @@ import { type BundleJson, readBundle } from "../model/bundle.js";
 import { resolveBundle } from "../model/registry.js";
 import type { Store } from "../store/db.js";
 import { saveDriftReport } from "../store/monitoring.js";
-import { iterateScores, resolveRun, type ScoreRun } from "../store/runs.js";
+import { chosenRun, iterateScores, resolveRun, runProfile, type ScoreRun } from "../store/runs.js";
 import { type AlertInput, type AlertSink, type RaisedAlert, raiseAlerts } from "./alerts.js";
-import { assessDrift, BatchProfiler, binScores, type DriftSummary, type DriftThresholds } from "./drift.js";
+import { assessDrift, BatchProfiler, binScores, type DriftSummary, type DriftThresholds, type RunProfile } from "./drift.js";
 
 /**
- * Drift of a stored score run. The scores table keeps only probabilities, so the run's inputs are read again
- * from its source (`score_runs.source`): one extra streaming pass, no change to the scorer, and the whole
- * table is profiled even when the run was resumed after a crash. A source that cannot be reopened from the
- * run record (a password-protected database, a query) is named with `source`.
+ * Drift of a stored score run. Scoring profiles every row it reads and stores the counts with the run
+ * (run_profiles), so a check reads a few hundred numbers. A run stored before profiles were kept (or one the
+ * caller points at another input with `source`) has its inputs read again from its source instead: one extra
+ * streaming pass. A source that cannot be reopened from the run record (a password-protected database, a
+ * query) is named with `source`.
  */
 export interface DriftReport extends DriftSummary {
   run_id: string;
@@ -79,25 +80,18 @@ export async function driftOfRun(deps: DriftDeps, runRef: string, options: Check
   const run = await resolveRun(store, runRef);
   if (run.status !== "complete") throw new ChurnopsError("conflict", `run ${run.run_id} is ${run.status}; drift is checked on complete runs`);
   const bundle = await bundleOfRun(config, run, options.bundleDir);
-  const spec = options.source ?? sourceOfRun(run);
-  const profiler = new BatchProfiler(bundle);
-  const source = await openSource(spec);
-  try {
-    for await (const chunk of source.chunks({ columns: profiler.columns, chunkSize: options.chunkSize ?? config.scoring.chunk_size, skipRows: 0 }))
-      profiler.add(chunk.columns, chunk.size);
-  } finally {
-    await source.close();
+  const notes: string[] = runRef === "latest" ? [chosenRun(runRef, run)] : [];
+  const stored = options.source === undefined ? await runProfile(store, run.run_id) : null;
+  let profiled: RunProfile & { source: string };
+  if (stored !== null) {
+    profiled = { ...(JSON.parse(stored) as RunProfile), source: run.source };
+    notes.push("profiled while scoring (the input was not read again)");
+  } else {
+    if (options.source === undefined) notes.push("this run was scored before drift profiles were kept with runs: its input was read again");
+    profiled = await reprofile(store, run, bundle, options.source ?? sourceOfRun(run), options.chunkSize ?? config.scoring.chunk_size);
   }
-  const scoreBins = new Array<number>(bundle.reference.score.edges.length + 1).fill(0);
-  for await (const page of iterateScores(store, run.run_id))
-    binScores(
-      bundle.reference.score.edges,
-      page.map((s) => Number(s.probability)),
-      scoreBins,
-    );
-  const profile = profiler.profile();
+  const { profile, score_bins: scoreBins } = profiled;
   const rowsRead = Number(run.rows_read);
-  const notes: string[] = [];
   if (profile.rows !== rowsRead) notes.push(`the source now has ${profile.rows} rows but the run read ${rowsRead}: it changed after scoring`);
   const summary = assessDrift({
     bundle,
@@ -112,7 +106,7 @@ export async function driftOfRun(deps: DriftDeps, runRef: string, options: Check
     model_name: run.model_name,
     model_version: run.model_version,
     as_of: run.as_of,
-    source: source.description,
+    source: profiled.source,
     rows_profiled: profile.rows,
     rows_read: rowsRead,
     rows_scored: Number(run.rows_scored),
@@ -138,6 +132,25 @@ export async function driftOfRun(deps: DriftDeps, runRef: string, options: Check
     "drift checked",
   );
   return report;
+}
+
+/** Profile a run's inputs by reading them again, and bin its stored scores. */
+async function reprofile(store: Store, run: ScoreRun, bundle: BundleJson, spec: SourceSpec, chunkSize: number): Promise<RunProfile & { source: string }> {
+  const profiler = new BatchProfiler(bundle);
+  const source = await openSource(spec);
+  try {
+    for await (const chunk of source.chunks({ columns: profiler.columns, chunkSize, skipRows: 0 })) profiler.add(chunk.columns, chunk.size);
+  } finally {
+    await source.close();
+  }
+  const scoreBins = new Array<number>(bundle.reference.score.edges.length + 1).fill(0);
+  for await (const page of iterateScores(store, run.run_id))
+    binScores(
+      bundle.reference.score.edges,
+      page.map((s) => Number(s.probability)),
+      scoreBins,
+    );
+  return { profile: profiler.profile(), score_bins: scoreBins, source: source.description };
 }
 
 /** The alerts a drift report raises: one per finding at warn or alert. */

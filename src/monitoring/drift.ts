@@ -1,4 +1,5 @@
 import type { MonitoringConfig } from "../config.js";
+import { type ColumnValues, cellOf, isCodeColumn, isNumberColumn } from "../data/columns.js";
 import type { BundleJson, FeatureProfile } from "../model/bundle.js";
 import { binIndex, chiSquareTwoSample, ksPValue, ksStatistic, psi, shares } from "./stats.js";
 
@@ -63,14 +64,20 @@ function asNumber(v: unknown): number {
 
 /**
  * Profiles raw input rows (every row read, valid or not: unseen categories are exactly what drift must see)
- * over the reference bins of a bundle, chunk by chunk, in constant memory.
+ * over the reference bins of a bundle, chunk by chunk, in constant memory. Columns come in any shape a reader
+ * delivers (plain values, numbers, category codes): batch scoring profiles the chunks it scores, and a drift
+ * check that must read a run's input again profiles plain values, with the same counts either way.
  */
 export class BatchProfiler {
   private readonly counts = new Map<string, FeatureCounts>();
   private readonly known = new Map<string, ReadonlySet<string>>();
   private total = 0;
 
-  constructor(private readonly bundle: BundleJson) {
+  /** `from`: a profile to continue (a resumed run's, as stored with its last checkpoint). */
+  constructor(
+    private readonly bundle: BundleJson,
+    from?: BatchProfile,
+  ) {
     for (const f of bundle.schema.features) {
       const ref = bundle.reference.features[f.name];
       if (ref === undefined) continue;
@@ -81,6 +88,11 @@ export class BatchProfiler {
         this.known.set(f.name, new Set(Object.keys(ref.freqs)));
       }
     }
+    if (from !== undefined) {
+      for (const [name, counts] of Object.entries(from.features))
+        if (this.counts.get(name)?.kind === counts.kind) this.counts.set(name, structuredClone(counts));
+      this.total = from.rows;
+    }
   }
 
   /** Feature columns the profiler reads. */
@@ -88,42 +100,13 @@ export class BatchProfiler {
     return [...this.counts.keys()];
   }
 
-  add(columns: ReadonlyMap<string, readonly unknown[]>, size: number): void {
+  add(columns: ReadonlyMap<string, ColumnValues>, size: number): void {
     for (const [name, counts] of this.counts) {
       const values = columns.get(name);
       if (values === undefined) throw new Error(`chunk lacks column ${name}`);
       const ref = this.bundle.reference.features[name] as FeatureProfile;
-      if (counts.kind === "numeric" && ref.kind === "numeric") {
-        for (let i = 0; i < size; i++) {
-          const v = values[i];
-          if (isMissing(v)) counts.missing++;
-          else {
-            const x = asNumber(v);
-            if (!Number.isFinite(x)) counts.invalid++;
-            else {
-              const b = binIndex(ref.edges, x);
-              counts.bins[b] = (counts.bins[b] ?? 0) + 1;
-              counts.sum += x;
-            }
-          }
-        }
-      } else if (counts.kind === "categorical") {
-        const known = this.known.get(name) as ReadonlySet<string>;
-        for (let i = 0; i < size; i++) {
-          const v = values[i];
-          if (isMissing(v)) {
-            counts.missing++;
-            continue;
-          }
-          const s = String(v);
-          if (known.has(s)) counts.counts[s] = (counts.counts[s] ?? 0) + 1;
-          else {
-            counts.unseen++;
-            if (s in counts.unseenExamples || Object.keys(counts.unseenExamples).length < UNSEEN_EXAMPLES)
-              counts.unseenExamples[s] = (counts.unseenExamples[s] ?? 0) + 1;
-          }
-        }
-      }
+      if (counts.kind === "numeric" && ref.kind === "numeric") addNumeric(counts, ref.edges, values, size);
+      else if (counts.kind === "categorical") addCategorical(counts, this.known.get(name) as ReadonlySet<string>, values, size);
     }
     this.total += size;
   }
@@ -131,6 +114,72 @@ export class BatchProfiler {
   profile(): BatchProfile {
     return { rows: this.total, features: Object.fromEntries(this.counts) };
   }
+}
+
+function addNumeric(counts: NumericCounts, edges: readonly number[], values: ColumnValues, size: number): void {
+  const count = (x: number): void => {
+    if (!Number.isFinite(x)) counts.invalid++;
+    else {
+      const b = binIndex(edges, x);
+      counts.bins[b] = (counts.bins[b] ?? 0) + 1;
+      counts.sum += x;
+    }
+  };
+  if (isNumberColumn(values)) {
+    const { values: xs, missing } = values;
+    for (let i = 0; i < size; i++) {
+      if (missing !== null && missing[i] === 1) counts.missing++;
+      else count(xs[i] as number);
+    }
+    return;
+  }
+  for (let i = 0; i < size; i++) {
+    const v = cellOf(values, i);
+    if (isMissing(v)) counts.missing++;
+    else count(asNumber(v));
+  }
+}
+
+function addCategorical(counts: CategoricalCounts, known: ReadonlySet<string>, values: ColumnValues, size: number): void {
+  const count = (v: unknown): void => {
+    if (isMissing(v)) {
+      counts.missing++;
+      return;
+    }
+    const s = String(v);
+    if (known.has(s)) counts.counts[s] = (counts.counts[s] ?? 0) + 1;
+    else {
+      counts.unseen++;
+      if (s in counts.unseenExamples || Object.keys(counts.unseenExamples).length < UNSEEN_EXAMPLES)
+        counts.unseenExamples[s] = (counts.unseenExamples[s] ?? 0) + 1;
+    }
+  };
+  if (isCodeColumn(values)) {
+    // Tallied per code first: one string lookup per category and chunk, not per row.
+    const perCode = new Float64Array(values.categories.length + 1);
+    for (let i = 0; i < size; i++) {
+      const code = values.codes[i] as number;
+      if (code > 0) perCode[code] = (perCode[code] as number) + 1;
+      else count(values.raw.get(i) ?? null);
+    }
+    values.categories.forEach((category, k) => {
+      const n = perCode[k + 1] as number;
+      if (n === 0) return;
+      if (known.has(category)) counts.counts[category] = (counts.counts[category] ?? 0) + n;
+      else for (let j = 0; j < n; j++) count(category);
+    });
+    return;
+  }
+  for (let i = 0; i < size; i++) count(cellOf(values, i));
+}
+
+/**
+ * What a run keeps for drift, saved with each of its checkpoints: the input profile and the scores' histogram
+ * over the reference score bins. A few hundred numbers, so a drift check never reads the input again.
+ */
+export interface RunProfile {
+  profile: BatchProfile;
+  score_bins: number[];
 }
 
 /** Counts of scores over the reference score bins. */

@@ -1,14 +1,29 @@
 import type { Logger } from "pino";
-import { type ColumnHints, type ColumnValues, cellOf } from "../data/columns.js";
-import { openSource, type RawChunk, type SourceSpec } from "../data/source.js";
+import type { ColumnHints, ColumnValues } from "../data/columns.js";
+import { idAt } from "../data/ids.js";
+import { identityText, inputIdentity } from "../data/input-identity.js";
+import { type CustomerSource, openSource, type RawChunk, type SourceSpec } from "../data/source.js";
 import { type ChunkValidation, describeViolations, RowValidator, unstorableId } from "../data/validate.js";
 import { ChurnopsError } from "../errors.js";
 import type { ChurnModel } from "../model/runtime.js";
+import { BatchProfiler, binScores, type RunProfile } from "../monitoring/drift.js";
 import type { Store } from "../store/db.js";
-import { bandCounts, finishRun, iterateScores, type QuarantineRow, type ScoreColumns, startOrResumeRun, writeChunk } from "../store/runs.js";
+import {
+  bandCounts,
+  finishRun,
+  getRun,
+  iterateScores,
+  type QuarantineRow,
+  runProfile,
+  type ScoreColumns,
+  type ScoreRun,
+  startOrResumeRun,
+  writeChunk,
+} from "../store/runs.js";
 import { ScoreWriter } from "../store/score-writer-client.js";
-import { fileFormatOf, ScoreFileSink } from "./file-sink.js";
+import { checkOutput, ScoreFileSink } from "./file-sink.js";
 import { ScoreFileWriter } from "./file-sink-client.js";
+import { fingerprintPrefix, IdFingerprint } from "./id-fingerprint.js";
 
 export interface BatchOptions {
   source: SourceSpec;
@@ -21,6 +36,8 @@ export interface BatchOptions {
   out?: string | undefined;
   chunkSize: number;
   badRows: "quarantine" | "fail";
+  /** Replace the run's scores (another input, or the same again) instead of resuming or calling it complete. */
+  rerun?: boolean | undefined;
   log?: Logger | undefined;
   onProgress?: ((progress: BatchProgress) => void) | undefined;
 }
@@ -67,7 +84,7 @@ export async function scoreBatch(options: BatchOptions): Promise<BatchSummary> {
   if (store === null && options.out === undefined)
     throw new ChurnopsError("bad_input", "nothing to write to: give --out FILE or use the store", { field: "out" });
   // Refuse a bad output path before any work, not after scoring a whole table.
-  if (options.out !== undefined) fileFormatOf(options.out);
+  if (options.out !== undefined) checkOutput(options.out);
   const source = await openSource(options.source);
   let writer: ScoreWriter | null = null;
   let fileSink: ScoreFileWriter | null = null;
@@ -85,6 +102,8 @@ export async function scoreBatch(options: BatchOptions): Promise<BatchSummary> {
             modelName: model.name,
             modelVersion: model.version,
             source: source.description,
+            input: identityText(inputIdentity(options.source, source.description)),
+            rerun: options.rerun,
           });
     const id = run?.run_id ?? (runId as string);
     if (run !== null && store !== null && run.status === "complete") {
@@ -107,11 +126,14 @@ export async function scoreBatch(options: BatchOptions): Promise<BatchSummary> {
     if (resumedFrom > 0) options.log?.info({ event: "score.resume", run_id: id, from_row: resumedFrom }, "resuming an interrupted run");
 
     const validator = new RowValidator(model.bundle);
+    // The file is written while scoring, on its own thread, beside the store or without one. Only a resumed run
+    // exports its scores at the end: the rows of the interrupted invocation are in the store, not in this file.
+    const exportAtEnd = store !== null && options.out !== undefined && resumedFrom > 0;
     // The writer threads start while DuckDB looks for duplicated ids; on a big table each takes a moment.
     const [scanned, writerStart, sinkStart] = await Promise.allSettled([
       idColumn === null ? Promise.resolve(new Set<string>()) : source.duplicates(idColumn),
       store === null ? Promise.resolve(null) : ScoreWriter.forStore(store),
-      store === null && options.out !== undefined ? ScoreFileWriter.open(options.out) : Promise.resolve(null),
+      options.out !== undefined && !exportAtEnd ? ScoreFileWriter.open(options.out) : Promise.resolve(null),
     ]);
     if (writerStart.status === "fulfilled") writer = writerStart.value;
     if (sinkStart.status === "fulfilled") fileSink = sinkStart.value;
@@ -135,7 +157,14 @@ export async function scoreBatch(options: BatchOptions): Promise<BatchSummary> {
     let rowsQuarantined = run?.rows_quarantined ?? 0;
     let rowsDone = resumedFrom;
     const bandTally: Record<string, number> = {};
+    // What the run remembers of its input: the ids' fingerprint and the drift profile, both continued on resume.
+    let fingerprint: IdFingerprint | null = null;
+    let drift: RunDrift | null = null;
     try {
+      if (run !== null && store !== null) {
+        fingerprint = await checkResumedInput(source, run, idColumn, options.chunkSize);
+        drift = await startDrift(store, run, model);
+      }
       // Two chunks in flight: ONNX Runtime scores chunk k on its own threads while this thread reads and
       // validates chunk k+1 and writes chunk k-1.
       const finish = async (job: InFlight): Promise<void> => {
@@ -148,8 +177,18 @@ export async function scoreBatch(options: BatchOptions): Promise<BatchSummary> {
           );
         }
         rowsDone = job.chunk.start + job.chunk.size;
+        if (fingerprint !== null && idColumn !== null) fingerprint.addColumn(job.chunk.columns.get(idColumn) as ColumnValues, job.chunk.size);
+        if (drift !== null) {
+          drift.profiler.add(job.chunk.columns, job.chunk.size);
+          binScores(model.bundle.reference.score.edges, result.scores.probabilities as Float64Array, drift.scoreBins);
+        }
         if (store !== null) {
-          const write = { ...result, checkpointRows: rowsDone };
+          const write = {
+            ...result,
+            checkpointRows: rowsDone,
+            fingerprint: fingerprint?.state ?? null,
+            profile: drift === null ? null : JSON.stringify({ profile: drift.profiler.profile(), score_bins: drift.scoreBins } satisfies RunProfile),
+          };
           if (writer === null) await writeChunk(store, id, write);
           else await commitBehind(writer.write(id, write));
         }
@@ -177,6 +216,9 @@ export async function scoreBatch(options: BatchOptions): Promise<BatchSummary> {
       }
       const failed = await committing;
       if (failed !== null) throw failed;
+      // Counted by the store when there is one: the rows it holds, not the rows offered to it.
+      if (store !== null) ({ rows_scored: rowsScored, rows_quarantined: rowsQuarantined } = await getRun(store, id));
+      if (Number(rowsScored) === 0) throw nothingScored(id, source.description, rowsDone, store !== null);
       if (fileSink !== null) await fileSink.close();
     } catch (err) {
       // A commit still running on the writer thread settles before the run is marked failed.
@@ -188,7 +230,7 @@ export async function scoreBatch(options: BatchOptions): Promise<BatchSummary> {
     let bands: Record<string, number>;
     if (store !== null) {
       await finishRun(store, id, { status: "complete", durationMs });
-      if (options.out !== undefined) await exportRun(store, id, options.out);
+      if (exportAtEnd && options.out !== undefined) await exportRun(store, id, options.out);
       // Counted while scoring, unless earlier chunks came from an interrupted invocation: then the store knows.
       bands = resumedFrom === 0 ? { ...bandTally } : await bandCounts(store, id);
     } else bands = { ...bandTally };
@@ -197,8 +239,8 @@ export async function scoreBatch(options: BatchOptions): Promise<BatchSummary> {
       ...summaryBase(options, id, source.description),
       status: "complete",
       rowsRead: rowsDone,
-      rowsScored,
-      rowsQuarantined,
+      rowsScored: Number(rowsScored),
+      rowsQuarantined: Number(rowsQuarantined),
       resumedFrom,
       bands,
       durationMs,
@@ -211,6 +253,53 @@ export async function scoreBatch(options: BatchOptions): Promise<BatchSummary> {
     await writer?.close();
     await source.close();
   }
+}
+
+/** A run that scored no row is a failure: an empty table or one where every row was refused is not a day's scores. */
+function nothingScored(runId: string, source: string, rowsRead: number, stored: boolean): ChurnopsError {
+  const why =
+    rowsRead === 0
+      ? `${source} has no rows`
+      : `every one of the ${rowsRead} rows of ${source} was quarantined${stored ? ` (see: churnops quarantine ${runId})` : ""}`;
+  return new ChurnopsError("validation_failed", `no customer was scored: ${why}${stored ? `; run ${runId} is marked failed` : ""}`, { field: "data" });
+}
+
+/**
+ * A resumed run skips the rows before its checkpoint; they must be the rows it scored. Their ids are read again
+ * and must give the fingerprint stored with the checkpoint (another order or another table does not). The
+ * fingerprint to continue from, or null when there is nothing to keep (no id column: ids are row numbers).
+ */
+async function checkResumedInput(source: CustomerSource, run: ScoreRun, idColumn: string | null, chunkSize: number): Promise<IdFingerprint | null> {
+  if (idColumn === null) return null;
+  const skip = Number(run.checkpoint_rows);
+  if (skip === 0) return IdFingerprint.start();
+  // A run interrupted before fingerprints were kept (migration 006) cannot be checked, and keeps none.
+  if (run.input_fingerprint === null) return null;
+  const prefix = await fingerprintPrefix(source, idColumn, skip, chunkSize);
+  if (prefix.rows !== skip || prefix.state !== run.input_fingerprint)
+    throw new ChurnopsError(
+      "conflict",
+      `run ${run.run_id} stopped after row ${skip}, but the first ${skip} rows of ${source.description} are not the rows it scored ` +
+        `(${prefix.rows < skip ? `the input has only ${prefix.rows}` : "other ids, or another order"}); resuming would skip rows never scored. ` +
+        "Give --rerun to start the run over with this input",
+      { field: "data" },
+    );
+  return IdFingerprint.resume(prefix.state);
+}
+
+interface RunDrift {
+  profiler: BatchProfiler;
+  scoreBins: number[];
+}
+
+/** The drift profile to continue: empty for a fresh run, the stored one for a resumed run (none if it kept none). */
+async function startDrift(store: Store, run: ScoreRun, model: ChurnModel): Promise<RunDrift | null> {
+  const empty = (): number[] => new Array<number>(model.bundle.reference.score.edges.length + 1).fill(0);
+  if (Number(run.checkpoint_rows) === 0) return { profiler: new BatchProfiler(model.bundle), scoreBins: empty() };
+  const stored = await runProfile(store, run.run_id);
+  if (stored === null) return null;
+  const saved = JSON.parse(stored) as RunProfile;
+  return { profiler: new BatchProfiler(model.bundle, saved.profile), scoreBins: saved.score_bins };
 }
 
 function summaryBase(options: BatchOptions, runId: string, source: string) {
@@ -265,16 +354,16 @@ function assemble(
   const { model } = options;
   const { chunk, checked } = job;
   const ids = idColumn === null ? null : (chunk.columns.get(idColumn) as ColumnValues);
-  const idAt = (i: number): string | null => {
+  const idOf = (i: number): string | null => {
     if (ids === null) return String(chunk.start + i + 1);
-    const v = cellOf(ids, i);
+    const id = idAt(ids, i);
     // An id the store cannot hold is quarantined without it (validation named it in the reason).
-    return v === null || v === undefined || String(v).trim() === "" || unstorableId(String(v)) !== null ? null : String(v);
+    return id === null || unstorableId(id) !== null ? null : id;
   };
   const quarantine: QuarantineRow[] = checked.badRows.map((b) => ({
     run_id: runId,
     row_number: chunk.start + b.index + 1,
-    customer_id: idAt(b.index),
+    customer_id: idOf(b.index),
     reason: describeViolations(b.violations),
   }));
   const scoredAt = new Date().toISOString();
@@ -286,7 +375,7 @@ function assemble(
   for (let k = 0; k < checked.goodRows.length; k++) {
     const i = checked.goodRows[k] as number;
     const rowNumber = chunk.start + i + 1;
-    const customerId = idAt(i);
+    const customerId = idOf(i);
     if (customerId === null) {
       quarantine.push({ run_id: runId, row_number: rowNumber, customer_id: null, reason: `${idColumn}: the customer id is empty` });
       continue;

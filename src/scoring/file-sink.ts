@@ -1,6 +1,6 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { extname, join, resolve } from "node:path";
+import { dirname, extname, join, resolve } from "node:path";
 import { BOOLEAN, DOUBLE, type DuckDBAppender, type DuckDBConnection, DuckDBDataChunk, DuckDBInstance, INTEGER, UTINYINT, VARCHAR } from "@duckdb/node-api";
 import duckdb from "@duckdb/node-bindings";
 import { quoteLiteral } from "../data/sql-quote.js";
@@ -70,6 +70,23 @@ export function fileFormatOf(path: string): FileFormat {
   if (ext === ".parquet" || ext === ".pq") return "parquet";
   if (ext === ".csv") return "csv";
   throw new ChurnopsError("bad_input", `--out ${path}: expected a file ending in .parquet or .csv`, { field: "out" });
+}
+
+/**
+ * An output path a run can write at its end: a known format, in a directory that exists. Checked before any
+ * row is scored, so a typo in --out does not cost a whole table's scoring.
+ */
+export function checkOutput(path: string): FileFormat {
+  const format = fileFormatOf(path);
+  const dir = dirname(resolve(path));
+  let isDir = false;
+  try {
+    isDir = statSync(dir).isDirectory();
+  } catch {
+    // Missing: refused below, like a file in the way.
+  }
+  if (!isDir) throw new ChurnopsError("bad_input", `--out ${path}: the directory ${dir} does not exist (create it first)`, { field: "out" });
+  return format;
 }
 
 /**

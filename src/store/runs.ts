@@ -1,5 +1,6 @@
 import type SqliteDatabase from "better-sqlite3";
 import { sql } from "kysely";
+import { describeIdentity } from "../data/input-identity.js";
 import { ChurnopsError } from "../errors.js";
 import { newOwner, ownerIsGone } from "../owner.js";
 import type { Store } from "./db.js";
@@ -21,12 +22,19 @@ export interface RunKey {
   asOf: string;
   modelName: string;
   modelVersion: string;
+  /** The input's description (a path, or a URL without its password). */
   source: string;
+  /** The input's identity (src/scoring/input-identity.ts); without it, runs are told apart by `source`. */
+  input?: string | undefined;
+  /** Replace the run's scores with a scoring of this input from row zero, whatever the run holds now. */
+  rerun?: boolean | undefined;
 }
 
 /**
  * Start a run, or pick up the unfinished one with the same natural key (kind, as-of date, model). The
- * deterministic run id is what makes a re-run idempotent and a killed run resumable.
+ * deterministic run id is what makes a re-run idempotent and a killed run resumable. A run that exists for
+ * another input is refused (skipping its checkpoint's rows in another input would lose scores; calling another
+ * table "already complete" would hide that it was never scored), unless `rerun` asks to start it over.
  */
 export async function startOrResumeRun(store: Store, key: RunKey, now: Date = new Date()): Promise<ScoreRun> {
   const run_id = scoreRunId(key.kind, key.asOf, key.modelName, key.modelVersion);
@@ -38,25 +46,83 @@ export async function startOrResumeRun(store: Store, key: RunKey, now: Date = ne
       as_of: key.asOf,
       model_name: key.modelName,
       model_version: key.modelVersion,
-      source: key.source,
-      status: "running",
-      started_at: now.toISOString(),
-      finished_at: null,
-      rows_read: 0,
-      rows_scored: 0,
-      rows_quarantined: 0,
-      checkpoint_rows: 0,
-      duration_ms: null,
-      error: null,
+      ...startingState(key, now),
       lease_owner: null,
       lease_expires_at: null,
     })
     .onConflict((oc) => oc.column("run_id").doNothing())
     .execute();
   const run = await getRun(store, run_id);
-  if (run.status === "complete") return run;
+  // Runs stored before input records (migration 006) are known by their source's description only.
+  const otherInput = run.input !== null && key.input !== undefined ? run.input !== key.input : run.source !== key.source;
+  const rerun = key.rerun === true;
+  if (run.status === "complete" && !rerun) {
+    if (!otherInput) return run;
+    throw new ChurnopsError(
+      "conflict",
+      `run ${run_id} is already complete, scored from ${describeInput(run)}; this input is ${describeInput(key)}. ` +
+        "Give --rerun to replace that run's scores with this input's, or score it as another run (--as-of DATE or --kind monthly)",
+      { field: "data" },
+    );
+  }
+  if (otherInput && !rerun && Number(run.checkpoint_rows) > 0) {
+    throw new ChurnopsError(
+      "conflict",
+      `run ${run_id} stopped after row ${run.checkpoint_rows} of ${describeInput(run)}; this input is ${describeInput(key)}, and resuming would ` +
+        "skip that many rows of another input. Score the same input again to resume, or give --rerun to start the run over with this one",
+      { field: "data" },
+    );
+  }
   await claimRun(store, run, now);
+  if (rerun || otherInput) {
+    await assertNoCampaigns(store, run_id);
+    await restartRun(store, run_id, key, now);
+  }
   return getRun(store, run_id);
+}
+
+/** A run's record as it starts from row zero with this input (new, or started over). */
+function startingState(key: RunKey, now: Date) {
+  return {
+    source: key.source,
+    input: key.input ?? null,
+    input_fingerprint: null,
+    status: "running" as const,
+    started_at: now.toISOString(),
+    finished_at: null,
+    rows_read: 0,
+    rows_scored: 0,
+    rows_quarantined: 0,
+    checkpoint_rows: 0,
+    duration_ms: null,
+    error: null,
+  };
+}
+
+function describeInput(from: { source: string; input?: string | null | undefined }): string {
+  return from.input === null || from.input === undefined ? from.source : describeIdentity(from.input);
+}
+
+/** A campaign's members were drawn from a run's scores: replacing those scores would change it after the fact. */
+async function assertNoCampaigns(store: Store, runId: string): Promise<void> {
+  const planned = await store.db.selectFrom("campaigns").select("name").where("run_id", "=", runId).orderBy("name").execute();
+  if (planned.length === 0) return;
+  throw new ChurnopsError(
+    "conflict",
+    `run ${runId} cannot be scored again: campaign ${planned.map((c) => c.name).join(", ")} was planned from its scores; score the new input as another run (--as-of DATE or --kind monthly)`,
+    { field: "rerun" },
+  );
+}
+
+/**
+ * Empty a claimed run and point it at a new input, in one transaction: either the old scores stay with the old
+ * input record, or none of them remain and the run starts again from row zero (its drift report goes too).
+ */
+async function restartRun(store: Store, runId: string, key: RunKey, now: Date): Promise<void> {
+  await store.db.transaction().execute(async (trx) => {
+    for (const table of ["scores", "quarantine", "run_profiles", "drift_reports"] as const) await trx.deleteFrom(table).where("run_id", "=", runId).execute();
+    await trx.updateTable("score_runs").set(startingState(key, now)).where("run_id", "=", runId).where("lease_owner", "=", processOwner()).execute();
+  });
 }
 
 /** How long a claim on a run holds without a committed chunk renewing it. */
@@ -100,14 +166,35 @@ export async function getRun(store: Store, runId: string): Promise<ScoreRun> {
   return row;
 }
 
-/** `latest` means the most recently started complete run; anything else is a run id. */
-export async function resolveRun(store: Store, ref: string, kind?: "daily" | "monthly"): Promise<ScoreRun> {
+export interface RunChoice {
+  kind?: "daily" | "monthly" | undefined;
+  /** Which finished runs `latest` may mean: complete ones (default), or failed ones too (to see why they failed). */
+  statuses?: readonly ("complete" | "failed")[] | undefined;
+}
+
+/**
+ * `latest` means the most recently finished run (complete, unless `statuses` says otherwise), whatever date it
+ * was for: right after `score`, it is that run. Anything else is a run id.
+ */
+export async function resolveRun(store: Store, ref: string, choice: RunChoice = {}): Promise<ScoreRun> {
   if (ref !== "latest") return getRun(store, ref);
-  let q = store.db.selectFrom("score_runs").selectAll().where("status", "=", "complete");
-  if (kind !== undefined) q = q.where("kind", "=", kind);
-  const row = await q.orderBy("as_of", "desc").orderBy("started_at", "desc").limit(1).executeTakeFirst();
-  if (row === undefined) throw new ChurnopsError("run_not_found", "there is no complete score run yet (run `churnops score` first)");
+  const statuses = choice.statuses ?? ["complete"];
+  let q = store.db.selectFrom("score_runs").selectAll().where("status", "in", statuses).where("finished_at", "is not", null);
+  if (choice.kind !== undefined) q = q.where("kind", "=", choice.kind);
+  const row = await q.orderBy("finished_at", "desc").orderBy("run_id", "desc").limit(1).executeTakeFirst();
+  if (row === undefined) throw new ChurnopsError("run_not_found", `there is no ${statuses.join(" or ")} score run yet (run \`churnops score\` first)`);
   return row;
+}
+
+/** How a command names the run it chose, so `latest` is never a guess: "run R (latest: finished T)". */
+export function chosenRun(ref: string, run: ScoreRun): string {
+  return ref === "latest" ? `run ${run.run_id} (latest: the most recently finished, at ${run.finished_at})` : `run ${run.run_id}`;
+}
+
+/** The drift profile stored with a run's checkpoints (JSON), or null for runs scored before profiles were kept. */
+export async function runProfile(store: Store, runId: string): Promise<string | null> {
+  const row = await store.db.selectFrom("run_profiles").select("profile").where("run_id", "=", runId).executeTakeFirst();
+  return row?.profile ?? null;
 }
 
 export async function listRuns(store: Store, limit = 20): Promise<ScoreRun[]> {
@@ -136,6 +223,10 @@ export interface ChunkWrite {
   quarantine: QuarantineRow[];
   /** Input rows handled once this chunk is committed. */
   checkpointRows: number;
+  /** The input's id fingerprint after `checkpointRows` rows (see src/scoring/id-fingerprint.ts). */
+  fingerprint?: string | null | undefined;
+  /** The run's drift profile so far (JSON), saved with the checkpoint so a resumed run continues it. */
+  profile?: string | null | undefined;
 }
 
 /**
@@ -161,31 +252,43 @@ export async function writeChunk(store: Store, runId: string, chunk: ChunkWrite)
     // The whole chunk in one statement: four arrays, unnested by the server (measured, 1M rows: 12.1 s, against
     // 23.8 s as 1,000-row multi-row INSERTs built by the query builder). Typed arrays become plain ones first:
     // pg would send a typed array as bytea.
+    let inserted = 0;
     if (n > 0) {
-      await sql`INSERT INTO scores (run_id, customer_id, probability, band, decision, model_name, model_version, scored_at)
+      const res = await sql`INSERT INTO scores (run_id, customer_id, probability, band, decision, model_name, model_version, scored_at)
         SELECT ${c.runId}, u.customer_id, u.probability, u.band, u.decision, ${c.modelName}, ${c.modelVersion}, ${c.scoredAt}
         FROM unnest(${c.customerIds}::text[], ${Array.from(c.probabilities)}::float8[], ${c.bands}::text[], ${Array.from(c.decisions)}::integer[])
           AS u(customer_id, probability, band, decision)
         ORDER BY u.customer_id
         ON CONFLICT (run_id, customer_id) DO NOTHING`.execute(trx);
+      inserted = Number(res.numAffectedRows ?? 0n);
     }
+    let quarantined = 0;
     for (let i = 0; i < chunk.quarantine.length; i += INSERT_ROWS) {
-      await trx
+      const res = await trx
         .insertInto("quarantine")
         .values(chunk.quarantine.slice(i, i + INSERT_ROWS))
         .onConflict((oc) => oc.columns(["run_id", "row_number"]).doNothing())
-        .execute();
+        .executeTakeFirst();
+      quarantined += Number(res.numInsertedOrUpdatedRows ?? 0n);
     }
+    // The counts are of rows the store took, never of rows offered: rows_scored is always the run's stored scores.
     await trx
       .updateTable("score_runs")
       .set({
         checkpoint_rows: chunk.checkpointRows,
         rows_read: chunk.checkpointRows,
-        rows_scored: sql<number>`rows_scored + ${n}`,
-        rows_quarantined: sql<number>`rows_quarantined + ${chunk.quarantine.length}`,
+        rows_scored: sql<number>`rows_scored + ${inserted}`,
+        rows_quarantined: sql<number>`rows_quarantined + ${quarantined}`,
+        ...(chunk.fingerprint === undefined || chunk.fingerprint === null ? {} : { input_fingerprint: chunk.fingerprint }),
       })
       .where("run_id", "=", runId)
       .execute();
+    if (chunk.profile !== undefined && chunk.profile !== null)
+      await trx
+        .insertInto("run_profiles")
+        .values({ run_id: runId, profile: chunk.profile })
+        .onConflict((oc) => oc.column("run_id").doUpdateSet({ profile: chunk.profile as string }))
+        .execute();
   });
 }
 
@@ -207,8 +310,9 @@ function prepareSqlite(db: SqliteDatabase.Database) {
     scoreOne: insert(1),
     quarantine: db.prepare("INSERT INTO quarantine (run_id, row_number, customer_id, reason) VALUES (?, ?, ?, ?) ON CONFLICT (run_id, row_number) DO NOTHING"),
     checkpoint: db.prepare(
-      "UPDATE score_runs SET checkpoint_rows = ?, rows_read = ?, rows_scored = rows_scored + ?, rows_quarantined = rows_quarantined + ? WHERE run_id = ?",
+      "UPDATE score_runs SET checkpoint_rows = ?, rows_read = ?, rows_scored = rows_scored + ?, rows_quarantined = rows_quarantined + ?, input_fingerprint = coalesce(?, input_fingerprint) WHERE run_id = ?",
     ),
+    profile: db.prepare("INSERT INTO run_profiles (run_id, profile) VALUES (?, ?) ON CONFLICT (run_id) DO UPDATE SET profile = excluded.profile"),
   };
 }
 
@@ -250,6 +354,8 @@ export function writeChunkSqlite(db: SqliteDatabase.Database, runId: string, chu
     const shared = { run: c.runId, name: c.modelName, version: c.modelVersion, at: c.scoredAt };
     const order = ascendingOrder(c.customerIds);
     const args: unknown[] = new Array(SQLITE_SCORE_ROWS * 4);
+    // Rows the store took (a conflicting id adds nothing), so rows_scored is always the run's stored scores.
+    let inserted = 0;
     let i = 0;
     for (; i + SQLITE_SCORE_ROWS <= n; i += SQLITE_SCORE_ROWS) {
       for (let k = 0; k < SQLITE_SCORE_ROWS; k++) {
@@ -259,14 +365,16 @@ export function writeChunkSqlite(db: SqliteDatabase.Database, runId: string, chu
         args[4 * k + 2] = c.bands[j];
         args[4 * k + 3] = c.decisions[j];
       }
-      s.scoreMany.run(shared, ...args);
+      inserted += s.scoreMany.run(shared, ...args).changes;
     }
     for (; i < n; i++) {
       const j = order === null ? i : (order[i] as number);
-      s.scoreOne.run(shared, c.customerIds[j], c.probabilities[j], c.bands[j], c.decisions[j]);
+      inserted += s.scoreOne.run(shared, c.customerIds[j], c.probabilities[j], c.bands[j], c.decisions[j]).changes;
     }
-    for (const q of chunk.quarantine) s.quarantine.run(q.run_id, q.row_number, q.customer_id, q.reason);
-    s.checkpoint.run(chunk.checkpointRows, chunk.checkpointRows, n, chunk.quarantine.length, runId);
+    let quarantined = 0;
+    for (const q of chunk.quarantine) quarantined += s.quarantine.run(q.run_id, q.row_number, q.customer_id, q.reason).changes;
+    s.checkpoint.run(chunk.checkpointRows, chunk.checkpointRows, inserted, quarantined, chunk.fingerprint ?? null, runId);
+    if (chunk.profile !== undefined && chunk.profile !== null) s.profile.run(runId, chunk.profile);
   })();
 }
 

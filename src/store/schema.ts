@@ -19,6 +19,16 @@ export interface ScoreRunsTable {
   /** Which process is scoring this run (`host:pid`), and until when its claim holds without renewal. */
   lease_owner: string | null;
   lease_expires_at: string | null;
+  /** The input's identity as JSON (see src/scoring/input-identity.ts); null on runs stored before migration 006. */
+  input: string | null;
+  /** A running hash of the ids of the first `checkpoint_rows` input rows, in input order (null before 006). */
+  input_fingerprint: string | null;
+}
+
+/** The drift profile of a run's input and scores, gathered while scoring (JSON; see src/monitoring/drift.ts). */
+export interface RunProfilesTable {
+  run_id: string;
+  profile: string;
 }
 
 export interface ScoresTable {
@@ -227,6 +237,7 @@ export interface Database {
   score_runs: ScoreRunsTable;
   scores: ScoresTable;
   quarantine: QuarantineTable;
+  run_profiles: RunProfilesTable;
   predictions: PredictionsTable;
   campaigns: CampaignsTable;
   campaign_members: CampaignMembersTable;

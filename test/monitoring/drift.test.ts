@@ -1,4 +1,6 @@
+import { renameSync } from "node:fs";
 import { join } from "node:path";
+import { DuckDBInstance } from "@duckdb/node-api";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { readBundle } from "../../src/model/bundle.js";
 import { ChurnModel } from "../../src/model/runtime.js";
@@ -112,6 +114,52 @@ describe.each(storeTargets)("drift of score runs on $name", (target) => {
       expect((JSON.parse(stored?.report ?? "{}") as { drifted: string[] }).drifted).toContain("monthly_charges");
       expect((await listAlerts(store, { rules: ["drift.feature"] })).map((a) => a.subject)).toContain("monthly_charges");
       expect(sink.posted.length).toBe(alerts.filter((a) => a.new).length + calmAlerts.filter((a) => a.new).length);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+describe.each(storeTargets)("drift profiled while scoring, on $name", (target) => {
+  it("gives the same report from the stored profile as from reading the input again, also for a resumed run and without the input", async () => {
+    // 6,000 rows with an unseen category at row 5,001: under the "fail" policy the run stops with two chunks
+    // committed (a Parquet chunk is at least one DuckDB vector, 2,048 rows), then resumes.
+    const data = join(workdir(), "resumed.parquet");
+    const instance = await DuckDBInstance.create(":memory:");
+    const conn = await instance.connect();
+    await conn.run(`CREATE TABLE t AS SELECT * REPLACE (customer_id || '-' || k AS customer_id) FROM range(3) r(k), read_parquet('${shifted}') ORDER BY k`);
+    await conn.run("UPDATE t SET contract_type = 'weekly' WHERE rowid = 5000");
+    await conn.run(`COPY t TO '${data}'`);
+    conn.closeSync();
+    instance.closeSync();
+    const url = await target.fresh();
+    const store = await openStore(url);
+    try {
+      const deps = { store, config: testConfig(fixture, url), log: quietLog() };
+      const base = { model, kind: "daily" as const, store, chunkSize: 500, source: { data }, asOf: "2026-04-01" };
+      await expect(scoreBatch({ ...base, badRows: "fail" })).rejects.toThrow(/row 5001/);
+      const run = await scoreBatch({ ...base, badRows: "quarantine" });
+      expect(run).toMatchObject({ resumedFrom: 4096, rowsScored: 5999, rowsQuarantined: 1 });
+
+      const fromProfile = await checkDrift(deps, run.runId, { bundleDir: fixture.bundleDir });
+      const reread = await checkDrift(deps, run.runId, { bundleDir: fixture.bundleDir, source: { data } });
+      const comparable = (r: typeof fromProfile.report) => ({ ...r, created_at: "", notes: [] });
+      expect(comparable(fromProfile.report)).toEqual(comparable(reread.report));
+      expect(fromProfile.report.notes).toContain("profiled while scoring (the input was not read again)");
+      expect(fromProfile.report.rows_profiled).toBe(6000);
+      expect(fromProfile.report.findings.find((f) => f.feature === "contract_type")?.unseen_examples).toEqual({ weekly: 1 });
+
+      // The input is gone: the stored profile is all a check needs.
+      renameSync(data, `${data}.moved`);
+      const withoutInput = await checkDrift(deps, run.runId, { bundleDir: fixture.bundleDir });
+      expect(comparable(withoutInput.report)).toEqual(comparable(fromProfile.report));
+
+      // A run stored before profiles were kept falls back to reading its input again, and says so.
+      renameSync(`${data}.moved`, data);
+      await store.db.deleteFrom("run_profiles").where("run_id", "=", run.runId).execute();
+      const legacy = await checkDrift(deps, run.runId, { bundleDir: fixture.bundleDir });
+      expect(legacy.report.notes.some((n) => n.includes("before drift profiles were kept") && n.includes("read again"))).toBe(true);
+      expect(comparable(legacy.report)).toEqual(comparable(fromProfile.report));
     } finally {
       await store.close();
     }

@@ -4,6 +4,7 @@ import * as m002 from "./002_predictions.js";
 import * as m003 from "./003_campaigns.js";
 import * as m004 from "./004_daily.js";
 import * as m005 from "./005_monitoring.js";
+import * as m006 from "./006_run_inputs.js";
 import * as m015 from "./015_estimates.js";
 
 /**
@@ -16,5 +17,6 @@ export const migrations: Record<string, Migration> = {
   "003_campaigns": m003,
   "004_daily": m004,
   "005_monitoring": m005,
+  "006_run_inputs": m006,
   "015_estimates": m015,
 };
