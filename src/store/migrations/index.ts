@@ -4,6 +4,8 @@ import * as m002 from "./002_predictions.js";
 import * as m003 from "./003_campaigns.js";
 import * as m004 from "./004_daily.js";
 import * as m005 from "./005_monitoring.js";
+import * as m012 from "./012_console_users.js";
+import * as m013 from "./013_risk_list_index.js";
 
 /**
  * Every migration, in order. Listed statically (not read from a folder) so the compiled CLI and the tests
@@ -15,4 +17,6 @@ export const migrations: Record<string, Migration> = {
   "003_campaigns": m003,
   "004_daily": m004,
   "005_monitoring": m005,
+  "012_console_users": m012,
+  "013_risk_list_index": m013,
 };
