@@ -34,7 +34,12 @@ $(NODE_STAMP): package-lock.json
 build: $(NODE_STAMP)
 	npm run --silent build
 
-setup: $(VENV_STAMP) build
+# The console's browser tests drive Debian's chromium; installed from the distribution, never a browser download.
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	apt-get install -y --no-install-recommends chromium || (apt-get update && apt-get install -y --no-install-recommends chromium)
+
+setup: $(VENV_STAMP) build $(CHROMIUM)
 
 demo: setup
 	./bin/churnops.js demo

@@ -209,6 +209,22 @@ const monitoringSchema = z
   })
   .prefault({});
 
+/** The web console that `churnops serve` mounts under /console/ (users: `churnops users`). */
+const consoleSchema = z
+  .object({
+    enabled: z.boolean().default(true),
+    /** `auto` marks cookies Secure on HTTPS requests; `always` when a proxy in front terminates TLS. */
+    secure_cookies: z.enum(["auto", "always"]).default("auto"),
+    session_hours: z
+      .number()
+      .min(0.1)
+      .max(24 * 30)
+      .default(12),
+    /** Sign-in attempts per client address per minute. */
+    login_attempts_per_minute: z.number().int().min(1).max(1000).default(10),
+  })
+  .prefault({});
+
 const configSchema = z.object({
   home: z.string().min(1),
   store_url: z.string().min(1),
@@ -220,6 +236,7 @@ const configSchema = z.object({
   campaigns: campaignsSchema,
   daily: dailySchema,
   monitoring: monitoringSchema,
+  console: consoleSchema,
 });
 
 export type Config = z.infer<typeof configSchema>;
@@ -235,6 +252,7 @@ export type DeliveryConfig = CampaignsConfig["delivery"];
 export type DailyConfig = Config["daily"];
 export type DailyCampaignConfig = DailyConfig["campaigns"][number];
 export type MonitoringConfig = Config["monitoring"];
+export type ConsoleConfig = Config["console"];
 
 export interface ConfigSources {
   /** Path of a TOML file; default `churnops.toml` in the working directory when it exists. */

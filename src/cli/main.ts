@@ -22,6 +22,7 @@ const COMMANDS: ReadonlyArray<readonly [readonly string[], () => Promise<Registe
   [["retrain"], async () => (await import("./retrain.js")).registerRetrain],
   [["daily"], async () => (await import("./daily.js")).registerDaily],
   [["daily-runs", "daily-summary"], async () => (await import("./daily.js")).registerDailyHistory],
+  [["users"], async () => (await import("./users.js")).registerUsers],
 ];
 
 /** The program with the named command only, or with every command when none is named (help, a typo). */

@@ -12,6 +12,8 @@ interface ServeFlags {
   challenger?: string;
   challengerShare?: string;
   shadow?: boolean;
+  /** commander's `--no-console`: false when given. */
+  console?: boolean;
 }
 
 function parseShare(value: string): number {
@@ -55,6 +57,7 @@ export function registerServe(program: Command, ctx: () => CommandContext): void
     .option("--challenger <ref>", "a second model: answers a share of customers, or scores in the shadow")
     .option("--challenger-share <share>", "share of customers (0-1, by a hash of their id) the challenger answers")
     .option("--shadow", "the challenger scores every request and is logged; the champion answers")
+    .option("--no-console", "do not serve the web console under /console/ (on by default; users: `churnops users`)")
     .action(async (flags: ServeFlags) => {
       const c = ctx();
       const config = serverConfigFromFlags(c.config, flags);
@@ -64,15 +67,18 @@ export function registerServe(program: Command, ctx: () => CommandContext): void
           field: "server.auth",
         });
       }
-      const store = config.server.prediction_log.enabled ? await c.store() : null;
+      const withConsole = flags.console !== false && config.console.enabled;
+      const store = config.server.prediction_log.enabled || withConsole ? await c.store() : null;
       const running = await runServer({
         config,
         refs: { champion: config.server.model, challenger: config.server.challenger },
         store,
         keys,
         log: c.log,
+        consoleStore: withConsole ? store : null,
       });
       process.stdout.write(`churnops API listening on ${running.url} (docs: ${running.url}/docs)\n`);
+      if (withConsole) process.stdout.write(`churnops console on ${running.url}/console/ (users: churnops users add NAME --role ROLE --password-stdin)\n`);
       await running.closed;
     });
 }

@@ -3,7 +3,8 @@ import rateLimit from "@fastify/rate-limit";
 import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, LogController } from "fastify";
-import type { ServerConfig } from "../config.js";
+import type { ConsoleConfig, ServerConfig } from "../config.js";
+import { consolePlugin } from "../console/plugin.js";
 import { ChurnopsError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { registerMonitoringMetrics } from "../monitoring/metrics.js";
@@ -57,6 +58,8 @@ export interface AppDeps {
   /** Loads fresh, verified models for /admin/reload and SIGHUP; null disables reloading. */
   loadModels: (() => Promise<ModelPair>) | null;
   metrics?: ServerMetrics;
+  /** The web console under /console/ (its own sign-in); absent or null serves none. */
+  console?: { store: Store; config: ConsoleConfig } | null;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
@@ -257,6 +260,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   predictRoutes(app, ctx);
   modelRoutes(app, ctx);
   adminRoutes(app, ctx);
+  if (deps.console != null) await app.register(consolePlugin, { prefix: "/console", store: deps.console.store, config: deps.console.config });
   await app.ready();
   return app;
 }

@@ -12,6 +12,8 @@ export interface RunOptions {
   store: Store | null;
   keys: ApiKeys | null;
   log: Logger;
+  /** Serve the web console on this store; null serves none. */
+  consoleStore?: Store | null;
 }
 
 export interface RunningServer {
@@ -41,6 +43,7 @@ export async function runServer(options: RunOptions): Promise<RunningServer> {
       log,
       keys: options.keys,
       loadModels: () => loadPair(config, options.refs, { fresh: true }),
+      console: options.consoleStore == null ? null : { store: options.consoleStore, config: config.console },
     });
   } catch (err) {
     await models.close();

@@ -5,6 +5,8 @@ import * as m003 from "./003_campaigns.js";
 import * as m004 from "./004_daily.js";
 import * as m005 from "./005_monitoring.js";
 import * as m006 from "./006_run_inputs.js";
+import * as m012 from "./012_console_users.js";
+import * as m013 from "./013_risk_list_index.js";
 import * as m015 from "./015_estimates.js";
 
 /**
@@ -18,5 +20,7 @@ export const migrations: Record<string, Migration> = {
   "004_daily": m004,
   "005_monitoring": m005,
   "006_run_inputs": m006,
+  "012_console_users": m012,
+  "013_risk_list_index": m013,
   "015_estimates": m015,
 };

@@ -1,0 +1,105 @@
+import type { FastifyInstance } from "fastify";
+import { z } from "zod";
+import { listAudit } from "../../store/audit.js";
+import type { Store } from "../../store/db.js";
+import { addOptOuts } from "../../store/outcomes.js";
+import { customerView } from "../../store/read/customer.js";
+import { overview, RISK_BINS, type RunStats, runStats } from "../../store/read/overview.js";
+import { parseRiskFilter, RISK_SORTS, riskPage } from "../../store/read/risk.js";
+import { quarantineView, runsView } from "../../store/read/runs-view.js";
+import { getRun, listRuns, type ScoreRun } from "../../store/runs.js";
+import { audit, currentUser } from "../auth.js";
+import { barChart, probabilityLineChart } from "../charts.js";
+import { requestTranslator } from "../locale.js";
+import type { Render } from "../plugin.js";
+import { RunStatsCache } from "../run-cache.js";
+
+const PAGE_SIZE = 50;
+const customerParams = z.object({ id: z.string().min(1).max(200) });
+const runParams = z.object({ id: z.string().min(1).max(200) });
+
+export function pageRoutes(app: FastifyInstance, options: { store: Store; prefix: string }, render: Render): void {
+  const { store, prefix } = options;
+  const cache = new RunStatsCache(store);
+  const statsOf = (run: ScoreRun): Promise<RunStats> => (run.status === "complete" ? cache.get(run.run_id) : runStats(store, run.run_id));
+
+  app.get("/", async (request, reply) => {
+    const view = await overview(store, { stats: (runId) => cache.get(runId) });
+    // The chart's words follow the reader's language, so it is drawn per request (it is small).
+    const locale = requestTranslator(request);
+    const chart =
+      view.distribution.length === 0
+        ? null
+        : barChart({
+            width: 640,
+            height: 220,
+            label: locale.t("overview.distribution_desc"),
+            values: view.distribution,
+            labels: view.distribution.map((_, i) => locale.num(i / RISK_BINS, 2)),
+            labelEvery: 4,
+            formatValue: (n) => locale.num(n),
+          });
+    return render(request, reply, "overview", { view, chart });
+  });
+
+  app.get("/runs", async (request, reply) => render(request, reply, "runs", { view: await runsView(store) }));
+
+  app.get("/runs/:id/quarantine", async (request, reply) => {
+    const { id } = runParams.parse(request.params);
+    const run = await getRun(store, id);
+    return render(request, reply, "quarantine", { run, rows: await quarantineView(store, run.run_id) });
+  });
+
+  app.get("/risk", async (request, reply) => {
+    const query = request.query as Record<string, unknown>;
+    const filter = parseRiskFilter(query);
+    const after = typeof query.after === "string" ? query.after : undefined;
+    const page = await riskPage(store, filter, { after, limit: PAGE_SIZE });
+    const [runs, stats] = await Promise.all([listRuns(store, 20), statsOf(page.run)]);
+    const params = new URLSearchParams(
+      Object.entries({ run: filter.run, band: filter.band, min_p: filter.min_p, max_p: filter.max_p, q: filter.q, sort: filter.sort })
+        .filter(([, v]) => v !== undefined)
+        .map(([k, v]): [string, string] => [k, String(v)]),
+    );
+    const withAfter = (cursor: string): string => `${prefix}/risk?${new URLSearchParams([...params, ["after", cursor]]).toString()}`;
+    return render(request, reply, "risk", {
+      filter,
+      page,
+      runs: runs.filter((r) => r.status === "complete"),
+      bands: stats.bands.map((b) => b.band),
+      sorts: RISK_SORTS,
+      csvHref: `${prefix}/risk.csv?${params.toString()}`,
+      nextHref: page.next === null ? null : withAfter(page.next),
+      firstHref: after === undefined ? null : `${prefix}/risk?${params.toString()}`,
+    });
+  });
+
+  app.get("/customers/:id", async (request, reply) => {
+    const { id } = customerParams.parse(request.params);
+    const view = await customerView(store, id);
+    if (view === null) reply.status(404);
+    const locale = requestTranslator(request);
+    const chart =
+      view === null || view.scores.length === 0
+        ? null
+        : probabilityLineChart({
+            width: 640,
+            height: 220,
+            label: locale.t("customer.history_desc"),
+            points: view.scores.map((s) => ({ label: locale.date(s.as_of), value: s.probability })),
+            formatValue: (n) => locale.pct(n, 0),
+          });
+    const done = (request.query as Record<string, unknown>).done === "opt-out";
+    return render(request, reply, "customer", { id, view, chart, done });
+  });
+
+  app.post("/customers/:id/opt-out", { config: { consoleAccess: "operator" }, preHandler: app.csrfProtection }, async (request, reply) => {
+    const { id } = customerParams.parse(request.params);
+    const user = currentUser(request);
+    const added = await addOptOuts(store, [{ customer_id: id, source: `console:${user.name}`, opted_out_at: new Date().toISOString() }]);
+    await audit(store, request, "customer.opt_out", id, { added });
+    return reply.redirect(`${prefix}/customers/${encodeURIComponent(id)}?done=opt-out`, 303);
+  });
+
+  app.get("/audit", async (request, reply) => render(request, reply, "audit", { entries: await listAudit(store) }));
+}

@@ -1,0 +1,151 @@
+import { type SelectQueryBuilder, sql } from "kysely";
+import { z } from "zod";
+import { ChurnopsError } from "../../errors.js";
+import type { Store } from "../db.js";
+import { resolveRun, type ScoreRun } from "../runs.js";
+import type { Database } from "../schema.js";
+
+/** How the risk list is ordered; every order is a keyset over an index, so any page costs the same. */
+export const RISK_SORTS = ["risk_desc", "risk_asc", "id_asc", "id_desc"] as const;
+
+const probability = (field: string) =>
+  z.coerce
+    .number({ error: `${field}: expected a probability from 0 to 1` })
+    .min(0, `${field}: expected a probability from 0 to 1`)
+    .max(1, `${field}: expected a probability from 0 to 1`);
+
+/** The risk list's query parameters, shared by the page and its CSV export so both mean exactly the same rows. */
+export const riskFilterSchema = z.object({
+  run: z.string().min(1).max(200).default("latest"),
+  band: z.string().max(64).optional(),
+  min_p: probability("min_p").optional(),
+  max_p: probability("max_p").optional(),
+  q: z.string().max(200).optional(),
+  sort: z.enum(RISK_SORTS).default("risk_desc"),
+});
+export type RiskFilter = z.infer<typeof riskFilterSchema>;
+
+/** Query parameters as a form sends them: an empty field means "not set". */
+export function parseRiskFilter(query: Record<string, unknown>): RiskFilter {
+  const given = Object.fromEntries(
+    Object.entries(query)
+      .filter(([, v]) => typeof v === "string" && v.trim() !== "")
+      .map(([k, v]) => [k, (v as string).trim()]),
+  );
+  const parsed = riskFilterSchema.safeParse(given);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const field = String(issue?.path[0] ?? "query");
+    const message = issue?.message.startsWith(field) ? issue.message : `${field}: ${issue?.message ?? "invalid"}`;
+    throw new ChurnopsError("bad_input", message, { field });
+  }
+  const filter = parsed.data;
+  if (filter.min_p !== undefined && filter.max_p !== undefined && filter.min_p > filter.max_p) {
+    throw new ChurnopsError("bad_input", `min_p ${filter.min_p} is above max_p ${filter.max_p}`, { field: "min_p" });
+  }
+  return filter;
+}
+
+export const riskRowSchema = z.object({
+  customer_id: z.string(),
+  probability: z.number(),
+  band: z.string(),
+  decision: z.number().int(),
+  run_id: z.string(),
+  model_version: z.string(),
+});
+export type RiskRow = z.infer<typeof riskRowSchema>;
+
+/** Where a page starts: the sort key of the last row of the page before. */
+const cursorSchema = z.object({ p: z.number(), id: z.string() });
+type Cursor = z.infer<typeof cursorSchema>;
+
+export function encodeCursor(row: RiskRow): string {
+  return Buffer.from(JSON.stringify({ p: row.probability, id: row.customer_id })).toString("base64url");
+}
+
+function decodeCursor(text: string): Cursor {
+  try {
+    return cursorSchema.parse(JSON.parse(Buffer.from(text, "base64url").toString("utf8")));
+  } catch {
+    throw new ChurnopsError("bad_input", "after: not a page cursor from this list (follow the page's own links)", { field: "after" });
+  }
+}
+
+type ScoresQuery = SelectQueryBuilder<Database, "scores", RiskRow>;
+
+function filtered(store: Store, runId: string, filter: RiskFilter): ScoresQuery {
+  let q = store.db.selectFrom("scores").select(["customer_id", "probability", "band", "decision", "run_id", "model_version"]).where("run_id", "=", runId);
+  if (filter.band !== undefined) q = q.where("band", "=", filter.band);
+  if (filter.min_p !== undefined) q = q.where("probability", ">=", filter.min_p);
+  if (filter.max_p !== undefined) q = q.where("probability", "<=", filter.max_p);
+  if (filter.q !== undefined) {
+    // A case-sensitive substring in both dialects (LIKE is case-insensitive in SQLite only, and needs escaping).
+    const needle = filter.q;
+    q = q.where(store.dialect === "postgres" ? sql<boolean>`strpos(customer_id, ${needle}) > 0` : sql<boolean>`instr(customer_id, ${needle}) > 0`);
+  }
+  return q;
+}
+
+function ordered(q: ScoresQuery, sort: RiskFilter["sort"], after: Cursor | null): ScoresQuery {
+  switch (sort) {
+    case "risk_desc":
+      if (after !== null)
+        q = q.where((eb) => eb.or([eb("probability", "<", after.p), eb.and([eb("probability", "=", after.p), eb("customer_id", ">", after.id)])]));
+      return q.orderBy("probability", "desc").orderBy("customer_id", "asc");
+    case "risk_asc":
+      if (after !== null)
+        q = q.where((eb) => eb.or([eb("probability", ">", after.p), eb.and([eb("probability", "=", after.p), eb("customer_id", ">", after.id)])]));
+      return q.orderBy("probability", "asc").orderBy("customer_id", "asc");
+    case "id_asc":
+      if (after !== null) q = q.where("customer_id", ">", after.id);
+      return q.orderBy("customer_id", "asc");
+    case "id_desc":
+      if (after !== null) q = q.where("customer_id", "<", after.id);
+      return q.orderBy("customer_id", "desc");
+  }
+}
+
+export interface RiskPage {
+  run: ScoreRun;
+  rows: RiskRow[];
+  /** Cursor of the next page; null on the last one. */
+  next: string | null;
+}
+
+/** One page of a run's customers matching the filter, starting after `after` (a cursor from the page before). */
+export async function riskPage(store: Store, filter: RiskFilter, options: { after?: string | undefined; limit: number }): Promise<RiskPage> {
+  const run = await resolveRun(store, filter.run);
+  const after = options.after === undefined || options.after === "" ? null : decodeCursor(options.after);
+  const rows = (
+    await ordered(filtered(store, run.run_id, filter), filter.sort, after)
+      .limit(options.limit + 1)
+      .execute()
+  ).map((r) => riskRowSchema.parse(r));
+  const more = rows.length > options.limit;
+  if (more) rows.pop();
+  const last = rows[rows.length - 1];
+  return { run, rows, next: more && last !== undefined ? encodeCursor(last) : null };
+}
+
+/** Every row matching the filter, in the list's order, a page at a time: memory stays flat whatever the run's size. */
+export async function* iterateRisk(store: Store, filter: RiskFilter, pageSize = 10_000): AsyncGenerator<RiskRow[]> {
+  const run = await resolveRun(store, filter.run);
+  let after: Cursor | null = null;
+  for (;;) {
+    const page = await ordered(filtered(store, run.run_id, filter), filter.sort, after)
+      .limit(pageSize)
+      .execute();
+    if (page.length === 0) return;
+    yield page;
+    if (page.length < pageSize) return;
+    const last = page[page.length - 1] as RiskRow;
+    after = { p: last.probability, id: last.customer_id };
+  }
+}
+
+/** The bands a run uses, for the filter's choices. */
+export async function runBandNames(store: Store, runId: string): Promise<string[]> {
+  const rows = await store.db.selectFrom("scores").select("band").distinct().where("run_id", "=", runId).execute();
+  return rows.map((r) => r.band).sort();
+}

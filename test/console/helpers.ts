@@ -1,0 +1,93 @@
+import type { FastifyInstance } from "fastify";
+import { createLogger } from "../../src/log.js";
+import { buildApp } from "../../src/server/app.js";
+import { ApiKeys } from "../../src/server/auth.js";
+import { loadPair, ModelHolder } from "../../src/server/models.js";
+import type { Store } from "../../src/store/db.js";
+import { addUser, type Role } from "../../src/store/users.js";
+import { ADMIN_KEY, API_KEY, copyBundle, testConfig } from "../server/helpers.js";
+
+export const PASSWORD = "correct horse battery";
+
+export interface ConsoleServer {
+  app: FastifyInstance;
+  /** Base URL of the console, e.g. http://127.0.0.1:41234/console */
+  base: string;
+  close(): Promise<void>;
+}
+
+/** The real app (API keys required, real models) with the console on `store`, listening on a free port. */
+export async function startConsole(store: Store, consoleConfig: { login_attempts_per_minute?: number } = {}): Promise<ConsoleServer> {
+  const config = testConfig();
+  const refs = { champion: copyBundle(), challenger: null };
+  const pair = await loadPair(config, refs, { fresh: false });
+  const app = await buildApp({
+    config: config.server,
+    models: new ModelHolder(pair, config.server.unknown_fields),
+    store: null,
+    log: createLogger({ test: true }, "silent"),
+    keys: new ApiKeys([API_KEY], ADMIN_KEY),
+    loadModels: null,
+    console: { store, config: { ...config.console, ...consoleConfig } },
+  });
+  const url = await app.listen({ host: "127.0.0.1", port: 0 });
+  return { app, base: `${url}/console`, close: () => app.close() };
+}
+
+/** One user of each role, all with `PASSWORD`. */
+export async function addUsers(store: Store): Promise<void> {
+  for (const role of ["viewer", "operator", "admin"] satisfies Role[]) await addUser(store, role, role, PASSWORD);
+}
+
+/** A browser-like HTTP client: keeps cookies, does not follow redirects, finds CSRF tokens in pages. */
+export class Client {
+  private readonly cookies = new Map<string, string>();
+
+  constructor(readonly base: string) {}
+
+  cookie(name: string): string | undefined {
+    return this.cookies.get(name);
+  }
+
+  setCookie(name: string, value: string): void {
+    this.cookies.set(name, value);
+  }
+
+  async request(method: string, path: string, form?: Record<string, string>): Promise<Response> {
+    const headers: Record<string, string> = {};
+    if (this.cookies.size > 0) headers.cookie = [...this.cookies].map(([k, v]) => `${k}=${v}`).join("; ");
+    if (form !== undefined) headers["content-type"] = "application/x-www-form-urlencoded";
+    const res = await fetch(`${this.base}${path}`, {
+      method,
+      headers,
+      redirect: "manual",
+      ...(form === undefined ? {} : { body: new URLSearchParams(form).toString() }),
+    });
+    for (const line of res.headers.getSetCookie()) {
+      const [pair = ""] = line.split(";");
+      const eq = pair.indexOf("=");
+      const name = pair.slice(0, eq);
+      const value = pair.slice(eq + 1);
+      if (value === "" || /max-age=0|expires=thu, 01 jan 1970/i.test(line)) this.cookies.delete(name);
+      else this.cookies.set(name, value);
+    }
+    return res;
+  }
+
+  get(path: string): Promise<Response> {
+    return this.request("GET", path);
+  }
+
+  /** The CSRF token of the first form on a page. */
+  async token(path: string): Promise<string> {
+    const html = await (await this.get(path)).text();
+    const match = /name="_csrf" value="([^"]+)"/.exec(html);
+    if (match === null) throw new Error(`no CSRF token on ${path}`);
+    return match[1] as string;
+  }
+
+  async signIn(username: string, password = PASSWORD): Promise<Response> {
+    const csrf = await this.token("/login");
+    return this.request("POST", "/login", { _csrf: csrf, username, password });
+  }
+}
