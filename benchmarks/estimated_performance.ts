@@ -20,8 +20,8 @@ import { loadConfig, PROJECT_ROOT } from "../src/config.js";
 import { openSource } from "../src/data/source.js";
 import { createLogger } from "../src/log.js";
 import { readBundle } from "../src/model/bundle.js";
-import { syntheticTrainArgs } from "../src/model/trainer.js";
 import { ChurnModel } from "../src/model/runtime.js";
+import { syntheticTrainArgs } from "../src/model/trainer.js";
 import type { AlertSink } from "../src/monitoring/alerts.js";
 import { checkEstimate, compareWithRealised } from "../src/monitoring/check-estimate.js";
 import { checkPerformance } from "../src/monitoring/performance.js";
@@ -72,7 +72,8 @@ async function labelsOf(path: string): Promise<{ customer_id: string; churned: n
   const out: { customer_id: string; churned: number }[] = [];
   try {
     for await (const chunk of source.chunks({ columns: ["customer_id", "churned"], chunkSize: 50_000, skipRows: 0 }))
-      for (let i = 0; i < chunk.size; i++) out.push({ customer_id: String(chunk.columns.get("customer_id")?.[i]), churned: Number(chunk.columns.get("churned")?.[i]) });
+      for (let i = 0; i < chunk.size; i++)
+        out.push({ customer_id: String(chunk.columns.get("customer_id")?.[i]), churned: Number(chunk.columns.get("churned")?.[i]) });
   } finally {
     await source.close();
   }
@@ -139,10 +140,7 @@ try {
       kind: scenario.kind,
       abs_error: { roc_auc: stats(aucErr), recall: stats(recallErr) },
       realised_recall_in_band: `${inBand}/${seeds}`,
-      goal_met:
-        scenario.kind === "concept"
-          ? null
-          : (stats(aucErr).mean ?? 1) <= 0.02 && (stats(recallErr).mean ?? 1) <= 0.03,
+      goal_met: scenario.kind === "concept" ? null : (stats(aucErr).mean ?? 1) <= 0.02 && (stats(recallErr).mean ?? 1) <= 0.03,
       seeds: perSeed,
     });
   }
