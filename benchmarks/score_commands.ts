@@ -1,0 +1,113 @@
+/**
+ * The scoring commands as people type them, each timed as a whole process (start to exit, GNU time): the
+ * champion by its alias, the default embedded store (SQLite in CHURNOPS_HOME), with and without `--out`, then
+ * `monitor drift --run` on that run; beside the original design's batch path (benchmarks/original_scoring.py:
+ * pandas get_dummies + scikit-learn predict_proba) on the same file, in the same invocation. Fixed start-up
+ * cost is reported on its own: `score` of a 10-row file with the champion, and `churnops --help`.
+ * `monitor drift` is also timed with `--bundle DIR`, which skips resolving the run's version in the registry, so
+ * the drift check's own cost shows apart from the registry's. CHURNOPS_BENCH_CLI names another build's launcher
+ * (for before/after). Prints one JSON object.
+ * Usage: node --import tsx benchmarks/score_commands.ts [rows,rows,…] (default 1000000)
+ */
+import { execFileSync, spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import { cpus, loadavg, totalmem } from "node:os";
+import { join } from "node:path";
+
+const ROOT = join(import.meta.dirname, "..");
+const PY = join(ROOT, "trainer", ".venv", "bin", "python");
+const CLI = process.env.CHURNOPS_BENCH_CLI ?? join(ROOT, "bin", "churnops.js");
+const WORK = join(ROOT, ".churnops-bench", "commands");
+const HOME = join(WORK, "home");
+const sizes = (process.argv[2] ?? "1000000").split(",").map(Number);
+// The default store (SQLite in the home), whatever the caller's environment names.
+const { CHURNOPS_DB_URL: _callersStore, ...callers } = process.env;
+const env: NodeJS.ProcessEnv = { ...callers, CHURNOPS_HOME: HOME, CHURNOPS_LOG_LEVEL: "warn" };
+
+function trainer(args: string[]): string {
+  return execFileSync(PY, ["-m", "churnops_trainer", ...args], { env, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"], maxBuffer: 1 << 26 });
+}
+
+interface Measured {
+  seconds: number;
+  peak_rss_mb: number;
+}
+
+/** One whole command under GNU time, from the working directory a user would be in. */
+function timed(cmd: string, args: string[]): Measured & { stdout: string } {
+  const stats = join(WORK, "time.txt");
+  const res = spawnSync("/usr/bin/time", ["-f", "%e %M", "-o", stats, cmd, ...args], { cwd: WORK, env, encoding: "utf8", maxBuffer: 1 << 26 });
+  if (res.status !== 0) throw new Error(`${cmd} ${args.join(" ")} failed: ${res.stderr}`);
+  const [seconds, kb] = readFileSync(stats, "utf8").trim().split(/\s+/).slice(-2).map(Number);
+  return { seconds: seconds ?? 0, peak_rss_mb: Math.round((kb ?? 0) / 1024), stdout: res.stdout };
+}
+
+const churnops = (args: string[]) => timed(process.execPath, [CLI, ...args]);
+const measured = ({ seconds, peak_rss_mb }: Measured) => ({ seconds, peak_rss_mb });
+/** The embedded store starts empty for every scoring command, as on a first run of the day. */
+function freshStore(): void {
+  for (const suffix of ["", "-wal", "-shm"]) rmSync(join(HOME, `churnops.db${suffix}`), { force: true });
+}
+
+mkdirSync(WORK, { recursive: true });
+const trainData = join(WORK, "train-20000.parquet");
+if (!existsSync(trainData)) trainer(["synth", "--rows", "20000", "--seed", "1", "--out", trainData]);
+if (!existsSync(join(HOME, "mlruns")) && !existsSync(join(HOME, "mlflow.db"))) {
+  trainer(["train", "--data", trainData, "--target", "churned", "--positive", "1", "--id-col", "customer_id", "--drop", "true_churn_prob", "--json"]);
+  trainer(["promote"]);
+}
+const bundleDir = trainer(["resolve", "--alias", "champion"]).trim();
+const tiny = join(WORK, "customers-10.parquet");
+if (!existsSync(tiny)) trainer(["synth", "--rows", "10", "--seed", "3", "--out", tiny]);
+
+freshStore();
+const startup = {
+  help: measured(churnops(["--help"])),
+  score_10_rows_champion: measured(churnops(["score", "--data", tiny])),
+};
+
+const results = [];
+for (const rows of sizes) {
+  const data = join(WORK, `customers-${rows}.parquet`);
+  if (!existsSync(data)) trainer(["synth", "--rows", String(rows), "--seed", "2", "--out", data]);
+  const out = join(WORK, `scores-${rows}.parquet`);
+  freshStore();
+  const score = churnops(["score", "--data", data, "--json"]);
+  const runId = (JSON.parse(score.stdout) as { runId: string }).runId;
+  const drift = churnops(["monitor", "drift", "--run", runId, "--json"]);
+  const driftBundle = churnops(["monitor", "drift", "--run", runId, "--bundle", bundleDir, "--json"]);
+  freshStore();
+  const scoreOut = churnops(["score", "--data", data, "--out", out]);
+  const original = timed(PY, [join(ROOT, "benchmarks", "original_scoring.py"), trainData, data, join(WORK, `original-${rows}.parquet`)]);
+  const originalOwn = JSON.parse(original.stdout) as { seconds: number };
+  const speedup = (m: Measured) => Number((original.seconds / m.seconds).toFixed(2));
+  results.push({
+    rows,
+    "churnops score --data c.parquet": { ...measured(score), speedup_vs_original: speedup(score) },
+    "churnops score --data c.parquet --out s.parquet": { ...measured(scoreOut), speedup_vs_original: speedup(scoreOut) },
+    "churnops monitor drift --run <that run>": measured(drift),
+    "churnops monitor drift --run <that run> --bundle <dir>": measured(driftBundle),
+    // Its whole process trains the original recipe first; `scoring_seconds` is its own timing of the scoring loop.
+    original_get_dummies_predict_proba: { ...measured(original), scoring_seconds: originalOwn.seconds },
+    // What is left once the fixed start-up cost (a 10-row score) is taken out.
+    variable_seconds: {
+      score: Number((score.seconds - startup.score_10_rows_champion.seconds).toFixed(2)),
+      score_with_out: Number((scoreOut.seconds - startup.score_10_rows_champion.seconds).toFixed(2)),
+    },
+  });
+  for (const f of [out, join(WORK, `original-${rows}.parquet`)]) rmSync(f, { force: true });
+}
+freshStore();
+console.log(
+  JSON.stringify(
+    {
+      benchmark: "score_commands",
+      machine: { cpus: cpus().length, memory_gb: Math.round(totalmem() / 2 ** 30), load_1m_at_end: Number((loadavg()[0] ?? 0).toFixed(2)) },
+      cli: CLI,
+      startup,
+      results,
+    },
+    null,
+    2,
+  ),
+);
