@@ -1,5 +1,6 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
 import { basename, dirname, resolve } from "node:path";
+import { csvCell } from "../csv-safe.js";
 import type { Store } from "../store/db.js";
 import { assignToFile, fileMessages, type MessageRow, markFileDelivered } from "../store/outbox.js";
 
@@ -24,12 +25,6 @@ export function fileTarget(path: string): string {
 
 export function targetPath(target: string): string {
   return target.slice("file:".length);
-}
-
-function csvCell(value: unknown): string {
-  if (value === null || value === undefined) return "";
-  const text = String(value);
-  return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
 }
 
 function formatLine(row: MessageRow, csv: boolean): string {

@@ -7,7 +7,7 @@ import { armCounts, requireCampaign } from "../store/campaigns.js";
 import type { Store } from "../store/db.js";
 import { deadLetterErrors, fileTargetsInFlight, leaseOwners, type MessageState, messageStateCounts, releaseLeases } from "../store/outbox.js";
 import { type ExportResult, exportMessages, fileTarget, finishFileExport } from "./export.js";
-import { sendWebhook } from "./webhook.js";
+import { checkWebhookUrl, sendWebhook } from "./webhook.js";
 
 export type Adapter = { kind: "webhook"; url: string } | { kind: "export"; path: string };
 
@@ -52,7 +52,7 @@ export function chooseAdapter(
 ): Adapter {
   if (flags.webhook !== undefined && flags.export !== undefined)
     throw new ChurnopsError("bad_input", "give --webhook URL or --export FILE, not both", { field: "webhook" });
-  if (flags.webhook !== undefined) return { kind: "webhook", url: checkUrl(flags.webhook) };
+  if (flags.webhook !== undefined) return { kind: "webhook", url: checkWebhookUrl(flags.webhook) };
   if (flags.export !== undefined) return { kind: "export", path: flags.export };
   const kind = flags.adapter ?? delivery.adapter;
   if (kind === "webhook") {
@@ -61,21 +61,9 @@ export function chooseAdapter(
       throw new ChurnopsError("bad_config", "the webhook adapter needs a URL: --webhook URL, CHURNOPS_WEBHOOK_URL, or campaigns.delivery.webhook_url", {
         field: "webhook",
       });
-    return { kind: "webhook", url: checkUrl(url) };
+    return { kind: "webhook", url: checkWebhookUrl(url) };
   }
   return { kind: "export", path: join(delivery.export_dir ?? join(home, "exports"), `${campaign}.${delivery.export_format}`) };
-}
-
-function checkUrl(url: string): string {
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    throw new ChurnopsError("bad_input", `--webhook ${url}: not a URL`, { field: "webhook" });
-  }
-  if (parsed.protocol !== "http:" && parsed.protocol !== "https:")
-    throw new ChurnopsError("bad_input", `--webhook ${url}: expected http(s)://`, { field: "webhook" });
-  return url;
 }
 
 /** The auth header from the environment variable the config names; none when it is unset. */

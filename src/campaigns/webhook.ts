@@ -1,4 +1,7 @@
+import { ChurnopsError } from "../errors.js";
+import { discardBody, readLimited } from "../http-limit.js";
 import type { Logger } from "../log.js";
+import { redactUrl } from "../redact.js";
 import type { Store } from "../store/db.js";
 import { claimMessages, type MessageRow, markDelivered, recordFailure, renewLease } from "../store/outbox.js";
 
@@ -40,6 +43,42 @@ interface Attempt {
 
 const RETRYABLE_4XX = new Set([408, 409, 425, 429]);
 
+/** How much of a receiver's error answer is read (the stored error keeps 300 characters of it). */
+export const RESPONSE_LIMIT_BYTES = 16 * 1024;
+
+/**
+ * A webhook URL fit to send to and to store as the target: http(s), and no user info (a credential in the URL
+ * would be stored with every message and printed; the token belongs in the environment, see docs/security.md).
+ */
+export function checkWebhookUrl(url: string): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new ChurnopsError("bad_input", `--webhook ${redactUrl(url)}: not a URL`, { field: "webhook" });
+  }
+  if (parsed.protocol !== "http:" && parsed.protocol !== "https:")
+    throw new ChurnopsError("bad_input", `--webhook ${redactUrl(url)}: expected http(s)://`, { field: "webhook" });
+  if (parsed.username !== "" || parsed.password !== "") {
+    throw new ChurnopsError(
+      "bad_input",
+      `--webhook ${redactUrl(url)}: the URL carries user info; give the credential in the environment variable campaigns.delivery.token_env names (sent as the auth header), not in the URL`,
+      { field: "webhook" },
+    );
+  }
+  return url;
+}
+
+/** Text a receiver answered, without the credential it may echo (the header values we sent, and URL secrets). */
+function withoutSecrets(text: string, headers: Readonly<Record<string, string>>): string {
+  let out = text;
+  for (const value of Object.values(headers)) {
+    // The whole value ("Bearer abc…") and each long part of it: a receiver may echo just the token.
+    for (const secret of [value, ...value.split(/\s+/)].filter((v) => v.length >= 8)) out = out.replaceAll(secret, "***");
+  }
+  return redactUrl(out);
+}
+
 /**
  * The wait before retry number `attempt` (1-based): exponential, capped, with "equal jitter" (half fixed, half
  * random) so that many senders retrying after one outage spread out instead of hitting the receiver together.
@@ -65,8 +104,11 @@ async function post(message: MessageRow, options: WebhookOptions): Promise<Attem
       body: message.payload,
       signal: AbortSignal.timeout(options.timeoutMs),
     });
-    const body = await res.text().catch(() => "");
-    if (res.ok) return { ok: true, status: res.status, error: "", permanent: false, retryAfterMs: null };
+    if (res.ok) {
+      await discardBody(res);
+      return { ok: true, status: res.status, error: "", permanent: false, retryAfterMs: null };
+    }
+    const body = withoutSecrets((await readLimited(res, RESPONSE_LIMIT_BYTES).catch(() => ({ text: "" }))).text, options.headers);
     const permanent = res.status >= 400 && res.status < 500 && !RETRYABLE_4XX.has(res.status);
     return {
       ok: false,
@@ -123,7 +165,8 @@ async function deliver(store: Store, message: MessageRow, options: WebhookOption
 
 /** Send every claimable message of a campaign to the webhook, `concurrency` at a time, lease batch by lease batch. */
 export async function sendWebhook(store: Store, campaign: string, options: WebhookOptions): Promise<WebhookResult> {
-  const result: WebhookResult = { target: `webhook:${options.url}`, delivered: 0, failedAttempts: 0, dead: 0, lost: 0 };
+  // The target is stored with every message and printed: no credential in it (user info refused, secrets redacted).
+  const result: WebhookResult = { target: `webhook:${redactUrl(checkWebhookUrl(options.url))}`, delivered: 0, failedAttempts: 0, dead: 0, lost: 0 };
   for (;;) {
     const now = new Date();
     const batch = await claimMessages(

@@ -1,5 +1,6 @@
 import { mkdirSync, renameSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
+import { csvCell } from "../csv-safe.js";
 import { previousMonthlyRun } from "../store/daily.js";
 import type { Store } from "../store/db.js";
 import { bandCounts, iterateScores, topScores } from "../store/runs.js";
@@ -32,8 +33,6 @@ function writeAtomically(path: string, text: string): void {
   writeFileSync(tmp, text);
   renameSync(tmp, path);
 }
-
-const csvCell = (v: string): string => (/[",\r\n]/.test(v) ? `"${v.replaceAll('"', '""')}"` : v);
 
 /**
  * The monthly risk review: how scores are distributed, band counts against last month's monthly run, and the

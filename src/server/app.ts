@@ -130,6 +130,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     forceCloseConnections: "idle",
   }) as unknown as FastifyInstance;
 
+  // The API takes JSON only (docs/api.md): without this, Fastify's built-in text/plain parser hands a string to
+  // the routes, which answered 422 instead of 415.
+  app.removeContentTypeParser("text/plain");
   app.decorateRequest("startedAt", 0);
   app.decorateRequest("apiKeyId", null);
   app.decorate("churnops", {
@@ -167,13 +170,35 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   );
 
   const authRequired = config.auth === "required";
+  const callerOf = (request: FastifyRequest) => {
+    const key = presentedKey(request.headers);
+    return { key, caller: key === null || ctx.keys === null ? null : ctx.keys.identify(key) };
+  };
   app.addHook("onRequest", async (request, reply) => {
     request.startedAt = performance.now();
     reply.header("x-request-id", request.id);
+  });
+  if (config.rate_limit.max > 0) {
+    // Before authentication, so failed attempts count too: a valid key is limited as itself, anything else (no
+    // key, a wrong key) by the client address, which bounds guessing keys.
+    await app.register(rateLimit, {
+      global: true,
+      hook: "onRequest",
+      max: config.rate_limit.max,
+      timeWindow: config.rate_limit.window_ms,
+      keyGenerator: (request) => callerOf(request).caller?.keyId ?? `ip:${request.ip}`,
+      errorResponseBuilder: (_request, context) =>
+        new ApiError(
+          429,
+          "rate_limited",
+          `rate limit reached: ${context.max} requests per ${config.rate_limit.window_ms} ms per key (or per address without a valid key); retry in ${context.after}`,
+        ),
+    });
+  }
+  app.addHook("onRequest", async (request, reply) => {
     const mode = request.routeOptions.config.auth ?? "key";
     if (mode === "none") return;
-    const key = presentedKey(request.headers);
-    const caller = key === null || ctx.keys === null ? null : ctx.keys.identify(key);
+    const { key, caller } = callerOf(request);
     if (caller !== null) request.apiKeyId = caller.keyId;
     if (caller?.admin === true || (mode === "key" && (caller !== null || !authRequired))) return;
     if (caller === null) {
@@ -206,22 +231,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await predictionLog?.close();
     await models.close();
   });
-
-  if (config.rate_limit.max > 0) {
-    await app.register(rateLimit, {
-      global: true,
-      hook: "preHandler",
-      max: config.rate_limit.max,
-      timeWindow: config.rate_limit.window_ms,
-      keyGenerator: (request) => request.apiKeyId ?? request.ip,
-      errorResponseBuilder: (_request, context) =>
-        new ApiError(
-          429,
-          "rate_limited",
-          `rate limit reached: ${context.max} requests per ${config.rate_limit.window_ms} ms per key; retry in ${context.after}`,
-        ),
-    });
-  }
 
   await app.register(swagger, {
     openapi: {

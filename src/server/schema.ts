@@ -25,15 +25,17 @@ function featureSchema(f: FeatureSpec): JsonSchema {
 
 function valueSchema(f: FeatureSpec): JsonSchema {
   if (f.kind === "categorical") {
+    // OpenAPI 3.0 spells "or null" as nullable; a type list showed as "Unknown Type: number,null" in /docs.
     return f.required
       ? { type: "string", enum: [...f.categories] }
-      : { type: ["string", "null"], enum: [...f.categories, null], description: "null, absent or blank: missing" };
+      : { type: "string", nullable: true, enum: [...f.categories, null], description: "null, absent or blank: missing" };
   }
   const lower = f.lower_bound ?? null;
   const upper = f.upper_bound ?? null;
   const limit = magnitudeLimit(f.integer);
   const s: JsonSchema = {
-    type: f.required ? (f.integer ? "integer" : "number") : [f.integer ? "integer" : "number", "null"],
+    type: f.integer ? "integer" : "number",
+    ...(f.required ? {} : { nullable: true }),
     minimum: lower === null ? -limit : Math.max(lower, -limit),
     maximum: upper === null ? limit : Math.min(upper, limit),
   };
@@ -70,7 +72,16 @@ export function customerSchema(bundle: BundleJson, unknownFields: "reject" | "ig
     properties,
     required,
     additionalProperties: unknownFields === "ignore",
+    example: exampleCustomer(bundle),
   };
+}
+
+/** A real customer for the /docs examples: the bundle's first golden row (which the model is checked against). */
+export function exampleCustomer(bundle: BundleJson): Record<string, unknown> {
+  const golden = bundle.golden.rows[0] ?? {};
+  const example: Record<string, unknown> = { [idFieldOf(bundle)]: golden[idFieldOf(bundle)] ?? "c-0001" };
+  for (const f of bundle.schema.features) example[f.name] = golden[f.name] ?? null;
+  return example;
 }
 
 export function batchRequestSchema(customer: JsonSchema, batchLimit: number): JsonSchema {
@@ -85,6 +96,7 @@ export function batchRequestSchema(customer: JsonSchema, batchLimit: number): Js
         description: `1 to ${batchLimit} customers, scored in one model call; more answers 413`,
       },
     },
+    ...(customer.example === undefined ? {} : { example: { customers: [customer.example] } }),
     required: ["customers"],
     additionalProperties: false,
   };

@@ -1,12 +1,14 @@
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { exportMessages, fileTarget, writeTargetFile } from "../../src/campaigns/export.js";
 import { idempotencyKey, planCampaign } from "../../src/campaigns/plan.js";
-import { type SendRequest, sendCampaign } from "../../src/campaigns/send.js";
-import { backoffDelay } from "../../src/campaigns/webhook.js";
+import { chooseAdapter, type SendRequest, sendCampaign } from "../../src/campaigns/send.js";
+import { backoffDelay, sendWebhook } from "../../src/campaigns/webhook.js";
 import { loadConfig } from "../../src/config.js";
 import { campaignMembers } from "../../src/store/campaigns.js";
 import { openStore, type Store } from "../../src/store/db.js";
@@ -204,5 +206,76 @@ describe.each(storeTargets)("campaign delivery on $name", (target) => {
     const [header, ...rows] = readFileSync(csv, "utf8").trim().split("\n");
     expect(header?.startsWith("idempotency_key,campaign,customer_id")).toBe(true);
     expect(new Set(rows.map((r) => r.split(",")[0]))).toEqual(treated);
+  });
+
+  it("reads at most a capped part of a receiver's answer: an endless 200 body is dropped, an error body is cut and stored without the token", async () => {
+    const { treated } = await planned("endless", 200);
+    const refused = new Set([...treated].sort().slice(0, 5));
+    const sent = { bytes: 0, endless: 0 };
+    const chunk = Buffer.alloc(64 * 1024, "x");
+    const server = createServer((req, res) => {
+      req.resume();
+      req.on("end", () => {
+        if (refused.has(String(req.headers["idempotency-key"]))) {
+          // A permanent rejection that echoes the credential, followed by megabytes.
+          res.writeHead(422, { "content-type": "text/plain" });
+          res.end(`bad token Bearer s3cret-t0ken-value (also s3cret-t0ken-value) at https://h/x?token=abc ${"y".repeat(4 * 1024 * 1024)}`);
+          return;
+        }
+        sent.endless++;
+        res.writeHead(200, { "content-type": "text/plain" });
+        const pump = (): void => {
+          while (!res.destroyed && res.write(chunk)) sent.bytes += chunk.length;
+          if (!res.destroyed) res.once("drain", pump);
+        };
+        res.on("close", () => res.removeAllListeners("drain"));
+        pump();
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/in`;
+      const summary = await sendCampaign(store as Store, {
+        campaign: "endless",
+        adapter: { kind: "webhook", url },
+        delivery: delivery({ max_attempts: 3, timeout_ms: 20_000, concurrency: 4 }),
+        env: { CHURNOPS_WEBHOOK_TOKEN: "s3cret-t0ken-value" },
+      });
+      expect(summary.states).toMatchObject({ delivered: treated.size - refused.size, dead: refused.size });
+      // Only what socket buffers took before the sender hung up: no 200 body was read to its (missing) end.
+      expect(sent.bytes / sent.endless).toBeLessThan(16 * 1024 * 1024);
+      const errors = await (store as Store).db.selectFrom("campaign_messages").select("last_error").where("state", "=", "dead").execute();
+      expect(errors).toHaveLength(refused.size);
+      for (const e of errors) {
+        expect(e.last_error).not.toContain("s3cret");
+        expect(e.last_error).not.toContain("abc");
+        expect(String(e.last_error).length).toBeLessThanOrEqual(320);
+      }
+    } finally {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    }
+  });
+});
+
+describe("a webhook URL with user info", () => {
+  it("is refused at send time with a message that does not print the password", async () => {
+    const url = "https://crm:p@ss-w0rd@hooks.example/in";
+    const config = loadConfig({ env: {}, cwd: tmpdir() }).campaigns.delivery;
+    expect(() => chooseAdapter("c", { webhook: url }, config, tmpdir(), {})).toThrow(/user info/);
+    expect(() => chooseAdapter("c", { adapter: "webhook" }, config, tmpdir(), { CHURNOPS_WEBHOOK_URL: url })).toThrow(/user info/);
+    try {
+      chooseAdapter("c", { webhook: url }, config, tmpdir(), {});
+    } catch (err) {
+      expect((err as Error).message).not.toContain("w0rd");
+      expect(err).toMatchObject({ code: "bad_input", field: "webhook" });
+    }
+    const store = await openStore("sqlite::memory:");
+    try {
+      const options = { url, headers: {}, timeoutMs: 100, maxAttempts: 1, backoffMs: 1, maxBackoffMs: 1, concurrency: 1, leaseSeconds: 5, owner: "t" };
+      await expect(sendWebhook(store, "c", options)).rejects.toMatchObject({ code: "bad_input", message: expect.stringContaining("crm:***@hooks.example") });
+    } finally {
+      await store.close();
+    }
   });
 });

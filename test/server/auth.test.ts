@@ -80,6 +80,23 @@ describe("auth and rate limits over HTTP", () => {
   });
 });
 
+describe("rate limits count failed authentications", () => {
+  it("answers some of 20 wrong keys from one address with 429, and a valid key still gets through", async () => {
+    const t = await startApp({ server: { rate_limit: { max: 5, window_ms: 60_000 } } });
+    try {
+      const codes: number[] = [];
+      for (let i = 0; i < 20; i++) codes.push((await predict(t.app, customer(), { authorization: `Bearer wrong-key-${i}-0123456789abcdef` })).statusCode);
+      expect(codes.slice(0, 5)).toEqual([401, 401, 401, 401, 401]);
+      expect(codes.slice(5).every((c) => c === 429)).toBe(true);
+      const limited = await predict(t.app, customer(), {});
+      expect(JSON.parse(limited.body).error).toMatchObject({ code: "rate_limited" });
+      expect((await predict(t.app, customer(), { authorization: `Bearer ${API_KEY}` })).statusCode).toBe(200);
+    } finally {
+      await t.close();
+    }
+  });
+});
+
 describe("auth disabled", () => {
   it("serves predictions without a key but still keeps /admin behind the admin key", async () => {
     const t = await startApp({ server: { auth: "disabled" }, keys: new ApiKeys([], null) });

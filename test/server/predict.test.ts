@@ -138,14 +138,15 @@ describe("client mistakes are 4xx, never 500", () => {
     expect(errorOf(res.body).code).toBe("payload_too_large");
   });
 
-  it("answers a body that is not JSON with 415", async () => {
+  it.each(["text/csv", "text/plain", "text/plain; charset=utf-8"])("answers a %s body with 415 in the error envelope", async (type) => {
     const res = await t.app.inject({
       method: "POST",
       url: "/v1/predict",
-      headers: { "content-type": "text/csv", authorization: "Bearer test-key-0123456789abcdef" },
-      payload: "a,b\n1,2",
+      headers: { "content-type": type, authorization: "Bearer test-key-0123456789abcdef" },
+      payload: JSON.stringify(customer()),
     });
     expect(res.statusCode).toBe(415);
+    expect(JSON.parse(res.body)).toEqual({ error: { code: "unsupported_media_type", message: expect.any(String) } });
   });
 
   it("answers a known path called with another method with 405 and Allow", async () => {

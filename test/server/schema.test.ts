@@ -23,6 +23,10 @@ const bundle = {
     derived: [],
     transformed_feature_names: [],
   },
+  golden: {
+    rows: [{ customerID: "7590-VHVEG", tenure: 1, MonthlyCharges: 29.85, TotalCharges: 29.85, Contract: "Month-to-month", PaymentMethod: null }],
+    probabilities: [0.61],
+  },
 } as unknown as BundleJson;
 
 describe("request schema generated from the bundle", () => {
@@ -38,12 +42,22 @@ describe("request schema generated from the bundle", () => {
     const p = customerSchema(bundle, "reject").properties as Record<string, Record<string, unknown>>;
     expect(p.tenure).toMatchObject({ type: "integer", minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
     expect(p.MonthlyCharges).toMatchObject({ type: "number", minimum: 0, maximum: 500 });
-    expect(p.TotalCharges?.anyOf).toMatchObject([{ type: ["number", "null"], minimum: -FLOAT32_MAX, maximum: FLOAT32_MAX }, { type: "string" }]);
+    expect(p.TotalCharges?.anyOf).toMatchObject([{ type: "number", nullable: true, minimum: -FLOAT32_MAX, maximum: FLOAT32_MAX }, { type: "string" }]);
     const blank = new RegExp(String((p.TotalCharges?.anyOf as { pattern?: string }[] | undefined)?.[1]?.pattern));
     expect(["", " ", "\t\u00a0"].every((t) => blank.test(t))).toBe(true);
     expect(["0", " 1 ", "x"].some((t) => blank.test(t))).toBe(false);
     expect(p.Contract).toEqual({ type: "string", enum: ["Month-to-month", "One year", "Two year"] });
-    expect(p.PaymentMethod?.anyOf).toMatchObject([{ type: ["string", "null"], enum: ["Mailed check", "Credit card", null] }, { type: "string" }]);
+    expect(p.PaymentMethod?.anyOf).toMatchObject([{ type: "string", nullable: true, enum: ["Mailed check", "Credit card", null] }, { type: "string" }]);
+  });
+
+  it("gives /docs a real customer as the example: the bundle's first golden row", () => {
+    const s = customerSchema(bundle, "reject");
+    const golden = { customerID: "7590-VHVEG", tenure: 1, MonthlyCharges: 29.85, TotalCharges: 29.85, Contract: "Month-to-month", PaymentMethod: null };
+    expect(s.example).toEqual(golden);
+    expect(batchRequestSchema(s, 10).example).toEqual({ customers: [golden] });
+    expect(JSON.stringify(s.example)).not.toContain("9007199254740991");
+    // OpenAPI 3.0 has no type lists ("Unknown Type: number,null" in Swagger UI): optional fields are nullable.
+    expect(JSON.stringify(s)).not.toMatch(/"type":\[/);
   });
 
   it("caps a batch at the configured limit", () => {
