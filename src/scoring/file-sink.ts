@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { dirname, extname, join, resolve } from "node:path";
 import { BOOLEAN, DOUBLE, type DuckDBAppender, type DuckDBConnection, DuckDBDataChunk, DuckDBInstance, INTEGER, UTINYINT, VARCHAR } from "@duckdb/node-api";
 import duckdb from "@duckdb/node-bindings";
+import { csvSafeSql, neutraliseFormula } from "../csv-safe.js";
 import { quoteLiteral } from "../data/sql-quote.js";
 import { ChurnopsError } from "../errors.js";
 import type { ScoreColumns, ScoreRow } from "../store/runs.js";
@@ -215,13 +216,18 @@ export class ScoreFileSink {
       // rowid cost 4.8 s of the sink's 14 s at 10M rows). A column with one value over the whole file (run,
       // model: always, for a fresh run) is a literal; one that varies by part is a list indexed by part, held
       // in a variable (a plain scalar); a band is a CASE over its code.
+      // In a CSV, text a spreadsheet would run as a formula is neutralised (src/csv-safe.ts): the customer id
+      // per row in SQL, the labels and literals here.
+      const csv = this.format === "csv";
+      const text = (v: string): string => quoteLiteral(csv ? neutraliseFormula(v) : v);
       const partColumns = ["run_id", "model_name", "model_version", "scored_at"] as const;
       const expressions: string[] = [];
       for (const [k, column] of partColumns.entries()) {
         const values = new Set(this.parts.map((p) => p[k]));
-        if (values.size === 1) expressions.push(`${quoteLiteral([...values][0] as string)} AS ${column}`);
+        if (values.size === 1) expressions.push(`${text([...values][0] as string)} AS ${column}`);
         else {
-          await this.conn.run(`SET VARIABLE ${column}s = (SELECT list(${column} ORDER BY part) FROM parts)`);
+          const value = csv ? csvSafeSql(column) : column;
+          await this.conn.run(`SET VARIABLE ${column}s = (SELECT list(${value} ORDER BY part) FROM parts)`);
           expressions.push(`getvariable('${column}s')[s.part + 1] AS ${column}`);
         }
       }
@@ -229,9 +235,10 @@ export class ScoreFileSink {
       const band =
         this.bands.size === 0
           ? "CAST(NULL AS VARCHAR) AS band"
-          : `CASE s.band ${[...this.bands].map(([label, code]) => `WHEN ${code} THEN ${quoteLiteral(label)}`).join(" ")} END AS band`;
+          : `CASE s.band ${[...this.bands].map(([label, code]) => `WHEN ${code} THEN ${text(label)}`).join(" ")} END AS band`;
       const [runId, modelName, modelVersion, scoredAt] = expressions;
-      const select = `SELECT ${runId}, s.customer_id, s.probability, ${band}, s.decision, ${modelName}, ${modelVersion}, ${scoredAt} FROM scores s`;
+      const customerId = csv ? `${csvSafeSql("s.customer_id")} AS customer_id` : "s.customer_id";
+      const select = `SELECT ${runId}, ${customerId}, s.probability, ${band}, s.decision, ${modelName}, ${modelVersion}, ${scoredAt} FROM scores s`;
       await this.conn.run(`COPY (${select}) TO ${target} (${options})`);
     } finally {
       this.discard();

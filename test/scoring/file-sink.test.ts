@@ -108,3 +108,27 @@ describe("score file sink", () => {
     });
   }
 });
+
+describe("score file sink, CSV cells", () => {
+  it("neutralises ids a spreadsheet would run as formulas, and leaves numbers and Parquet alone", async () => {
+    const ids = ['=HYPERLINK("http://x")', "+cmd", "@SUM(A1)", "-5", "c-1"];
+    const scores: ScoreColumns = {
+      runId: "run-1",
+      modelName: "churn",
+      modelVersion: "1",
+      scoredAt: "2026-01-01T00:00:00.000Z",
+      customerIds: ids,
+      probabilities: Float64Array.from(ids, () => 0.5),
+      bands: ids.map(() => "medium"),
+      decisions: Uint8Array.from(ids, () => 1),
+    };
+    const dir = mkdtempSync(join(tmpdir(), "churnops-sink-"));
+    for (const ext of ["csv", "parquet"]) {
+      const sink = await ScoreFileSink.open(join(dir, `s.${ext}`));
+      sink.appendCoded(codeScores(scores));
+      await sink.close();
+    }
+    expect((await readBack(join(dir, "s.csv"))).map((r) => r.customer_id)).toEqual(['\'=HYPERLINK("http://x")', "'+cmd", "'@SUM(A1)", "-5", "c-1"]);
+    expect((await readBack(join(dir, "s.parquet"))).map((r) => r.customer_id)).toEqual(ids);
+  });
+});
