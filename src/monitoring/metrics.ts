@@ -141,34 +141,27 @@ export function registerMonitoringMetrics(registry: Registry, store: Store): voi
     collect: refresh,
   });
   const gauges = batchGauges(registry, refresh);
-  const estimated = new Gauge({
-    name: "churnops_estimated_performance",
-    help: "Performance of each model version's latest score run estimated from its calibrated probabilities, before labels",
-    labelNames: ["model_version", "metric"],
-    registers: [registry],
-    collect: refresh,
-  });
-  const trusted = new Gauge({
-    name: "churnops_estimated_performance_trusted",
-    help: "1 when the model version's calibration makes its estimates trustworthy",
-    labelNames: ["model_version"],
-    registers: [registry],
-    collect: refresh,
-  });
-  const realised = new Gauge({
-    name: "churnops_realised_performance",
-    help: "Realised performance per model version and score month, from ingested outcomes (clean labels)",
-    labelNames: ["model_version", "month", "metric"],
-    registers: [registry],
-    collect: refresh,
-  });
-  const error = new Gauge({
-    name: "churnops_estimation_error",
-    help: "Estimated minus realised performance of the same score run, once its labels arrived",
-    labelNames: ["model_version", "month", "metric"],
-    registers: [registry],
-    collect: refresh,
-  });
+  // Gauges filled from the store on a scrape, sharing its one read.
+  const scraped = <L extends string>(name: string, help: string, labelNames: L[]): Gauge<L> =>
+    new Gauge({ name, help, labelNames, registers: [registry], collect: refresh });
+  const estimated = scraped(
+    "churnops_estimated_performance",
+    "Performance of each model version's latest score run estimated from its calibrated probabilities, before labels",
+    ["model_version", "metric"],
+  );
+  const trusted = scraped("churnops_estimated_performance_trusted", "1 when the model version's calibration makes its estimates trustworthy", [
+    "model_version",
+  ]);
+  const realised = scraped("churnops_realised_performance", "Realised performance per model version and score month, from ingested outcomes (clean labels)", [
+    "model_version",
+    "month",
+    "metric",
+  ]);
+  const error = scraped("churnops_estimation_error", "Estimated minus realised performance of the same score run, once its labels arrived", [
+    "model_version",
+    "month",
+    "metric",
+  ]);
   async function loadPerformance(): Promise<void> {
     for (const g of [estimated, trusted, realised, error]) g.reset();
     for (const e of await latestEstimatePerVersion(store)) {
