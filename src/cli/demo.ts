@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { runDemo, type TestMetrics, type TrainResult } from "../pipeline/demo.js";
+import { consoleDemoHint } from "../console/demo-hint.js";
 import { redactUrl } from "../redact.js";
 import { formatPlan, formatSend } from "./campaign.js";
 import { type CommandContext, output, parseIntFlag, today } from "./context.js";
@@ -57,6 +58,8 @@ export function registerDemo(program: Command, ctx: () => CommandContext): void 
           `Training report: ${r.train.report_path ?? "(none)"}`,
           `Store:           ${redactUrl(c.config.store_url)}`,
           `Data folder:     ${c.config.home}`,
+          "",
+          consoleDemoHint(),
         ].join("\n"),
       );
     });
