@@ -34,17 +34,19 @@ $(NODE_STAMP): package-lock.json
 build: $(NODE_STAMP)
 	npm run --silent build
 
-# The console's browser tests drive Debian's chromium; installed from the distribution, never a browser download.
+# The console's browser tests drive Debian's chromium (installed from the distribution, never a browser download),
+# with a Japanese font so the Japanese pages' screenshots show text. Only the tests need them, not the demo.
 CHROMIUM := /usr/bin/chromium
+BROWSER_PACKAGES := chromium fonts-noto-cjk
 $(CHROMIUM):
-	apt-get install -y --no-install-recommends chromium || (apt-get update && apt-get install -y --no-install-recommends chromium)
+	apt-get install -y --no-install-recommends $(BROWSER_PACKAGES) || (apt-get update && apt-get install -y --no-install-recommends $(BROWSER_PACKAGES))
 
-setup: $(VENV_STAMP) build $(CHROMIUM)
+setup: $(VENV_STAMP) build
 
 demo: setup
 	./bin/churnops.js demo
 
-test: setup test-ts test-py test-spark test-deploy
+test: setup $(CHROMIUM) test-ts test-py test-spark test-deploy
 
 test-ts:
 	npx vitest run

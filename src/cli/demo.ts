@@ -1,6 +1,6 @@
 import type { Command } from "commander";
-import { runDemo, type TestMetrics, type TrainResult } from "../pipeline/demo.js";
 import { consoleDemoHint } from "../console/demo-hint.js";
+import { runDemo, type TestMetrics, type TrainResult } from "../pipeline/demo.js";
 import { redactUrl } from "../redact.js";
 import { formatPlan, formatSend } from "./campaign.js";
 import { type CommandContext, output, parseIntFlag, today } from "./context.js";

@@ -8,6 +8,7 @@ import type { EstimateReport } from "../store/estimates.js";
 import { listAlerts } from "../store/monitoring.js";
 import { type CommandContext, output, parseChoice } from "./context.js";
 import { table } from "./format.js";
+import { stepProgress } from "./progress.js";
 
 const num = (v: number | null | undefined, digits = 3): string => (v === null || v === undefined || !Number.isFinite(v) ? "-" : v.toFixed(digits));
 
@@ -119,7 +120,8 @@ export function registerMonitor(program: Command, ctx: () => CommandContext): vo
         return;
       }
       const labels = parseChoice(flags.labels, "--labels", ["clean", "all"] as const);
-      const result = await checkPerformance(deps, { labels });
+      const progress = stepProgress("realised performance: model version × month");
+      const result = await checkPerformance(deps, { labels, onProgress: progress.update }).finally(() => progress.stop());
       const comparison = await compareWithRealised(deps.store, result.reports);
       output(flags.json === true, { ...result, estimated_vs_realised: comparison }, () => formatPerformance(result, comparison));
     });

@@ -34,3 +34,21 @@ export function batchProgress(log: Logger, label: string): { update: (p: BatchPr
     stop: () => undefined,
   };
 }
+
+/** Progress of work counted in steps with a known total (months judged, …): a bar on a terminal, nothing otherwise. */
+export function stepProgress(label: string): { update: (done: number, total: number) => void; stop: () => void } {
+  if (!process.stderr.isTTY) return { update: () => undefined, stop: () => undefined };
+  const bar = new SingleBar({ format: `${label} {value}/{total}`, stream: process.stderr, fps: 5 }, undefined);
+  let started = false;
+  return {
+    update: (done, total) => {
+      if (!started) bar.start(total, done);
+      started = true;
+      bar.setTotal(total);
+      bar.update(done);
+    },
+    stop: () => {
+      if (started) bar.stop();
+    },
+  };
+}

@@ -177,10 +177,14 @@ export async function computePerformance(
     tolerance: number;
     labels: LabelPolicy;
     recallTarget: (version: string) => Promise<number>;
+    /** Called before each (model version, month) is judged and once at the end, with how many there are in all. */
+    onProgress?: ((done: number, total: number) => void) | undefined;
   },
 ): Promise<PerformanceReport[]> {
   const reports: PerformanceReport[] = [];
-  for (const run of await monthlyRuns(store)) {
+  const runs = await monthlyRuns(store);
+  for (const [index, run] of runs.entries()) {
+    options.onProgress?.(index, runs.length);
     const to = addDays(run.as_of, options.horizonDays);
     const scored = await labelledScores(store, run.run_id, run.as_of, to);
     if (scored.length === 0) continue;
@@ -250,6 +254,7 @@ export async function computePerformance(
       },
     });
   }
+  options.onProgress?.(runs.length, runs.length);
   return reports;
 }
 
@@ -299,7 +304,10 @@ export function performanceAlerts(reports: readonly PerformanceReport[]): AlertI
 }
 
 /** Compute, store and alert on realised performance (the CLI's `monitor performance` and the daily job). */
-export async function checkPerformance(deps: PerformanceDeps, options: { labels?: LabelPolicy } = {}): Promise<PerformanceResult> {
+export async function checkPerformance(
+  deps: PerformanceDeps,
+  options: { labels?: LabelPolicy; onProgress?: ((done: number, total: number) => void) | undefined } = {},
+): Promise<PerformanceResult> {
   const p = deps.config.monitoring.performance;
   const labels = options.labels ?? "clean";
   const reports = await computePerformance(deps.store, {
@@ -309,6 +317,7 @@ export async function checkPerformance(deps: PerformanceDeps, options: { labels?
     tolerance: p.recall_tolerance,
     labels,
     recallTarget: recallTargets(deps.config, deps.log),
+    onProgress: options.onProgress,
   });
   const computedAt = new Date().toISOString();
   for (const r of reports)

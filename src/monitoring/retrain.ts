@@ -169,7 +169,8 @@ async function trainChallenger(
     deps.config.model_name,
   ];
   deps.log.info({ event: "retrain.training", data: trainPath, dropped: drop }, "training a challenger");
-  const r = await trainerJson<{ version: string | number; bundle_path: string }>(deps.config, args);
+  // The trainer's own step lines ("[k/9] …", human on a terminal, JSON otherwise) are the progress of this step.
+  const r = await trainerJson<{ version: string | number; bundle_path: string }>(deps.config, args, { showProgress: true });
   return { version: String(r.version), bundle_path: r.bundle_path };
 }
 

@@ -158,7 +158,12 @@ describe.each(storeTargets)("estimated performance of score runs on $name", (tar
           });
       await source.close();
       await upsertOutcomes(store, outcomes);
-      const realised = await checkPerformance(deps);
+      const steps: [number, number][] = [];
+      const realised = await checkPerformance(deps, { onProgress: (done, total) => steps.push([done, total]) });
+      expect(steps).toEqual([
+        [0, 1],
+        [1, 1],
+      ]);
       const [row] = await compareWithRealised(store, realised.reports);
       expect(row?.estimated?.recall).toBeCloseTo(report.recall as number, 12);
       expect(row?.error.recall).toBeCloseTo((report.recall as number) - (row?.realised.recall as number), 12);
