@@ -90,8 +90,8 @@ describe.each(storeTargets)("a run's input, on $name", (target) => {
 
       const rerun = await runCli([...args, "--rerun"], env);
       expect(rerun.stderr).toBe("");
-      const summary = JSON.parse(rerun.stdout) as { status: string; resumedFrom: number; rowsScored: number };
-      expect(summary).toMatchObject({ status: "complete", resumedFrom: 0, rowsScored: 200_000 });
+      const summary = JSON.parse(rerun.stdout) as { status: string; resumed_from: number; rows_scored: number };
+      expect(summary).toMatchObject({ status: "complete", resumed_from: 0, rows_scored: 200_000 });
       const final = await getRun(store, runId);
       expect(final.rows_scored).toBe(200_000);
       expect(await storedScores(store, runId)).toBe(200_000);
