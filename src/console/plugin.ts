@@ -36,7 +36,15 @@ export async function consolePlugin(app: FastifyInstance, options: ConsoleOption
   const { store, config, prefix } = options;
   // The API's key check does not apply here: the console has its own sign-in.
   app.addHook("onRoute", (route) => {
-    route.config = { ...route.config, auth: "none", ...(route.url.startsWith(`${prefix}/static/`) ? { consoleAccess: "public" as const } : {}) };
+    // Nor does the API's per-key rate limit: console pages sit behind the console's sign-in, whose own limit
+    // (per client, on the sign-in form) is the one that bounds guessing; a signed-in person browsing must not be
+    // counted against the address's API budget.
+    route.config = {
+      ...route.config,
+      auth: "none",
+      rateLimit: route.config?.rateLimit ?? false,
+      ...(route.url.startsWith(`${prefix}/static/`) ? { consoleAccess: "public" as const } : {}),
+    };
   });
   await app.register(helmet, {
     contentSecurityPolicy: {

@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import SqliteDatabase from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { isChurnopsError } from "../../src/errors.js";
 import { ChurnModel } from "../../src/model/runtime.js";
 import { scoreBatch } from "../../src/scoring/batch.js";
 import { openStore } from "../../src/store/db.js";
@@ -43,8 +44,16 @@ async function batchOutcome(row: Record<string, unknown>, raw: Record<string, st
   writeFileSync(csv, `${COLUMNS.join(",")}\n${COLUMNS.map((c) => raw[c] ?? csvCell(row[c])).join(",")}\n`);
   const store = await openStore(`sqlite://${csv}.db`);
   try {
-    const summary = await scoreBatch({ source: { data: csv }, model, kind: "daily", asOf: "2026-11-05", store, chunkSize: 16, badRows: "quarantine" });
-    return { scored: summary.rowsScored === 1, reason: (await quarantined(store, summary.runId))[0]?.reason ?? null };
+    // A run that scores no row fails (issue 15), so a refused row shows as that error plus its quarantine reason.
+    const scored = await scoreBatch({ source: { data: csv }, model, kind: "daily", asOf: "2026-11-05", store, chunkSize: 16, badRows: "quarantine" }).then(
+      (summary) => summary.rowsScored === 1,
+      (err: unknown) => {
+        if (isChurnopsError(err) && err.code === "validation_failed") return false;
+        throw err;
+      },
+    );
+    const { run_id: runId } = await store.db.selectFrom("score_runs").select("run_id").executeTakeFirstOrThrow();
+    return { scored, reason: (await quarantined(store, runId))[0]?.reason ?? null };
   } finally {
     await store.close();
   }

@@ -91,7 +91,8 @@ def check_graph(directory: Path, document: dict[str, Any]) -> None:
     graph = model.graph
     inputs = {i.name: i.type.tensor_type.elem_type for i in graph.input}
     features = document["schema"]["features"]
-    names = [f["name"] for f in features]
+    # A feature reaches the graph under its input_name (the column's name made a valid ONNX name), else its name.
+    names = [f.get("input_name") or f["name"] for f in features]
     missing = [n for n in names if n not in inputs]
     extra = [n for n in inputs if n not in names]
     if missing or extra:
@@ -101,13 +102,14 @@ def check_graph(directory: Path, document: dict[str, Any]) -> None:
         )
     for feature in features:
         expected = _FLOAT if feature["kind"] == "numeric" else _STRING
-        if inputs[feature["name"]] != expected:
+        graph_input = feature.get("input_name") or feature["name"]
+        if inputs[graph_input] != expected:
             raise BundleError(
                 f"bundle {directory}: feature {feature['name']!r} is {feature['kind']} in bundle.json but the graph "
-                f"input has element type {inputs[feature['name']]}"
+                f"input has element type {inputs[graph_input]}"
             )
         if feature["kind"] == "categorical":
-            known = _graph_categories(graph, feature["name"])
+            known = _graph_categories(graph, graph_input)
             unknown = [c for c in feature.get("categories", []) if c not in known]
             if not known or unknown:
                 raise BundleError(
