@@ -72,7 +72,7 @@ describe("the console in a real browser (SQLite)", () => {
     const context = await browser.newContext({ locale, acceptDownloads: true });
     const page = await context.newPage();
     page.on("console", (m) => {
-      if (m.type() === "error") pageErrors.push(m.text());
+      if (m.type() === "error") pageErrors.push(`${m.text()} ${m.location().url}`);
     });
     await page.goto(`${server.base}/`);
     await expect.poll(() => page.url()).toContain("/console/login");
@@ -95,7 +95,7 @@ describe("the console in a real browser (SQLite)", () => {
     expect(await seriousViolations(page)).toEqual([]);
     await page.getByRole("link", { name: "Audit log" }).click();
     expect(await seriousViolations(page)).toEqual([]);
-    expect(pageErrors).toEqual([]);
+    expect(pageErrors, JSON.stringify(pageErrors)).toEqual([]);
   });
 
   it("filters the risk list and exports exactly the store's rows for that filter", async () => {
