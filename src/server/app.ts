@@ -180,10 +180,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   if (config.rate_limit.max > 0) {
     // Before authentication, so failed attempts count too: a valid key is limited as itself, anything else (no
-    // key, a wrong key) by the client address, which bounds guessing keys.
-    await app.register(rateLimit, {
-      global: true,
-      hook: "onRequest",
+    // key, a wrong key) by the client address, which bounds guessing keys. The plugin's own global mode would
+    // attach its check to each route, and route hooks run after the app's authentication hook (a wrong key got
+    // 401 forever, never 429): so the check is an app-level hook, added here, before authentication. Routes
+    // that set their own `rateLimit` (false, or their own limits like the console's sign-in) keep them.
+    await app.register(rateLimit, { global: false });
+    const limit = app.rateLimit({
       max: config.rate_limit.max,
       timeWindow: config.rate_limit.window_ms,
       keyGenerator: (request) => callerOf(request).caller?.keyId ?? `ip:${request.ip}`,
@@ -193,6 +195,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
           "rate_limited",
           `rate limit reached: ${context.max} requests per ${config.rate_limit.window_ms} ms per key (or per address without a valid key); retry in ${context.after}`,
         ),
+    });
+    app.addHook("onRequest", async function (request, reply) {
+      if (request.routeOptions.config.rateLimit !== undefined) return;
+      await limit.call(this, request, reply);
     });
   }
   app.addHook("onRequest", async (request, reply) => {

@@ -87,7 +87,10 @@ describe("rate limits count failed authentications", () => {
       const codes: number[] = [];
       for (let i = 0; i < 20; i++) codes.push((await predict(t.app, customer(), { authorization: `Bearer wrong-key-${i}-0123456789abcdef` })).statusCode);
       expect(codes.slice(0, 5)).toEqual([401, 401, 401, 401, 401]);
-      expect(codes.slice(5).every((c) => c === 429)).toBe(true);
+      expect(
+        codes.slice(5).every((c) => c === 429),
+        codes.join(","),
+      ).toBe(true);
       const limited = await predict(t.app, customer(), {});
       expect(JSON.parse(limited.body).error).toMatchObject({ code: "rate_limited" });
       expect((await predict(t.app, customer(), { authorization: `Bearer ${API_KEY}` })).statusCode).toBe(200);
