@@ -5,6 +5,7 @@ import { identityText, inputIdentity } from "../data/input-identity.js";
 import { type CustomerSource, openSource, type RawChunk, type SourceSpec } from "../data/source.js";
 import { type ChunkValidation, describeViolations, RowValidator, unstorableId } from "../data/validate.js";
 import { ChurnopsError } from "../errors.js";
+import type { Band } from "../model/bundle.js";
 import type { ChurnModel } from "../model/runtime.js";
 import { BatchProfiler, binScores, type RunProfile } from "../monitoring/drift.js";
 import type { Store } from "../store/db.js";
@@ -63,6 +64,9 @@ export interface BatchSummary {
   /** Rows a previous, interrupted invocation had already committed. */
   resumedFrom: number;
   bands: Record<string, number>;
+  /** The model's bands with their lower cut-offs, highest first, and the operating threshold that flags a churner. */
+  bandCutoffs: readonly Band[];
+  operatingThreshold: number;
   durationMs: number;
   rowsPerSecond: number;
   out: string | null;
@@ -308,7 +312,17 @@ async function startDrift(store: Store, run: ScoreRun, model: ChurnModel): Promi
 }
 
 function summaryBase(options: BatchOptions, runId: string, source: string) {
-  return { runId, kind: options.kind, asOf: options.asOf, modelName: options.model.name, modelVersion: options.model.version, source };
+  const { bands, thresholds } = options.model.bundle;
+  return {
+    runId,
+    kind: options.kind,
+    asOf: options.asOf,
+    modelName: options.model.name,
+    modelVersion: options.model.version,
+    source,
+    bandCutoffs: bands,
+    operatingThreshold: thresholds.operating,
+  };
 }
 
 /**
