@@ -1,5 +1,6 @@
-import { existsSync } from "node:fs";
-import { resolve } from "node:path";
+import { closeSync, existsSync, mkdtempSync, openSync, readSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
 import { type DuckDBConnection, type DuckDBDataChunk, DuckDBInstance } from "@duckdb/node-api";
 import SqliteDatabase from "better-sqlite3";
 import type pg from "pg";
@@ -81,17 +82,83 @@ function plain(v: unknown): unknown {
 }
 
 /**
+ * How a CSV file is parsed: as DuckDB's sniffer detects it, or, when the sniffer cannot settle on a dialect, the
+ * standard one (RFC 4180; tabs for .tsv) with the header's columns, which reads a ragged file far enough to name
+ * its first ragged line.
+ */
+type CsvDialect = { kind: "sniffed" } | { kind: "standard"; columns: readonly string[] };
+
+function standardOptions(path: string): string {
+  const delimiter = /\.tsv(\.gz)?$/i.test(path) ? "\t" : ",";
+  return `delim = ${quoteLiteral(delimiter)}, quote = '"', escape = '"', strict_mode = true, null_padding = false`;
+}
+
+function csvRelation(path: string, dialect: CsvDialect, header: boolean): string {
+  const base = `read_csv(${quoteLiteral(path)}, header = ${header}, all_varchar = true`;
+  // Strict either way: a line with a field too many is an error, never silently cut to the header's width.
+  if (dialect.kind === "sniffed") return `${base}, strict_mode = true, null_padding = false)`;
+  const columns = `{${dialect.columns.map((c) => `${quoteLiteral(c)}: 'VARCHAR'`).join(", ")}}`;
+  return `${base}, ${standardOptions(path)}, auto_detect = false, columns = ${columns})`;
+}
+
+/** The header's columns in the standard dialect, read from a copy of the header line alone (nothing to disagree with). */
+async function standardDialect(conn: DuckDBConnection, path: string): Promise<CsvDialect> {
+  const dir = mkdtempSync(join(tmpdir(), "churnops-csv-header-"));
+  try {
+    const copy = join(dir, "header.csv");
+    writeFileSync(copy, `${headerLine(path)}\n`);
+    const rows = (
+      await conn.runAndReadAll(`DESCRIBE SELECT * FROM read_csv(${quoteLiteral(copy)}, header = true, all_varchar = true, ${standardOptions(path)})`)
+    ).getRows();
+    return { kind: "standard", columns: rows.map((r) => String(r[0])) };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** The file's first line (up to 64 KiB; empty for a compressed file, whose bytes say nothing). */
+function headerLine(path: string): string {
+  if (/\.gz$/i.test(path)) return "";
+  const fd = openSync(path, "r");
+  try {
+    const buffer = Buffer.alloc(65_536);
+    const read = readSync(fd, buffer, 0, buffer.length, 0);
+    return buffer.subarray(0, read).toString("utf8").split(/\r?\n/)[0] ?? "";
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * DuckDB's error for a line with more or fewer fields than the header, as the line it is and what it holds, or
+ * null for any other error. Such a file is refused whole: which of its fields belong to which column is a guess.
+ */
+export function csvError(err: unknown, path: string): ChurnopsError | null {
+  const message = err instanceof Error ? err.message : String(err);
+  const m = /CSV Error on Line: (\d+)[\s\S]*?Expected Number of Columns: (\d+) Found: (\d+)/.exec(message);
+  if (m === null) return null;
+  const [, line, expected, found] = m;
+  return new ChurnopsError(
+    "bad_input",
+    `${path} line ${line} has ${found} fields where the header has ${expected}: every line needs one field per column ` +
+      "(quote a value that contains the delimiter, and check the line for a missing or extra separator)",
+    { field: "data" },
+  );
+}
+
+/**
  * The file's own column names, by position. DuckDB's identifiers are case-insensitive, so beside `Plan` it
  * calls a second column `plan` `plan_1`; a model trained on the file knows it as `plan`. When the file's
  * header cannot be matched column for column, DuckDB's names stand.
  */
-async function fileColumnNames(conn: DuckDBConnection, path: string, csv: boolean, duckNames: string[]): Promise<string[]> {
-  const sql = csv
-    ? `SELECT * FROM read_csv(${quoteLiteral(path)}, header = false, all_varchar = true) LIMIT 1`
-    : `SELECT name FROM parquet_schema(${quoteLiteral(path)}) WHERE num_children IS NULL`;
+async function fileColumnNames(conn: DuckDBConnection, path: string, csv: CsvDialect | null, duckNames: string[]): Promise<string[]> {
+  const sql =
+    csv !== null
+      ? `SELECT * FROM ${csvRelation(path, csv, false)} LIMIT 1`
+      : `SELECT name FROM parquet_schema(${quoteLiteral(path)}) WHERE num_children IS NULL`;
   try {
     const reader = await conn.runAndReadAll(sql);
-    const cells = csv ? (reader.getRowsJS()[0] ?? []) : reader.getRowsJS().map((r) => r[0]);
+    const cells = csv !== null ? (reader.getRowsJS()[0] ?? []) : reader.getRowsJS().map((r) => r[0]);
     const names = cells.map((c) => (typeof c === "string" ? c : ""));
     const usable = names.length === duckNames.length && new Set(names).size === names.length && !names.includes("");
     return usable ? names : duckNames;
@@ -111,6 +178,9 @@ function canonicalIds(values: readonly unknown[]): Set<string> {
 
 /** CSV and Parquet through DuckDB: streamed chunk by chunk, so memory does not grow with the file. */
 class DuckFileSource implements CustomerSource {
+  /** The file's rows, once a scan has counted them. */
+  private rowCount: number | null = null;
+
   private constructor(
     readonly description: string,
     readonly textNumbers: boolean,
@@ -134,22 +204,38 @@ class DuckFileSource implements CustomerSource {
       textNumbers = false;
     } else if (/\.(csv|tsv|txt)(\.gz)?$/.test(lower)) {
       // All text: our validation decides what a malformed number is, per row, instead of DuckDB failing the file.
-      relation = `read_csv(${quoteLiteral(path)}, header = true, all_varchar = true)`;
+      relation = csvRelation(path, { kind: "sniffed" }, true);
       textNumbers = true;
     } else {
       throw new ChurnopsError("bad_input", `${path}: expected a .csv or .parquet file, or a sqlite:/postgresql:// URL`, { field: "data" });
     }
     const instance = await DuckDBInstance.create(":memory:", { threads: "2" });
     const conn = await instance.connect();
-    let described: { column_name: unknown; column_type: unknown }[];
+    let described: { column_name: unknown; column_type: unknown }[] = [];
+    const describe = async (from: string) => (await conn.runAndReadAll(`DESCRIBE SELECT * FROM ${from}`)).getRowObjects() as typeof described;
+    let dialect: CsvDialect = { kind: "sniffed" };
     try {
-      described = (await conn.runAndReadAll(`DESCRIBE SELECT * FROM ${relation}`)).getRowObjects() as typeof described;
+      let sniffed = true;
+      try {
+        described = await describe(relation);
+      } catch (err) {
+        // DuckDB's sniffer gives up on a file whose lines disagree on their number of fields.
+        if (!textNumbers || !/sniffing/i.test((err as Error).message)) throw err;
+        sniffed = false;
+      }
+      // Or it settles for one column of whole lines, where the header shows the delimiter it should have found.
+      if (textNumbers && sniffed && described.length === 1 && /[,\t]/.test(headerLine(path))) sniffed = false;
+      if (!sniffed) {
+        dialect = await standardDialect(conn, path);
+        relation = csvRelation(path, dialect, true);
+        described = await describe(relation);
+      }
     } catch (err) {
       conn.closeSync();
-      throw new ChurnopsError("bad_input", `cannot read ${path}: ${(err as Error).message.split("\n")[0]}`, { field: "data" });
+      throw csvError(err, path) ?? new ChurnopsError("bad_input", `cannot read ${path}: ${(err as Error).message.split("\n")[0]}`, { field: "data" });
     }
     const duckNames = described.map((r) => String(r.column_name));
-    const names = await fileColumnNames(conn, path, textNumbers, duckNames);
+    const names = await fileColumnNames(conn, path, textNumbers ? dialect : null, duckNames);
     const types = new Map(described.map((r, i) => [names[i] as string, String(r.column_type)]));
     const sqlNames = new Map(names.map((n, i) => [n, duckNames[i] as string]));
     return new DuckFileSource(path, textNumbers, names, types, sqlNames, relation, instance, conn);
@@ -168,7 +254,7 @@ class DuckFileSource implements CustomerSource {
     requireColumns(this.columns, options.columns, this.description);
     const plans = options.columns.map((c) => this.planColumn(c, hints));
     const select = plans.flatMap((p) => p.select).join(", ");
-    const result = await this.conn.stream(`SELECT ${select} FROM ${this.relation} OFFSET ${Math.max(0, Math.floor(options.skipRows))}`);
+    const result = await this.mapped(() => this.conn.stream(`SELECT ${select} FROM ${this.relation} OFFSET ${Math.max(0, Math.floor(options.skipRows))}`));
     let start = options.skipRows;
     let pending = plans.map((p) => p.collector(options.chunkSize));
     let pendingSize = 0;
@@ -184,8 +270,11 @@ class DuckFileSource implements CustomerSource {
       return chunk;
     };
     for (;;) {
-      const dc = await result.fetchChunk();
-      if (dc === null || dc.rowCount === 0) break;
+      const dc = await this.mapped(() => result.fetchChunk());
+      if (dc === null || dc.rowCount === 0) {
+        await this.checkEnd(start + pendingSize);
+        break;
+      }
       let at = 0;
       for (let c = 0; c < plans.length; c++) {
         (pending[c] as Collector).append(dc, at, dc.rowCount);
@@ -224,8 +313,44 @@ class DuckFileSource implements CustomerSource {
     requireColumns(this.columns, [column], this.description);
     const c = quoteIdent(this.sqlNames.get(column) ?? column);
     // Grouped by the typed value and spelled in JS, as scoring spells ids (DuckDB's CAST says 1.0 where JS says 1).
-    const reader = await this.conn.runAndReadAll(`SELECT ${c} AS k FROM ${this.relation} WHERE ${c} IS NOT NULL GROUP BY 1 HAVING count(*) > 1`);
-    return canonicalIds(reader.getRowObjects().map((r) => plain(r.k)));
+    // One scan for both: the duplicated ids, and (the row with no id) the file's row count for checkEnd.
+    const reader = await this.mapped(() =>
+      this.conn.runAndReadAll(
+        `WITH g AS (SELECT ${c} AS k, count(*) AS n FROM ${this.relation} GROUP BY 1) ` +
+          "SELECT true AS total, NULL AS k, sum(n) AS n FROM g UNION ALL SELECT false, k, n FROM g WHERE k IS NOT NULL AND n > 1",
+      ),
+    );
+    const rows = reader.getRowObjects();
+    const total = rows.find((r) => r.total === true);
+    this.rowCount = total === undefined || total.n === null ? 0 : Number(plain(total.n));
+    return canonicalIds(rows.filter((r) => r.total !== true).map((r) => plain(r.k)));
+  }
+
+  /**
+   * A DuckDB stream that fails part way (a ragged line beyond the sniffer's sample, a damaged file) ends as if
+   * the file had ended: the Node bindings do not expose the stream's error. So the end is checked against the
+   * file's row count (from the duplicates scan when there was one; Parquet counts from its metadata), and
+   * counting again raises the error the stream swallowed. Rows are never silently left unread.
+   */
+  private async checkEnd(rowsRead: number): Promise<void> {
+    this.rowCount ??= await this.mapped(async () => Number((await this.conn.runAndReadAll(`SELECT count(*) FROM ${this.relation}`)).getRowsJS()[0]?.[0]));
+    if (rowsRead < this.rowCount)
+      throw new ChurnopsError(
+        "bad_input",
+        `reading ${this.description} stopped after row ${rowsRead} of ${this.rowCount}; the file may be damaged or still being written`,
+        {
+          field: "data",
+        },
+      );
+  }
+
+  /** A ragged CSV line found while reading is the file's fault, said as such (not an internal error). */
+  private async mapped<T>(read: () => Promise<T>): Promise<T> {
+    try {
+      return await read();
+    } catch (err) {
+      throw csvError(err, this.description) ?? err;
+    }
   }
 
   async close(): Promise<void> {

@@ -3,8 +3,8 @@ import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import { snakeKeys } from "../../src/cli/context.js";
 import { describeBands, table } from "../../src/cli/format.js";
-import { formatSummary } from "../../src/cli/score.js";
 import { usageError } from "../../src/cli/main.js";
+import { formatSummary } from "../../src/cli/score.js";
 import { humanLines, logFormat } from "../../src/log.js";
 
 describe("output for people and for machines", () => {

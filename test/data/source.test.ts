@@ -1,4 +1,4 @@
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DuckDBInstance } from "@duckdb/node-api";
@@ -131,6 +131,45 @@ describe("reading a typed Parquet file with the model's column hints", () => {
       const values = (chunks: RawChunk<ColumnValues>[]) =>
         chunks.flatMap((c) => Array.from({ length: c.size }, (_, i) => cellOf(c.columns.get("monthly_charges") as ColumnValues, i)));
       expect(values(typed)).toEqual(values(plain));
+    } finally {
+      await source.close();
+    }
+  });
+
+  it("names a CSV's ragged line, a field too many or too few, early in the file or beyond the sniffer's sample", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "churnops-ragged-"));
+    const header = "customer_id,tenure_months,monthly_charges,total_charges,num_support_tickets,contract_type";
+    const line = (i: number) => `C${i},${i % 70},${(20 + (i % 80)).toFixed(2)},${i * 3},${i % 4},"two_year"`;
+    const cases = [
+      { name: "extra-early", at: 40, edit: (l: string) => `${l},extra`, fields: 7 },
+      { name: "short-early", at: 12, edit: (l: string) => l.split(",").slice(0, 4).join(","), fields: 4 },
+      { name: "extra-deep", at: 60_000, edit: (l: string) => `${l},extra`, fields: 7 },
+      { name: "short-deep", at: 60_000, edit: (l: string) => l.split(",").slice(0, 5).join(","), fields: 5 },
+    ];
+    for (const c of cases) {
+      const lines = [header, ...Array.from({ length: 70_000 }, (_, i) => line(i))];
+      lines[c.at - 1] = c.edit(lines[c.at - 1] as string);
+      const path = join(dir, `${c.name}.csv`);
+      writeFileSync(path, `${lines.join("\n")}\n`);
+      const read = async () => {
+        const source = await openSource({ data: path });
+        try {
+          for await (const _ of source.modelChunks({ columns: features, chunkSize: 10_000, skipRows: 0 }, hints));
+        } finally {
+          await source.close();
+        }
+      };
+      await expect(read(), c.name).rejects.toThrow(`${path} line ${c.at} has ${c.fields} fields where the header has 6`);
+    }
+    // A value that holds the delimiter inside quotes is one field, not a ragged line.
+    const quoted = join(dir, "quoted.csv");
+    writeFileSync(quoted, `${header}\nC1,3,20.5,61,0,"two_year"\n"C,2",4,21.5,86,1,"one_year"\n`);
+    const source = await openSource({ data: quoted });
+    try {
+      const ids: unknown[] = [];
+      for await (const chunk of source.chunks({ columns: ["customer_id"], chunkSize: 10, skipRows: 0 }))
+        ids.push(...(chunk.columns.get("customer_id") as unknown[]));
+      expect(ids).toEqual(["C1", "C,2"]);
     } finally {
       await source.close();
     }
