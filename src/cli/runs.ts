@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { chosenRun, listRuns, quarantined, resolveRun } from "../store/runs.js";
 import { type CommandContext, output, parseIntFlag } from "./context.js";
+import { table } from "./format.js";
 
 export function registerRuns(program: Command, ctx: () => CommandContext): void {
   program
@@ -14,12 +15,18 @@ export function registerRuns(program: Command, ctx: () => CommandContext): void 
       output(flags.json === true, runs, () =>
         runs.length === 0
           ? "No score runs yet."
-          : runs
-              .map(
-                (r) =>
-                  `${r.run_id.padEnd(40)} ${r.status.padEnd(9)} scored ${String(r.rows_scored).padStart(9)}  quarantined ${String(r.rows_quarantined).padStart(6)}  ${r.started_at}`,
-              )
-              .join("\n"),
+          : table(
+              ["RUN", "STATUS", "MODEL", "SCORED", "QUARANTINED", "STARTED", "SOURCE"],
+              runs.map((r) => [
+                r.run_id,
+                r.replaces === null ? r.status : `${r.status} (re-run of ${r.replaces})`,
+                `${r.model_name} v${r.model_version}`,
+                String(r.rows_scored),
+                String(r.rows_quarantined),
+                r.started_at,
+                r.source,
+              ]),
+            ),
       );
     });
 

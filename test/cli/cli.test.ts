@@ -35,6 +35,10 @@ describe("the churnops command", () => {
     expect(summary.rows_scored).toBe(4000);
     const runs = JSON.parse((await runCli(["runs", "--json"], env)).stdout) as { run_id: string; status: string }[];
     expect(runs.map((r) => [r.run_id, r.status])).toContainEqual([summary.run_id, "complete"]);
+    // For people: a header naming each column, then a line per run.
+    const listed = (await runCli(["runs"], env)).stdout.split("\n");
+    expect(listed[0]).toMatch(/^RUN\s+STATUS\s+MODEL\s+SCORED\s+QUARANTINED\s+STARTED\s+SOURCE$/);
+    expect(listed.find((l) => l.startsWith(summary.run_id))).toMatch(new RegExp(`complete\\s+churn v${fixture.version}\\s+4000\\s+0\\s`));
   });
 
   it("writes the scores to a CSV file when asked, one line per scored customer", async () => {
