@@ -209,6 +209,17 @@ const monitoringSchema = z
   })
   .prefault({});
 
+/** How long scores and predictions are kept (`churnops prune`; the daily job applies it when set). 0 keeps forever. */
+const retentionSchema = z
+  .object({
+    daily_days: z.number().int().min(0).max(36_500).default(0),
+    monthly_months: z.number().int().min(0).max(1200).default(0),
+    predictions_days: z.number().int().min(0).max(36_500).default(0),
+    /** Alerts are not acknowledged: one keeps the run it names for this many days after it was raised. */
+    alert_open_days: z.number().int().min(0).max(3650).default(30),
+  })
+  .prefault({});
+
 /** The web console that `churnops serve` mounts under /console/ (users: `churnops users`). */
 const consoleSchema = z
   .object({
@@ -236,6 +247,7 @@ const configSchema = z.object({
   campaigns: campaignsSchema,
   daily: dailySchema,
   monitoring: monitoringSchema,
+  retention: retentionSchema,
   console: consoleSchema,
 });
 
@@ -253,6 +265,7 @@ export type DailyConfig = Config["daily"];
 export type DailyCampaignConfig = DailyConfig["campaigns"][number];
 export type MonitoringConfig = Config["monitoring"];
 export type ConsoleConfig = Config["console"];
+export type RetentionConfig = Config["retention"];
 
 export interface ConfigSources {
   /** Path of a TOML file; default `churnops.toml` in the working directory when it exists. */

@@ -7,7 +7,7 @@ import type { Band } from "../model/bundle.js";
 import { type CampaignMemberRow, type CampaignRow, getCampaign, insertPlan, type NewMessage, scoredCustomers, treatedAfter } from "../store/campaigns.js";
 import type { Store } from "../store/db.js";
 import { churnedBy, optedOut } from "../store/outcomes.js";
-import { resolveRun, type ScoreRun } from "../store/runs.js";
+import { requireScores, resolveRun, type ScoreRun } from "../store/runs.js";
 import { seedFromText } from "./random.js";
 import { type Candidate, describeRule, type RiskRule, type SelectionCounts, selectMembers, type ValueModel } from "./select.js";
 
@@ -60,7 +60,9 @@ export async function planCampaign(store: Store, request: PlanRequest): Promise<
   if (!NAME.test(request.name))
     throw new ChurnopsError("bad_input", `campaign name ${JSON.stringify(request.name)}: use letters, digits, '.', '_' and '-'`, { field: "name" });
   const existing = await getCampaign(store, request.name);
-  const run = existing !== undefined && request.run === "latest" ? await resolveRun(store, existing.run_id) : await resolveRun(store, request.run);
+  const run = requireScores(
+    existing !== undefined && request.run === "latest" ? await resolveRun(store, existing.run_id) : await resolveRun(store, request.run),
+  );
   if (run.status !== "complete") throw new ChurnopsError("conflict", `score run ${run.run_id} is ${run.status}; plan on a complete run`, { field: "run" });
   const bands = await request.modelBands(run);
   const rule = request.rule;

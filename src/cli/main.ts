@@ -23,6 +23,7 @@ const COMMANDS: ReadonlyArray<readonly [readonly string[], () => Promise<Registe
   [["daily"], async () => (await import("./daily.js")).registerDaily],
   [["daily-runs", "daily-summary"], async () => (await import("./daily.js")).registerDailyHistory],
   [["users"], async () => (await import("./users.js")).registerUsers],
+  [["prune"], async () => (await import("./prune.js")).registerPrune],
 ];
 
 /** The program with the named command only, or with every command when none is named (help, a typo). */

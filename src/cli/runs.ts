@@ -19,7 +19,7 @@ export function registerRuns(program: Command, ctx: () => CommandContext): void 
               ["RUN", "STATUS", "MODEL", "SCORED", "QUARANTINED", "STARTED", "SOURCE"],
               runs.map((r) => [
                 r.run_id,
-                r.replaces === null ? r.status : `${r.status} (re-run of ${r.replaces})`,
+                r.pruned_at !== null ? `${r.status}, pruned` : r.replaces === null ? r.status : `${r.status} (re-run of ${r.replaces})`,
                 `${r.model_name} v${r.model_version}`,
                 String(r.rows_scored),
                 String(r.rows_quarantined),

@@ -3,7 +3,7 @@ import { ChurnopsError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { Store } from "../store/db.js";
 import { type EstimateReport, getEstimate, saveEstimate, scoreGroups } from "../store/estimates.js";
-import { resolveRun } from "../store/runs.js";
+import { requireScores, resolveRun } from "../store/runs.js";
 import { type AlertInput, type AlertSink, type RaisedAlert, raiseAlerts } from "./alerts.js";
 import { bundleOfRun } from "./check-drift.js";
 import { checkCalibration, estimateMetrics } from "./estimate.js";
@@ -19,7 +19,7 @@ export interface EstimateDeps {
 /** Estimate a complete run's performance from its stored probabilities; store the report (replacing an earlier one). */
 export async function estimateRun(deps: EstimateDeps, runRef: string, options: { bundleDir?: string | undefined } = {}): Promise<EstimateReport> {
   const { store, config } = deps;
-  const run = await resolveRun(store, runRef);
+  const run = requireScores(await resolveRun(store, runRef));
   if (run.status !== "complete") throw new ChurnopsError("conflict", `run ${run.run_id} is ${run.status}; performance is estimated on complete runs`);
   const bundle = await bundleOfRun(config, run, options.bundleDir);
   const settings = config.monitoring.estimate;

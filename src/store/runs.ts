@@ -58,6 +58,8 @@ export async function startOrResumeRun(store: Store, key: RunKey, now: Date = ne
   const otherInput = run.input !== null && key.input !== undefined ? run.input !== key.input : run.source !== key.source;
   const rerun = key.rerun === true;
   if (run.status === "complete" && !rerun) {
+    if (run.pruned_at !== null)
+      throw new ChurnopsError("conflict", `run ${run_id}'s scores were pruned at ${run.pruned_at}; give --rerun to score it again`, { field: "rerun" });
     if (!otherInput) return run;
     throw new ChurnopsError(
       "conflict",
@@ -148,6 +150,7 @@ async function replaceWithRerun(store: Store, rerun: ScoreRun, finished: { finis
         checkpoint_rows: rerun.checkpoint_rows,
         duration_ms: finished.duration_ms,
         error: null,
+        pruned_at: null,
         lease_owner: null,
         lease_expires_at: null,
       })
@@ -172,6 +175,7 @@ function startingState(key: RunKey, now: Date) {
     checkpoint_rows: 0,
     duration_ms: null,
     error: null,
+    pruned_at: null,
   };
 }
 
@@ -260,6 +264,15 @@ export async function resolveRun(store: Store, ref: string, choice: RunChoice = 
   const row = await q.orderBy("finished_at", "desc").orderBy("run_id", "desc").limit(1).executeTakeFirst();
   if (row === undefined) throw new ChurnopsError("run_not_found", `there is no ${statuses.join(" or ")} score run yet (run \`churnops score\` first)`);
   return row;
+}
+
+/** A run whose scores `churnops prune` removed cannot be planned from, exported or estimated: it says so. */
+export function requireScores(run: ScoreRun): ScoreRun {
+  if (run.pruned_at !== null)
+    throw new ChurnopsError("conflict", `run ${run.run_id}'s scores were pruned at ${run.pruned_at} (retention); choose a later run (see \`churnops runs\`)`, {
+      field: "run",
+    });
+  return run;
 }
 
 /** How a command names the run it chose, so `latest` is never a guess: "run R (latest: finished T)". */

@@ -25,6 +25,8 @@ export interface ScoreRunsTable {
   input_fingerprint: string | null;
   /** Set on a re-run's own run: the run whose scores it takes over when it completes (null otherwise; 019). */
   replaces: string | null;
+  /** When `churnops prune` removed this run's scores and quarantined rows (its record and profile stay; 019). */
+  pruned_at: string | null;
 }
 
 /** The drift profile of a run's input and scores, gathered while scoring (JSON; see src/monitoring/drift.ts). */

@@ -78,17 +78,17 @@ describe.each(storeTargets)("store migrations on $name", (target) => {
       expect(await countRows(store, "quarantine")).toBe(2);
       expect(await countRows(store, "run_profiles")).toBe(2);
       const migrated = await store.db.selectFrom("score_runs").selectAll().orderBy("run_id").execute();
-      expect(migrated[0]).toEqual({ ...run("daily-2026-11-01-churn-v3", "2026-11-01"), replaces: null });
+      expect(migrated[0]).toEqual({ ...run("daily-2026-11-01-churn-v3", "2026-11-01"), replaces: null, pruned_at: null });
       // The natural key still holds among the runs people read; a re-run's own run is outside it.
       await expect(
         store.db
           .insertInto("score_runs")
-          .values({ ...run("other-id", "2026-11-01"), replaces: null })
+          .values({ ...run("other-id", "2026-11-01"), replaces: null, pruned_at: null })
           .execute(),
       ).rejects.toThrow(/unique/i);
       await store.db
         .insertInto("score_runs")
-        .values({ ...run("daily-2026-11-01-churn-v3~rerun", "2026-11-01"), status: "running", replaces: "daily-2026-11-01-churn-v3" })
+        .values({ ...run("daily-2026-11-01-churn-v3~rerun", "2026-11-01"), status: "running", replaces: "daily-2026-11-01-churn-v3", pruned_at: null })
         .execute();
       // Foreign keys still point at the rebuilt table.
       await expect(

@@ -2,7 +2,7 @@ import { Readable } from "node:stream";
 import type { FastifyInstance } from "fastify";
 import type { Store } from "../../store/db.js";
 import { iterateRisk, parseRiskFilter, type RiskRow } from "../../store/read/risk.js";
-import { resolveRun } from "../../store/runs.js";
+import { requireScores, resolveRun } from "../../store/runs.js";
 
 export const RISK_CSV_COLUMNS = ["customer_id", "probability", "band", "decision", "run_id", "model_version"] as const;
 
@@ -24,7 +24,7 @@ export function riskExportRoutes(app: FastifyInstance, store: Store): void {
   app.get("/risk.csv", async (request, reply) => {
     const filter = parseRiskFilter(request.query as Record<string, unknown>);
     // Resolved before the first byte: an unknown run is a 404, not a broken download.
-    const run = await resolveRun(store, filter.run);
+    const run = requireScores(await resolveRun(store, filter.run));
     const pinned = { ...filter, run: run.run_id };
     async function* body(): AsyncGenerator<string> {
       yield `${RISK_CSV_COLUMNS.join(",")}\n`;

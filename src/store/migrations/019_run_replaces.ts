@@ -5,6 +5,7 @@ import { type Kysely, SqliteAdapter, sql } from "kysely";
  * do its scores take the original's place, in one transaction (src/store/runs.ts). Readers never see a half-done
  * re-run: until then the original keeps every score it had. The natural key (kind, date, model) stays unique
  * among the runs people read, so it becomes a partial unique index that leaves the re-run rows out.
+ * Also the retention columns: `score_runs.pruned_at` and an index on `predictions.created_at`.
  */
 export async function up(db: Kysely<unknown>): Promise<void> {
   if (db.getExecutor().adapter instanceof SqliteAdapter) await rebuildSqlite(db);
@@ -13,6 +14,9 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     await db.schema.alterTable("score_runs").dropConstraint("score_runs_natural_key").execute();
   }
   await sql`CREATE UNIQUE INDEX score_runs_natural_key_idx ON score_runs (kind, as_of, model_name, model_version) WHERE replaces IS NULL`.execute(db);
+  // Retention (src/store/retention.ts): when a run's scores were removed; predictions are pruned by age.
+  await db.schema.alterTable("score_runs").addColumn("pruned_at", "text").execute();
+  await db.schema.createIndex("predictions_created").on("predictions").column("created_at").execute();
 }
 
 const COLUMNS = [
@@ -69,6 +73,8 @@ async function rebuildSqlite(db: Kysely<unknown>): Promise<void> {
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
+  await db.schema.dropIndex("predictions_created").execute();
+  await db.schema.alterTable("score_runs").dropColumn("pruned_at").execute();
   await sql`DROP INDEX score_runs_natural_key_idx`.execute(db);
   await db.schema.alterTable("score_runs").dropColumn("replaces").execute();
 }
