@@ -23,6 +23,11 @@ export async function keepSnapshotRecord(store: Store, row: SnapshotRow): Promis
   return Number(r.numInsertedOrUpdatedRows ?? 0n) === 1;
 }
 
+/** Forget a kept snapshot whose file is gone, so that the day can be kept again. */
+export async function forgetSnapshot(store: Store, date: string): Promise<void> {
+  await store.db.deleteFrom("snapshots").where("date", "=", date).execute();
+}
+
 export async function getSnapshot(store: Store, date: string): Promise<SnapshotRow | undefined> {
   const row = await store.db.selectFrom("snapshots").selectAll().where("date", "=", date).executeTakeFirst();
   return row === undefined ? undefined : { ...row, rows: Number(row.rows) };
@@ -117,6 +122,19 @@ export async function saveDatasetBuild(store: Store, row: DatasetBuildRow): Prom
 
 export async function saveRetrainDecision(store: Store, row: RetrainDecisionRow): Promise<void> {
   await store.db.insertInto("retrain_decisions").values(row).execute();
+}
+
+/** The latest decision the gate made (not "not enough labels", not a failure): when the model was last judged. */
+export async function lastJudged(store: Store, modelName: string): Promise<{ date: string; decided_at: string } | undefined> {
+  return store.db
+    .selectFrom("retrain_decisions")
+    .select(["date", "decided_at"])
+    .where("model_name", "=", modelName)
+    .where("outcome", "in", ["refused", "promoted", "not_promoted_dry_run"])
+    .orderBy("date", "desc")
+    .orderBy("decided_at", "desc")
+    .limit(1)
+    .executeTakeFirst();
 }
 
 const countOrNull = z
