@@ -182,15 +182,15 @@ export async function buildDataset(store: Store, options: BuildOptions): Promise
     await loadFacts(conn, store, options.asOf, options.from === undefined ? undefined : options.from);
     await conn.run("CREATE TABLE outcomes AS SELECT customer_id, CAST(observed_at AS DATE) AS observed_at, churned FROM outcomes_raw");
     await conn.run("CREATE TABLE arms AS SELECT customer_id, CAST(campaign_date AS DATE) AS campaign_date, arm FROM arms_raw");
-    // Everything a row's label depends on, per (snapshot, customer), from outcomes known by as-of.
+    // Everything a label depends on, one row per customer, from the outcomes known by as-of: the first churn
+    // observed and the last "not churned" one. A churn on or before the snapshot makes the first churn fall there
+    // too; otherwise the first churn after the snapshot is the one that decides its window. One row per customer
+    // keeps the join linear even when outcomes are ingested for everyone every day.
     await conn.run(`CREATE TABLE facts AS
-      SELECT k.__snapshot_date, k.__cid,
-        bool_or(o.churned = 1 AND o.observed_at <= k.__snapshot_date) AS churned_before,
-        bool_or(o.churned = 1 AND o.observed_at > k.__snapshot_date AND o.observed_at <= k.__snapshot_date + ${h}) AS churned_within,
-        bool_or(o.churned = 0 AND o.observed_at >= k.__snapshot_date + ${h}) AS stayed_through
-      FROM (SELECT DISTINCT __snapshot_date, __cid FROM keyed WHERE __cid IS NOT NULL) k
-      JOIN outcomes o ON o.customer_id = k.__cid
-      GROUP BY ALL`);
+      SELECT customer_id AS __cid,
+        min(observed_at) FILTER (WHERE churned = 1) AS first_churn,
+        max(observed_at) FILTER (WHERE churned = 0) AS last_stayed
+      FROM outcomes GROUP BY customer_id`);
     // An offer planned on the snapshot day or later, before the horizon ends, lands inside the label window.
     await conn.run(`CREATE TABLE armfacts AS
       SELECT k.__snapshot_date, k.__cid, bool_or(a.arm = 'treatment') AS treated, bool_or(a.arm = 'control') AS control
@@ -202,14 +202,14 @@ export async function buildDataset(store: Store, options: BuildOptions): Promise
       SELECT k.*, coalesce(a.control AND NOT a.treated, false) AS __control, CASE
         WHEN k.__cid IS NULL OR trim(k.__cid) = '' THEN 'missing_id'
         WHEN k.__dups > 1 THEN 'duplicate_id'
-        WHEN coalesce(f.churned_before, false) THEN 'already_churned'
+        WHEN f.first_churn <= k.__snapshot_date THEN 'already_churned'
         WHEN ${through} IS NULL OR k.__snapshot_date + ${h} > ${through} THEN 'censored'
         WHEN coalesce(a.treated, false) THEN 'treated'
-        WHEN coalesce(f.churned_within, false) THEN 'positive'
-        WHEN coalesce(f.stayed_through, false) THEN 'negative'
+        WHEN f.first_churn <= k.__snapshot_date + ${h} THEN 'positive'
+        WHEN f.last_stayed >= k.__snapshot_date + ${h} THEN 'negative'
         ELSE 'unobserved' END AS __status
       FROM keyed k
-      LEFT JOIN facts f ON f.__snapshot_date = k.__snapshot_date AND f.__cid = k.__cid
+      LEFT JOIN facts f ON f.__cid = k.__cid
       LEFT JOIN armfacts a ON a.__snapshot_date = k.__snapshot_date AND a.__cid = k.__cid`);
     const features = (await columnsOf(conn, "snap")).filter((c) => c !== "__snapshot_date");
     const lv = labelValues(options.label.positive);

@@ -333,9 +333,9 @@ describe("the leakage guard", () => {
     await upsertOutcomes(store, outcomes);
     const s = await buildDataset(store, { ...base, asOf: "2026-06-30", out: join(d, "set.parquet") });
     const rows = await readRows(s.out);
+    expect(rows.filter((r) => r.closed_reason !== null)).toEqual([]);
     expect(s.positives).toBeGreaterThan(200);
     expect(s.left_out.already_churned).toBeGreaterThan(200);
-    expect(rows.filter((r) => r.closed_reason !== null)).toEqual([]);
     const auc = (score: (r: Record<string, unknown>) => number) =>
       weightedRocAuc(rows.map((r) => ({ probability: score(r), predicted: false, churned: Number(r.churned) === 1, weight: 1 })));
     // The leak carries nothing in the point-in-time set; the real signal still does.

@@ -98,3 +98,12 @@ def test_drift_from_month_is_a_step_not_a_ramp() -> None:
 def test_rejects_a_drift_month_outside_the_series() -> None:
     with pytest.raises(ValueError, match="drift_from_month must be between 1 and months"):
         SynthConfig(rows=10, months=3, drift_from_month=5)
+
+
+def test_churn_offset_lowers_churn_and_leaves_the_inputs_alone() -> None:
+    base = generate(SynthConfig(rows=5000, seed=3))
+    low = generate(SynthConfig(rows=5000, seed=3, churn_offset=-2.0))
+    pd.testing.assert_frame_equal(base[COLUMNS], low[COLUMNS])
+    assert low["true_churn_prob"].mean() < 0.4 * base["true_churn_prob"].mean()
+    # A negative offset lowers every row's probability, none more than to zero.
+    assert ((low["true_churn_prob"] < base["true_churn_prob"]) & (low["true_churn_prob"] > 0)).all()

@@ -125,6 +125,7 @@ def cmd_synth(args: argparse.Namespace) -> dict[str, Any]:
             concept_drift=args.concept_drift,
             id_prefix=args.id_prefix,
             drift_from_month=args.drift_from_month,
+            churn_offset=args.churn_offset,
         )
     except ValueError as exc:
         raise TrainerError(str(exc)) from None
@@ -290,6 +291,9 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, tuple[Handler, Su
     p.add_argument("--id-prefix", help="customer ids are PREFIX + 7 digits (default: S<seed>-, distinct per seed)")
     p.add_argument(
         "--drift-from-month", type=int, help="with --months: drift starts in full at this month instead of ramping up"
+    )
+    p.add_argument(
+        "--churn-offset", type=float, default=0.0, help="added to every row's churn log-odds (-2: ~5%% a month)"
     )
 
     p = command(

@@ -55,6 +55,9 @@ class SynthConfig:
     id_prefix: str | None = None
     #: With ``months`` > 1: drift starts in full at this month (a step change) instead of ramping up from month 1.
     drift_from_month: int | None = None
+    #: Added to the churn log-odds of every row: with ``months`` > 1, the recipe's churn (about a quarter per month)
+    #: is far above real monthly churn; about -2 gives some 5% a month, so the customer base does not halve in months.
+    churn_offset: float = 0.0
 
     def __post_init__(self) -> None:
         if self.rows < 1:
@@ -77,7 +80,9 @@ def generate(config: SynthConfig) -> pd.DataFrame:
     for month in range(1, config.months + 1):
         strength = _drift_strength(config, month)
         snapshot = _apply_feature_drift(customers, config, strength, rng)
-        snapshot["true_churn_prob"] = _churn_probability(snapshot, config.recipe, config.concept_drift * strength)
+        snapshot["true_churn_prob"] = _offset(
+            _churn_probability(snapshot, config.recipe, config.concept_drift * strength), config.churn_offset
+        )
         snapshot["churned"] = (rng.random(len(snapshot)) < snapshot["true_churn_prob"]).astype(np.int64)
         if config.recipe == "churnops":
             snapshot["customer_value"] = np.round(snapshot["monthly_charges"] * 24.0, 2)
@@ -87,6 +92,14 @@ def generate(config: SynthConfig) -> pd.DataFrame:
         if month < config.months:
             customers = _next_month(customers, snapshot["churned"].to_numpy(), config.recipe, rng)
     return pd.concat(frames, ignore_index=True)
+
+
+def _offset(p: np.ndarray, log_odds: float) -> np.ndarray:
+    """Probabilities moved by `log_odds` on the logit scale (unchanged at 0)."""
+    if log_odds == 0:
+        return p
+    q = np.clip(p, 1e-12, 1 - 1e-12)
+    return 1.0 / (1.0 + np.exp(-(np.log(q / (1 - q)) + log_odds)))
 
 
 def _drift_strength(config: SynthConfig, month: int) -> float:
