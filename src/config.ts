@@ -84,6 +84,8 @@ const dailySchema = z
     opt_out_column: z.string().min(1).default("opted_out"),
     review_top: z.number().int().min(1).max(1_000_000).default(100),
     lock_ttl_seconds: z.number().int().min(10).max(86_400).default(900),
+    /** Keep a Parquet copy of each day's file snapshot under <home>/snapshots, so training sets outlive moved files. */
+    keep_snapshots: z.boolean().default(true),
     campaigns: z.array(dailyCampaignSchema).default([]),
   })
   .prefault({});
@@ -202,6 +204,10 @@ const monitoringSchema = z
         on_alert: z.boolean().default(true),
         /** Also retrain when the last decision is this many days old (0: no schedule). */
         every_days: z.number().int().min(0).max(3650).default(0),
+        /** Without `data`: the label horizon of the point-in-time training set built from the store (`dataset build`). */
+        horizon_days: z.number().int().min(1).max(3650).default(30),
+        /** Without `data`: snapshots from this many days back make the rolling training window. */
+        window_days: z.number().int().min(1).max(3650).default(180),
       })
       .prefault({}),
     /** Prometheus textfile written after batch runs (node_exporter's textfile collector); unset: none. */

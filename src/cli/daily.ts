@@ -28,6 +28,10 @@ export function formatDaily(s: DailySummary): string {
     `  scores      ${s.score.runId}: ${s.score.status === "already_complete" ? "already complete, nothing re-scored" : `${s.score.rowsScored} scored`}, ${s.score.rowsQuarantined} quarantined (${bands || "-"})`,
   ];
   if (s.modelBands !== undefined) lines.push(`  bands       ${describeBands(s.modelBands)}`);
+  if (s.snapshot !== undefined && s.snapshot !== null)
+    lines.push(
+      `  snapshot    ${s.snapshot.kept ? `kept ${s.snapshot.path} (${s.snapshot.rows} rows${s.snapshot.already ? ", kept before" : ""})` : `not kept: ${"error" in s.snapshot ? s.snapshot.error : s.snapshot.reason}`}`,
+    );
   if (s.optOuts !== null) lines.push(`  opt-outs    ${s.optOuts.optedOut} in the snapshot's ${s.optOuts.column} column, ${s.optOuts.added} new`);
   for (const c of s.campaigns) {
     const states = Object.entries(c.send.states)

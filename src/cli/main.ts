@@ -20,6 +20,7 @@ const COMMANDS: ReadonlyArray<readonly [readonly string[], () => Promise<Registe
   [["outcomes"], async () => (await import("./outcomes.js")).registerOutcomes],
   [["monitor"], async () => (await import("./monitor.js")).registerMonitor],
   [["retrain"], async () => (await import("./retrain.js")).registerRetrain],
+  [["dataset"], async () => (await import("./dataset.js")).registerDataset],
   [["daily"], async () => (await import("./daily.js")).registerDaily],
   [["daily-runs", "daily-summary"], async () => (await import("./daily.js")).registerDailyHistory],
   [["users"], async () => (await import("./users.js")).registerUsers],

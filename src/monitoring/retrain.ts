@@ -6,12 +6,15 @@ import type { Config } from "../config.js";
 import { openSource } from "../data/source.js";
 import { quoteIdent, quoteLiteral } from "../data/sql-quote.js";
 import { RowValidator } from "../data/validate.js";
+import { type BuildSummary, buildDataset } from "../dataset/build.js";
+import { addDays } from "../dataset/horizon.js";
 import { ChurnopsError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { batchFromRows } from "../model/features.js";
 import { clearResolveCache, loadModel } from "../model/registry.js";
 import type { ChurnModel } from "../model/runtime.js";
 import { trainerJson } from "../model/trainer.js";
+import { lastJudged, type RetrainDecisionRow, saveRetrainDecision } from "../store/datasets.js";
 import type { Store } from "../store/db.js";
 import { listAlerts, listGateDecisions, saveGateDecision, setGatePromoted } from "../store/monitoring.js";
 import type { AlertRule } from "./alerts.js";
@@ -34,6 +37,10 @@ export interface RetrainOptions {
   dryRun?: boolean | undefined;
   seed?: number | undefined;
   holdoutShare?: number | undefined;
+  /** The day the decision is for (default today), recorded in the retrain history. */
+  date?: string | undefined;
+  /** The point-in-time training set `data` is, when it was built from the store. */
+  dataset?: Pick<BuildSummary, "fingerprint" | "rows" | "positives"> | undefined;
 }
 
 export interface RetrainResult {
@@ -232,6 +239,16 @@ export async function retrain(deps: RetrainDeps, options: RetrainOptions): Promi
       clearResolveCache();
       promoted = true;
     }
+    await recordDecision(deps, {
+      date: options.date,
+      trigger: options.trigger,
+      outcome: promoted ? "promoted" : final.decision === "promote" ? "not_promoted_dry_run" : "refused",
+      reason: final.reason,
+      dataset: options.dataset,
+      gate_decision_id: id,
+      champion_version: champion.version,
+      challenger_version: challengerVersion,
+    });
     log.info(
       {
         event: "retrain.decided",
@@ -263,6 +280,95 @@ export async function retrain(deps: RetrainDeps, options: RetrainOptions): Promi
   }
 }
 
+/** Add a decision to the retrain history (`retrain --history`). */
+async function recordDecision(
+  deps: RetrainDeps,
+  d: {
+    date?: string | undefined;
+    trigger: string;
+    outcome: RetrainDecisionRow["outcome"];
+    reason: string;
+    dataset?: Pick<BuildSummary, "fingerprint" | "rows" | "positives"> | undefined;
+    gate_decision_id?: string | null;
+    champion_version?: string | null;
+    challenger_version?: string | null;
+  },
+): Promise<void> {
+  const now = new Date().toISOString();
+  await saveRetrainDecision(deps.store, {
+    id: randomUUID(),
+    date: d.date ?? now.slice(0, 10),
+    decided_at: now,
+    model_name: deps.config.model_name,
+    trigger: d.trigger,
+    outcome: d.outcome,
+    reason: d.reason,
+    dataset_fingerprint: d.dataset?.fingerprint ?? null,
+    dataset_rows: d.dataset?.rows ?? null,
+    dataset_positives: d.dataset?.positives ?? null,
+    gate_decision_id: d.gate_decision_id ?? null,
+    champion_version: d.champion_version ?? null,
+    challenger_version: d.challenger_version ?? null,
+  });
+}
+
+export type CycleResult =
+  | { ran: false; outcome: "not_enough_labels"; reason: string; dataset: BuildSummary | null }
+  | { ran: true; reason: string; result: RetrainResult; dataset: BuildSummary };
+
+/**
+ * Retrain from what the store holds, no file prepared by a person: build the point-in-time training set over the
+ * rolling window (`window_days` of snapshots before `date`, labels `horizon_days` after each), in the champion's
+ * own id and target columns, and send it through `retrain` and its gate. Too few labelled churners for the gate to
+ * judge (its holdout share must hold `gate.min_positives`) is a decision too: recorded, nothing trained.
+ */
+export async function retrainFromStore(
+  deps: RetrainDeps,
+  options: { date: string; trigger: string; dryRun?: boolean | undefined; seed?: number | undefined; holdoutShare?: number | undefined },
+): Promise<CycleResult> {
+  const settings = deps.config.monitoring.retrain;
+  const champion = await loadModel(deps.config, "champion", { fresh: true });
+  const schema = champion.bundle.schema;
+  await champion.close();
+  if (schema.id_column === null) throw new ChurnopsError("bad_input", "the champion's bundle has no id column: a training set needs customer ids");
+  let dataset: BuildSummary;
+  try {
+    dataset = await buildDataset(deps.store, {
+      horizonDays: settings.horizon_days,
+      from: addDays(options.date, -settings.window_days),
+      to: options.date,
+      asOf: options.date,
+      idColumn: schema.id_column,
+      label: { column: schema.target.column, positive: String(schema.target.positive) },
+      out: (fingerprint) => join(deps.config.home, "datasets", `${fingerprint}.parquet`),
+    });
+  } catch (err) {
+    if (!(err instanceof ChurnopsError && err.code === "data_not_found")) throw err;
+    const reason = `not enough labels yet: ${err.message}`;
+    await recordDecision(deps, { date: options.date, trigger: options.trigger, outcome: "not_enough_labels", reason });
+    return { ran: false, outcome: "not_enough_labels", reason, dataset: null };
+  }
+  const share = options.holdoutShare ?? settings.holdout_share;
+  const need = deps.config.monitoring.gate.min_positives;
+  const expected = Math.floor(dataset.positives * share);
+  if (expected < need) {
+    const reason = `not enough labels yet: ${dataset.positives} churners labelled in ${dataset.rows} rows (${dataset.left_out.censored} censored), so the holdout would hold about ${expected}; the gate needs ${need}`;
+    await recordDecision(deps, { date: options.date, trigger: options.trigger, outcome: "not_enough_labels", reason, dataset });
+    deps.log.info({ event: "retrain.not_enough_labels", positives: dataset.positives, rows: dataset.rows, fingerprint: dataset.fingerprint }, reason);
+    return { ran: false, outcome: "not_enough_labels", reason, dataset };
+  }
+  const result = await retrain(deps, {
+    data: dataset.out,
+    trigger: options.trigger,
+    dryRun: options.dryRun,
+    seed: options.seed,
+    holdoutShare: options.holdoutShare,
+    date: options.date,
+    dataset,
+  });
+  return { ran: true, reason: options.trigger, result, dataset };
+}
+
 /** Alerts that call for a new model: inputs or scores drifted, or recall fell (realised, or estimated). Not data-quality ones. */
 const RETRAIN_RULES: readonly AlertRule[] = ["drift.feature", "drift.score", "performance.recall", "performance.estimated_recall"];
 
@@ -271,7 +377,8 @@ export type RetrainCheck = { ran: false; reason: string } | { ran: true; reason:
 /**
  * For the daily job: retrain when an alert-severity drift or performance alert fired since the last gate
  * decision (`monitoring.retrain.on_alert`), or when the last decision is older than `every_days`. The labelled
- * data comes from `data` or `monitoring.retrain.data` (`{date}` replaced by `date`).
+ * data comes from `data` or `monitoring.retrain.data` (`{date}` replaced by `date`); without either, from a
+ * point-in-time training set built from the store's snapshots and outcomes (`retrainFromStore`).
  */
 export async function retrainIfNeeded(deps: RetrainDeps, options: { date: string; data?: string | undefined; now?: Date }): Promise<RetrainCheck> {
   const settings = deps.config.monitoring.retrain;
@@ -285,13 +392,30 @@ export async function retrainIfNeeded(deps: RetrainDeps, options: { date: string
     if (alert !== undefined) trigger = `alert:${alert.rule}:${alert.subject}`;
   }
   if (trigger === null && settings.every_days > 0) {
-    const ageDays = last === undefined ? Number.POSITIVE_INFINITY : (now.getTime() - Date.parse(last.decided_at)) / 86_400_000;
+    // The cadence counts the days the jobs were for (a job re-run for a past date sees that date's age), falling back
+    // to the wall clock for gate decisions recorded before the retrain history existed.
+    const judged = await lastJudged(deps.store, deps.config.model_name);
+    const ageDays =
+      judged !== undefined
+        ? (Date.parse(`${options.date}T00:00:00Z`) - Date.parse(`${judged.date}T00:00:00Z`)) / 86_400_000
+        : last === undefined
+          ? Number.POSITIVE_INFINITY
+          : (now.getTime() - Date.parse(last.decided_at)) / 86_400_000;
     if (ageDays >= settings.every_days) trigger = `schedule:${settings.every_days}d`;
   }
   if (trigger === null)
     return { ran: false, reason: last === undefined ? "no retraining alert has fired" : `no retraining alert since the last decision (${last.decided_at})` };
   const data = (options.data ?? settings.data)?.replaceAll("{date}", options.date);
-  if (data === undefined) return { ran: false, reason: `${trigger} calls for retraining, but no labelled data is configured (monitoring.retrain.data)` };
-  const result = await retrain(deps, { data, trigger });
-  return { ran: true, reason: trigger, result };
+  try {
+    if (data === undefined) {
+      const cycle = await retrainFromStore(deps, { date: options.date, trigger });
+      return cycle.ran ? { ran: true, reason: trigger, result: cycle.result } : { ran: false, reason: `${trigger} calls for retraining, but ${cycle.reason}` };
+    }
+    const result = await retrain(deps, { data, trigger, date: options.date });
+    return { ran: true, reason: trigger, result };
+  } catch (err) {
+    // A failed attempt is a decision the history must show too (the daily job goes on scoring with the champion).
+    await recordDecision(deps, { date: options.date, trigger, outcome: "failed", reason: (err as Error).message }).catch(() => undefined);
+    throw err;
+  }
 }

@@ -5,10 +5,12 @@ import { type RiskRule, riskRule } from "../campaigns/select.js";
 import type { SendSummary } from "../campaigns/send.js";
 import type { Config, DailyCampaignConfig } from "../config.js";
 import { openSource, type SourceSpec } from "../data/source.js";
+import { type KeepResult, keepSnapshot } from "../dataset/keep.js";
 import { ChurnopsError } from "../errors.js";
 import { createLogger, type Logger } from "../log.js";
 import type { Band } from "../model/bundle.js";
 import type { ChurnModel } from "../model/runtime.js";
+import { retrainIfNeeded } from "../monitoring/retrain.js";
 import { newOwner, ownerIsGone } from "../owner.js";
 import { type BatchSummary, scoreBatch } from "../scoring/batch.js";
 import { acquireLock, finishDailyRun, releaseLock, renewLock, startDailyRun } from "../store/daily.js";
@@ -16,6 +18,9 @@ import type { Store } from "../store/db.js";
 import { planAndSend } from "./campaign.js";
 import { type RiskReview, writeRiskReview } from "./review.js";
 import { type WatchSummary, watchAfterScoring } from "./watch.js";
+
+/** The day's snapshot as the job kept it for training sets (or why not); absent when keeping is off. */
+export type SnapshotKept = KeepResult | { kept: false; error: string };
 
 export interface DailyOptions {
   config: Config;
@@ -46,11 +51,23 @@ export interface DailySummary {
   /** The scoring model's bands with their cut-offs (absent in summaries stored before they were recorded). */
   modelBands?: readonly Band[];
   optOuts: { column: string; optedOut: number; added: number } | null;
+  /** The snapshot kept for point-in-time training sets (absent in summaries stored before it was kept). */
+  snapshot?: SnapshotKept | null;
   campaigns: DailyCampaignSummary[];
   review: RiskReview | null;
   /** Drift, realised performance, metrics and retraining, checked after scoring (null until then). */
   watch: WatchSummary | null;
   durationMs: number;
+}
+
+async function retrainBeforeScoring(deps: { store: Store; config: Config; log: Logger }, date: string): Promise<WatchSummary["retrain"]> {
+  try {
+    return await retrainIfNeeded(deps, { date });
+  } catch (err) {
+    const message = (err as Error).message;
+    deps.log.error({ event: "daily.watch_failed", step: "retrain", err: message }, "monitoring step retrain failed");
+    return { error: message };
+  }
 }
 
 export function dayKind(date: string, monthlyDay: number): "daily" | "monthly" {
@@ -125,6 +142,9 @@ export async function runDaily(options: DailyOptions): Promise<DailySummary> {
     durationMs: 0,
   };
   try {
+    // Retrain first (when due: the cadence, or an alert since the last decision), so that a champion the gate just
+    // promoted scores today's snapshot. Isolated like every monitoring step: a failure never stops the scoring.
+    const retrained = await retrainBeforeScoring({ store, config, log: log ?? createLogger({ daily: date }) }, date);
     const model = await options.loadModel();
     const bundleDir = model.dir;
     try {
@@ -153,6 +173,14 @@ export async function runDaily(options: DailyOptions): Promise<DailySummary> {
       };
       summary.modelBands = model.bundle.bands;
       checkLock();
+      if (daily.keep_snapshots) {
+        summary.snapshot = await keepSnapshot(store, config.home, { date, runId: scored.runId, source: options.data, description: options.data.data }).catch(
+          (err: Error): SnapshotKept => {
+            log?.error({ event: "daily.snapshot_failed", err: err.message }, "keeping the snapshot failed");
+            return { kept: false, error: err.message };
+          },
+        );
+      }
       const idColumn = model.bundle.schema.id_column ?? "customer_id";
       if ((await columnsOf(options.data)).includes(daily.opt_out_column)) {
         const r = await importOptOuts(store, options.data, idColumn, daily.opt_out_column);
@@ -203,7 +231,10 @@ export async function runDaily(options: DailyOptions): Promise<DailySummary> {
       await model.close();
     }
     checkLock();
-    summary.watch = await watchAfterScoring({ store, config, log: log ?? createLogger({ daily: date }) }, { runId: summary.score.runId, date, bundleDir });
+    summary.watch = await watchAfterScoring(
+      { store, config, log: log ?? createLogger({ daily: date }) },
+      { runId: summary.score.runId, date, bundleDir, retrain: retrained },
+    );
     summary.durationMs = performance.now() - started;
     await finishDailyRun(store, date, { status: "complete", summary }, new Date());
     return summary;

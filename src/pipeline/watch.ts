@@ -38,7 +38,7 @@ async function step<T>(log: Logger, name: string, work: () => Promise<T>): Promi
  */
 export async function watchAfterScoring(
   deps: { store: Store; config: Config; log: Logger },
-  run: { runId: string; date: string; bundleDir: string },
+  run: { runId: string; date: string; bundleDir: string; retrain?: WatchSummary["retrain"] | undefined },
 ): Promise<WatchSummary> {
   const { store, config, log } = deps;
   const alerts = alertSink(config, log);
@@ -64,6 +64,7 @@ export async function watchAfterScoring(
       metricsTextfile = path;
     });
   }
-  const retrain = await step(log, "retrain", () => retrainIfNeeded(deps, { date: run.date }));
+  // The daily job retrains before scoring (so the day is scored by the model the decision left) and passes it in.
+  const retrain = run.retrain ?? (await step(log, "retrain", () => retrainIfNeeded(deps, { date: run.date })));
   return { drift, estimate, performance, retrain, metricsTextfile };
 }

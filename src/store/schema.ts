@@ -237,6 +237,49 @@ export interface PerformanceEstimatesTable {
   computed_at: string;
 }
 
+/** The day's snapshot as the daily job kept it (a Parquet copy under <home>/snapshots); `columns` is JSON. */
+export interface SnapshotsTable {
+  date: string;
+  run_id: string;
+  /** Where the daily job read it (a path, or a URL without its password). */
+  source: string;
+  path: string;
+  rows: number;
+  columns: string;
+  kept_at: string;
+}
+
+/** One `dataset build`: its parameters, counts (`summary`, JSON) and the fingerprint of its rows. */
+export interface DatasetBuildsTable {
+  fingerprint: string;
+  built_at: string;
+  horizon_days: number;
+  from_date: string | null;
+  to_date: string | null;
+  labels_through: string | null;
+  rows: number;
+  positives: number;
+  summary: string;
+  out: string | null;
+}
+
+/** A decision of the retrain cycle: why it ran, what it concluded, and the gate decision when there was one. */
+export interface RetrainDecisionsTable {
+  id: string;
+  date: string;
+  decided_at: string;
+  model_name: string;
+  trigger: string;
+  outcome: "not_enough_labels" | "refused" | "promoted" | "not_promoted_dry_run" | "failed";
+  reason: string;
+  dataset_fingerprint: string | null;
+  dataset_rows: number | null;
+  dataset_positives: number | null;
+  gate_decision_id: string | null;
+  champion_version: string | null;
+  challenger_version: string | null;
+}
+
 export interface Database {
   score_runs: ScoreRunsTable;
   scores: ScoresTable;
@@ -255,4 +298,7 @@ export interface Database {
   alerts: AlertsTable;
   gate_decisions: GateDecisionsTable;
   performance_estimates: PerformanceEstimatesTable;
+  snapshots: SnapshotsTable;
+  dataset_builds: DatasetBuildsTable;
+  retrain_decisions: RetrainDecisionsTable;
 }

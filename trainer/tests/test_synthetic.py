@@ -80,3 +80,30 @@ def test_concept_drift_changes_churn_but_not_the_inputs() -> None:
 def test_rejects_an_unknown_drift_feature() -> None:
     with pytest.raises(ValueError, match="unknown drift feature 'age'"):
         SynthConfig(rows=10, drift_feature="age")
+
+
+def test_drift_from_month_is_a_step_not_a_ramp() -> None:
+    plain = generate(SynthConfig(rows=2000, seed=4, months=5))
+    stepped = generate(SynthConfig(rows=2000, seed=4, months=5, concept_drift=1.0, drift_from_month=4))
+    # Identical draws before the step: the same customers, features and churn probabilities.
+    pd.testing.assert_frame_equal(
+        plain[plain.snapshot_month < 4].reset_index(drop=True),
+        stepped[stepped.snapshot_month < 4].reset_index(drop=True),
+    )
+    month4 = stepped[stepped.snapshot_month == 4]
+    plain4 = plain[plain.snapshot_month == 4]
+    assert np.abs(month4["true_churn_prob"].to_numpy() - plain4["true_churn_prob"].to_numpy()).mean() > 0.05
+
+
+def test_rejects_a_drift_month_outside_the_series() -> None:
+    with pytest.raises(ValueError, match="drift_from_month must be between 1 and months"):
+        SynthConfig(rows=10, months=3, drift_from_month=5)
+
+
+def test_churn_offset_lowers_churn_and_leaves_the_inputs_alone() -> None:
+    base = generate(SynthConfig(rows=5000, seed=3))
+    low = generate(SynthConfig(rows=5000, seed=3, churn_offset=-2.0))
+    pd.testing.assert_frame_equal(base[COLUMNS], low[COLUMNS])
+    assert low["true_churn_prob"].mean() < 0.4 * base["true_churn_prob"].mean()
+    # A negative offset lowers every row's probability, none more than to zero.
+    assert ((low["true_churn_prob"] < base["true_churn_prob"]) & (low["true_churn_prob"] > 0)).all()

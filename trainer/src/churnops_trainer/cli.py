@@ -124,6 +124,8 @@ def cmd_synth(args: argparse.Namespace) -> dict[str, Any]:
             drift_shift=args.drift_shift,
             concept_drift=args.concept_drift,
             id_prefix=args.id_prefix,
+            drift_from_month=args.drift_from_month,
+            churn_offset=args.churn_offset,
         )
     except ValueError as exc:
         raise TrainerError(str(exc)) from None
@@ -287,6 +289,12 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, tuple[Handler, Su
     p.add_argument("--drift-shift", type=float, default=0.0, help="size of that shift")
     p.add_argument("--concept-drift", type=float, default=0.0, help="change of the churn relationship (0..1)")
     p.add_argument("--id-prefix", help="customer ids are PREFIX + 7 digits (default: S<seed>-, distinct per seed)")
+    p.add_argument(
+        "--drift-from-month", type=int, help="with --months: drift starts in full at this month instead of ramping up"
+    )
+    p.add_argument(
+        "--churn-offset", type=float, default=0.0, help="added to every row's churn log-odds (-2: ~5%% a month)"
+    )
 
     p = command(
         "resolve", "print the local bundle directory of a registered version", cmd_resolve, _simple("bundle_path")

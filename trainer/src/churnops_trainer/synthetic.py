@@ -13,7 +13,8 @@ num_support_tickets, num_logins_30d, contract_type, payment_method):
 Both add ``true_churn_prob`` (the oracle) and ``churned`` (a draw from it); ``churnops`` also adds
 ``opted_out`` (marketing opt-out flag) and ``customer_value`` (what keeping the customer is worth).
 With ``months`` > 1 the table holds monthly snapshots of the same customers (``snapshot_month``): tenure
-advances, usage is redrawn, and a customer whose ``churned`` is 1 in month m is gone from month m+1.
+advances, usage is redrawn, and a customer whose ``churned`` is 1 in month m is gone from month m+1. Drift
+ramps up linearly over the months, or with ``drift_from_month`` starts in full at that month (a step).
 """
 
 from __future__ import annotations
@@ -52,12 +53,19 @@ class SynthConfig:
     #: Customer ids are `<prefix><7 digits>`; the default prefix names the seed (`S42-`), so that two tables
     #: made with different seeds share no customer and one's outcomes never attach to the other's scores.
     id_prefix: str | None = None
+    #: With ``months`` > 1: drift starts in full at this month (a step change) instead of ramping up from month 1.
+    drift_from_month: int | None = None
+    #: Added to the churn log-odds of every row: with ``months`` > 1, the recipe's churn (about a quarter per month)
+    #: is far above real monthly churn; about -2 gives some 5% a month, so the customer base does not halve in months.
+    churn_offset: float = 0.0
 
     def __post_init__(self) -> None:
         if self.rows < 1:
             raise ValueError("rows must be at least 1")
         if self.months < 1:
             raise ValueError("months must be at least 1")
+        if self.drift_from_month is not None and not 1 <= self.drift_from_month <= self.months:
+            raise ValueError(f"drift_from_month must be between 1 and months ({self.months})")
         if self.drift_feature is not None and self.drift_feature not in NUMERIC_COLUMNS + CATEGORICAL_COLUMNS:
             raise ValueError(
                 f"unknown drift feature '{self.drift_feature}'; one of {NUMERIC_COLUMNS + CATEGORICAL_COLUMNS}"
@@ -70,9 +78,11 @@ def generate(config: SynthConfig) -> pd.DataFrame:
     customers = _initial_customers(config, rng)
     frames = []
     for month in range(1, config.months + 1):
-        strength = 1.0 if config.months == 1 else (month - 1) / (config.months - 1)
+        strength = _drift_strength(config, month)
         snapshot = _apply_feature_drift(customers, config, strength, rng)
-        snapshot["true_churn_prob"] = _churn_probability(snapshot, config.recipe, config.concept_drift * strength)
+        snapshot["true_churn_prob"] = _offset(
+            _churn_probability(snapshot, config.recipe, config.concept_drift * strength), config.churn_offset
+        )
         snapshot["churned"] = (rng.random(len(snapshot)) < snapshot["true_churn_prob"]).astype(np.int64)
         if config.recipe == "churnops":
             snapshot["customer_value"] = np.round(snapshot["monthly_charges"] * 24.0, 2)
@@ -82,6 +92,21 @@ def generate(config: SynthConfig) -> pd.DataFrame:
         if month < config.months:
             customers = _next_month(customers, snapshot["churned"].to_numpy(), config.recipe, rng)
     return pd.concat(frames, ignore_index=True)
+
+
+def _offset(p: np.ndarray, log_odds: float) -> np.ndarray:
+    """Probabilities moved by `log_odds` on the logit scale (unchanged at 0)."""
+    if log_odds == 0:
+        return p
+    q = np.clip(p, 1e-12, 1 - 1e-12)
+    return 1.0 / (1.0 + np.exp(-(np.log(q / (1 - q)) + log_odds)))
+
+
+def _drift_strength(config: SynthConfig, month: int) -> float:
+    """How much of the configured drift a month's snapshot shows: a ramp from month 1, or a step at drift_from_month."""
+    if config.drift_from_month is not None:
+        return 1.0 if month >= config.drift_from_month else 0.0
+    return 1.0 if config.months == 1 else (month - 1) / (config.months - 1)
 
 
 def _initial_customers(config: SynthConfig, rng: np.random.Generator) -> pd.DataFrame:
