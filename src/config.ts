@@ -221,7 +221,7 @@ const retentionSchema = z
     daily_days: z.number().int().min(0).max(36_500).default(0),
     monthly_months: z.number().int().min(0).max(1200).default(0),
     predictions_days: z.number().int().min(0).max(36_500).default(0),
-    /** Alerts are not acknowledged: one keeps the run it names for this many days after it was raised. */
+    /** Alerts are not acknowledged: one keeps the run it names for this many days after it was raised (0: never). */
     alert_open_days: z.number().int().min(0).max(3650).default(30),
   })
   .prefault({});

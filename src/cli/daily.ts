@@ -66,6 +66,11 @@ export function formatDaily(s: DailySummary): string {
     );
     if (w.metricsTextfile !== null) lines.push(`  metrics     ${w.metricsTextfile}`);
   }
+  const r = s.retention;
+  if (r !== null && r !== undefined)
+    lines.push(
+      `  retention   ${"error" in r ? `failed: ${r.error}` : `pruned ${r.scores} scores of ${r.runs} run(s) and ${r.predictions} predictions; kept ${r.kept} old run(s) still needed`}`,
+    );
   return lines.join("\n");
 }
 

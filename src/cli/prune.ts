@@ -1,7 +1,6 @@
 import type { Command } from "commander";
-import type { RetentionConfig } from "../config.js";
 import { ChurnopsError } from "../errors.js";
-import { applyPrune, type PrunePlan, planPrune, type RetentionPolicy } from "../store/retention.js";
+import { applyPrune, keepsEverything, type PrunePlan, planPrune, retentionPolicy } from "../store/retention.js";
 import { type CommandContext, output, parseDate, parseIntFlag, today } from "./context.js";
 import { table } from "./format.js";
 
@@ -12,22 +11,6 @@ interface PruneFlags {
   today?: string;
   dryRun?: boolean;
   json?: boolean;
-}
-
-/** The policy from the flags, each falling back to `[retention]` (0 there means keep forever). */
-export function retentionPolicy(config: RetentionConfig, horizonDays: number, day: string, flags: PruneFlags = {}): RetentionPolicy {
-  const pick = (flag: string | undefined, name: string, configured: number, max: number): number | null => {
-    if (flag !== undefined) return parseIntFlag(flag, name, 0, max);
-    return configured > 0 ? configured : null;
-  };
-  return {
-    keepDailyDays: pick(flags.keepDaily, "--keep-daily", config.daily_days, 36_500),
-    keepMonthlyMonths: pick(flags.keepMonthly, "--keep-monthly", config.monthly_months, 1200),
-    keepPredictionsDays: pick(flags.keepPredictions, "--keep-predictions", config.predictions_days, 36_500),
-    horizonDays,
-    alertOpenDays: config.alert_open_days,
-    today: day,
-  };
 }
 
 export function formatPlan(plan: PrunePlan, dryRun: boolean): string {
@@ -68,8 +51,13 @@ export function registerPrune(program: Command, ctx: () => CommandContext): void
     .action(async (flags: PruneFlags) => {
       const c = ctx();
       const day = flags.today === undefined ? today() : parseDate(flags.today, "--today");
-      const policy = retentionPolicy(c.config.retention, c.config.monitoring.performance.horizon_days, day, flags);
-      if (policy.keepDailyDays === null && policy.keepMonthlyMonths === null && policy.keepPredictionsDays === null)
+      const limit = (value: string | undefined, flag: string, max: number) => (value === undefined ? undefined : parseIntFlag(value, flag, 0, max));
+      const policy = retentionPolicy(c.config.retention, c.config.monitoring.performance.horizon_days, day, {
+        keepDailyDays: limit(flags.keepDaily, "--keep-daily", 36_500),
+        keepMonthlyMonths: limit(flags.keepMonthly, "--keep-monthly", 1200),
+        keepPredictionsDays: limit(flags.keepPredictions, "--keep-predictions", 36_500),
+      });
+      if (keepsEverything(policy))
         throw new ChurnopsError(
           "bad_input",
           "nothing to prune: give --keep-daily DAYS, --keep-monthly MONTHS or --keep-predictions DAYS, or set them in [retention] of the config",

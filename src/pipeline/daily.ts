@@ -15,6 +15,7 @@ import { newOwner, ownerIsGone } from "../owner.js";
 import { type BatchSummary, scoreBatch } from "../scoring/batch.js";
 import { acquireLock, finishDailyRun, releaseLock, renewLock, startDailyRun } from "../store/daily.js";
 import type { Store } from "../store/db.js";
+import { applyPrune, keepsEverything, type PruneResult, planPrune, retentionPolicy } from "../store/retention.js";
 import { planAndSend } from "./campaign.js";
 import { type RiskReview, writeRiskReview } from "./review.js";
 import { type WatchSummary, watchAfterScoring } from "./watch.js";
@@ -57,6 +58,8 @@ export interface DailySummary {
   review: RiskReview | null;
   /** Drift, realised performance, metrics and retraining, checked after scoring (null until then). */
   watch: WatchSummary | null;
+  /** What `[retention]` removed after the day's work (null when no retention is configured). */
+  retention?: (PruneResult & { kept: number }) | { error: string } | null;
   durationMs: number;
 }
 
@@ -66,6 +69,25 @@ async function retrainBeforeScoring(deps: { store: Store; config: Config; log: L
   } catch (err) {
     const message = (err as Error).message;
     deps.log.error({ event: "daily.watch_failed", step: "retrain", err: message }, "monitoring step retrain failed");
+    return { error: message };
+  }
+}
+
+/**
+ * The configured retention, applied once the day's work is done (never before: today's run, campaigns and alerts
+ * are what it must keep). Isolated like the monitoring steps: a failure is reported, the day still completes.
+ */
+async function applyRetention(deps: { store: Store; config: Config; log: Logger | undefined }, date: string): Promise<DailySummary["retention"]> {
+  const policy = retentionPolicy(deps.config.retention, deps.config.monitoring.performance.horizon_days, date);
+  if (keepsEverything(policy)) return null;
+  try {
+    const plan = await planPrune(deps.store, policy);
+    const removed = await applyPrune(deps.store, plan);
+    deps.log?.info({ event: "daily.retention", ...removed, kept: plan.kept.length }, "old scores and predictions pruned");
+    return { ...removed, kept: plan.kept.length };
+  } catch (err) {
+    const message = (err as Error).message;
+    deps.log?.error({ event: "daily.retention_failed", err: message }, "retention failed");
     return { error: message };
   }
 }
@@ -235,6 +257,8 @@ export async function runDaily(options: DailyOptions): Promise<DailySummary> {
       { store, config, log: log ?? createLogger({ daily: date }) },
       { runId: summary.score.runId, date, bundleDir, retrain: retrained },
     );
+    checkLock();
+    summary.retention = await applyRetention({ store, config, log }, date);
     summary.durationMs = performance.now() - started;
     await finishDailyRun(store, date, { status: "complete", summary }, new Date());
     return summary;

@@ -1,4 +1,5 @@
 import { sql } from "kysely";
+import type { RetentionConfig } from "../config.js";
 import { addDays } from "../days.js";
 import type { Store } from "./db.js";
 
@@ -52,6 +53,30 @@ export interface PruneResult {
   predictions: number;
 }
 
+/** Explicit limits (from flags) over `[retention]`, where 0 means keep forever. */
+export interface RetentionOverrides {
+  keepDailyDays?: number | undefined;
+  keepMonthlyMonths?: number | undefined;
+  keepPredictionsDays?: number | undefined;
+}
+
+export function retentionPolicy(config: RetentionConfig, horizonDays: number, today: string, overrides: RetentionOverrides = {}): RetentionPolicy {
+  const pick = (given: number | undefined, configured: number): number | null => given ?? (configured > 0 ? configured : null);
+  return {
+    keepDailyDays: pick(overrides.keepDailyDays, config.daily_days),
+    keepMonthlyMonths: pick(overrides.keepMonthlyMonths, config.monthly_months),
+    keepPredictionsDays: pick(overrides.keepPredictionsDays, config.predictions_days),
+    horizonDays,
+    alertOpenDays: config.alert_open_days,
+    today,
+  };
+}
+
+/** True when the policy removes nothing at all. */
+export function keepsEverything(policy: RetentionPolicy): boolean {
+  return policy.keepDailyDays === null && policy.keepMonthlyMonths === null && policy.keepPredictionsDays === null;
+}
+
 /** A month earlier, day for day (the 31st goes to the month's last day), as YYYY-MM-DD. */
 export function monthsBefore(date: string, months: number): string {
   const d = new Date(`${date}T00:00:00Z`);
@@ -86,13 +111,17 @@ export async function planPrune(store: Store, policy: RetentionPolicy): Promise<
     const ids = old.map((r) => r.run_id);
     const campaigns = await store.db.selectFrom("campaigns").select(["name", "run_id"]).where("run_id", "in", ids).orderBy("name").execute();
     const alertSince = addDays(policy.today, -policy.alertOpenDays);
-    const alerts = await store.db
-      .selectFrom("alerts")
-      .select(["rule", "day", "run_id"])
-      .where("run_id", "in", ids)
-      .where("day", ">=", alertSince)
-      .orderBy("day")
-      .execute();
+    // An alert is open from the day it was raised for alertOpenDays; with 0, alerts keep nothing.
+    const alerts =
+      policy.alertOpenDays === 0
+        ? []
+        : await store.db
+            .selectFrom("alerts")
+            .select(["rule", "day", "run_id"])
+            .where("run_id", "in", ids)
+            .where("day", ">=", alertSince)
+            .orderBy("day")
+            .execute();
     const latest = new Map<string, string>();
     for (const r of runs)
       if (r.status === "complete" && r.finished_at !== null && (latest.get(r.kind) ?? "") < `${r.finished_at}\u0000${r.run_id}`)

@@ -144,6 +144,27 @@ describe.each(storeTargets)("daily job on $name", (target) => {
     expect(existsSync(jan.review?.json as string)).toBe(true);
   });
 
+  it("applies [retention] after the day's work: an old run's scores go, today's and the runs still needed stay", async () => {
+    const url = await target.fresh();
+    const home = mkdtempSync(join(tmpdir(), "churnops-daily-retention-"));
+    const config = join(home, "churnops.toml");
+    // No alert names the January run (an alert of the last 30 days would keep it; see test/store/retention.test.ts).
+    writeFileSync(config, ["[daily]", `data = ${JSON.stringify(fixture.dataPath)}`, "[retention]", "daily_days = 30", "alert_open_days = 0", ""].join("\n"));
+    const env = { CHURNOPS_DB_URL: url, CHURNOPS_HOME: home };
+    const daily = (date: string) => runCli(["--config", config, "daily", "--date", date, "--model", fixture.bundleDir, "--json"], env);
+    store = await openStore(url);
+    const first = JSON.parse((await daily("2026-01-05")).stdout) as SnakeKeys<DailySummary>;
+    expect(first.retention).toEqual({ runs: 0, scores: 0, quarantined: 0, predictions: 0, kept: 0 });
+    const later = await daily("2026-06-10");
+    expect(later.code, later.stderr).toBe(0);
+    const june = JSON.parse(later.stdout) as SnakeKeys<DailySummary>;
+    expect(june.retention).toEqual({ runs: 1, scores: first.score.rows_scored, quarantined: first.score.rows_quarantined, predictions: 0, kept: 0 });
+    expect(await count("scores")).toBe(june.score.rows_scored);
+    const old = await store.db.selectFrom("score_runs").select(["pruned_at", "rows_scored"]).where("run_id", "=", first.score.run_id).executeTakeFirstOrThrow();
+    expect(old.pruned_at).not.toBeNull();
+    expect(old.rows_scored).toBe(first.score.rows_scored);
+  });
+
   it("refuses to run a date whose lock a live job holds, and takes over one left by a dead job", async () => {
     const { daily } = await setup();
     const now = new Date();
