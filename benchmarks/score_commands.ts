@@ -73,7 +73,7 @@ for (const rows of sizes) {
   const out = join(WORK, `scores-${rows}.parquet`);
   freshStore();
   const score = churnops(["score", "--data", data, "--json"]);
-  const runId = (JSON.parse(score.stdout) as { runId: string }).runId;
+  const runId = (JSON.parse(score.stdout) as { run_id: string }).run_id;
   const drift = churnops(["monitor", "drift", "--run", runId, "--json"]);
   const driftBundle = churnops(["monitor", "drift", "--run", runId, "--bundle", bundleDir, "--json"]);
   freshStore();
