@@ -4,9 +4,10 @@
 // about 0.4 s of every command before it did anything (docs/performance.md). Bundled, the same code loads in a
 // few tens of milliseconds.
 //
-// Only packages known to be plain JavaScript that never read their own files are bundled (BUNDLED). Native
-// add-ons (ONNX Runtime, DuckDB's bindings, better-sqlite3), the HTTP server's plugins (they read templates and
-// assets next to their code) and everything else stay ordinary imports from node_modules.
+// Only packages known to be plain JavaScript that never read their own files are bundled (BUNDLED, with their
+// dependencies). Native add-ons (ONNX Runtime, DuckDB's bindings, better-sqlite3, pg's optional native part), the
+// HTTP server and its plugins (they read templates and assets next to their code), pino (its transports start
+// threads from files beside it) and everything else stay ordinary imports from node_modules.
 //
 // The output is flat on purpose: a worker is started as `new URL("./<name>.js", import.meta.url)` (src/worker.ts)
 // from whichever chunk the caller landed in, and PROJECT_ROOT is the parent of the folder holding config.ts's code.
@@ -19,18 +20,23 @@ import { build } from "esbuild";
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 const DIST = join(ROOT, "dist");
 
-const BUNDLED = new Set(["kysely", "zod", "commander", "smol-toml", "cli-progress", "@duckdb/node-api", "onnx-proto", "protobufjs"]);
+// Packages bundled with what they import (their own dependencies come along) ...
+const BUNDLED = ["kysely", "zod", "commander", "smol-toml", "cli-progress", "@duckdb/node-api", "onnx-proto", "pino-pretty", "@stdlib/"];
+// ... except native add-ons, which must load from node_modules whoever imports them.
+const NATIVE = new Set(["@duckdb/node-bindings", "onnxruntime-node", "better-sqlite3", "pg"]);
 const packageOf = (spec) => (spec.startsWith("@") ? spec.split("/").slice(0, 2).join("/") : spec.split("/")[0]);
+const listed = (pkg) => BUNDLED.some((b) => (b.endsWith("/") ? pkg.startsWith(b) : pkg === b));
 
-/** Relative imports and the BUNDLED packages are bundled; every other bare import stays external. */
+/** Which bare imports are bundled: a listed package from our code, anything a bundled package imports; never a native one. */
 const onlyListedPackages = {
   name: "only-listed-packages",
   setup(b) {
     b.onResolve({ filter: /^[^./]/ }, (args) => {
-      if (args.path.startsWith("node:") || !BUNDLED.has(packageOf(args.path)) || args.kind === "entry-point") {
-        return args.kind === "entry-point" ? undefined : { path: args.path, external: true };
-      }
-      return undefined;
+      if (args.kind === "entry-point") return undefined;
+      const pkg = packageOf(args.path);
+      const fromPackage = args.importer.includes("/node_modules/");
+      const bundled = !args.path.startsWith("node:") && !NATIVE.has(pkg) && (fromPackage || listed(pkg));
+      return bundled ? undefined : { path: args.path, external: true };
     });
   },
 };

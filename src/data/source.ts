@@ -1,4 +1,4 @@
-import { existsSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { resolve } from "node:path";
 import { type DuckDBConnection, type DuckDBDataChunk, DuckDBInstance } from "@duckdb/node-api";
 import SqliteDatabase from "better-sqlite3";
@@ -45,8 +45,16 @@ export interface CustomerSource {
   modelChunks(options: ChunkOptions, hints: ColumnHints): AsyncGenerator<RawChunk<ColumnValues>>;
   /** Values of `column` that occur more than once, in their canonical text form (src/data/ids.ts). */
   duplicates(column: string): Promise<Set<string>>;
+  /**
+   * How many rows the input has, when the reader can tell without reading them (a Parquet file's footer, a CSV
+   * file small enough that counting is instant); null when only reading everything would tell.
+   */
+  knownRows(): Promise<number | null>;
   close(): Promise<void>;
 }
+
+/** A CSV file up to this size is counted outright by knownRows (a few milliseconds); a larger one is not. */
+const COUNTED_CSV_BYTES = 1024 * 1024;
 
 export async function openSource(spec: SourceSpec): Promise<CustomerSource> {
   const { data } = spec;
@@ -228,6 +236,13 @@ class DuckFileSource implements CustomerSource {
     return canonicalIds(reader.getRowObjects().map((r) => plain(r.k)));
   }
 
+  async knownRows(): Promise<number | null> {
+    // DuckDB answers a Parquet count from the row groups' metadata, without reading a column.
+    if (this.textNumbers && statSync(this.description).size > COUNTED_CSV_BYTES) return null;
+    const reader = await this.conn.runAndReadAll(`SELECT count(*) AS n FROM ${this.relation}`);
+    return Number(reader.getRowObjects()[0]?.n ?? 0);
+  }
+
   async close(): Promise<void> {
     this.conn.closeSync();
     this.instance.closeSync();
@@ -354,6 +369,11 @@ class SqliteSource implements CustomerSource {
     return canonicalIds(rows.map((r) => r.k));
   }
 
+  async knownRows(): Promise<number | null> {
+    // A table or query may be large; counting it would read it once more.
+    return null;
+  }
+
   async close(): Promise<void> {
     this.db.close();
   }
@@ -425,6 +445,10 @@ class PostgresSource implements CustomerSource {
       oneStatement(this.client, `SELECT ${c} AS k FROM ${this.relation} WHERE ${c} IS NOT NULL GROUP BY 1 HAVING count(*) > 1`),
     );
     return canonicalIds(res.rows.map((r: { k: unknown }) => r.k));
+  }
+
+  async knownRows(): Promise<number | null> {
+    return null;
   }
 
   async close(): Promise<void> {
