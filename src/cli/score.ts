@@ -7,6 +7,7 @@ import { loadModel } from "../model/registry.js";
 import { runTrainer } from "../model/trainer.js";
 import { type BatchSummary, scoreBatch } from "../scoring/batch.js";
 import { type CommandContext, output, parseChoice, parseDate, parseIntFlag, today } from "./context.js";
+import { describeBands } from "./format.js";
 import { batchProgress } from "./progress.js";
 
 interface ScoreFlags {
@@ -49,10 +50,8 @@ function sparkArgs(flags: ScoreFlags, modelName: string, kind: string, asOf: str
 }
 
 export function formatSummary(s: BatchSummary): string {
-  const bands = Object.entries(s.bands)
-    .sort((a, b) => b[1] - a[1])
-    .map(([band, n]) => `${band} ${n}`)
-    .join(", ");
+  // In the model's order (highest risk first), with every band shown even when no customer fell in it.
+  const bands = s.bandCutoffs.map((b) => `${b.name} ${s.bands[b.name] ?? 0}`).join(", ");
   const lines = [
     s.status === "already_complete" ? `Run ${s.runId} was already complete; nothing re-scored.` : `Scored run ${s.runId}.`,
     `  model        ${s.modelName} v${s.modelVersion}`,
@@ -61,6 +60,7 @@ export function formatSummary(s: BatchSummary): string {
     `  scored       ${s.rowsScored}`,
     `  quarantined  ${s.rowsQuarantined}${s.rowsQuarantined > 0 ? `  (see: churnops quarantine ${s.runId})` : ""}`,
     `  bands        ${bands || "-"}`,
+    `  cut-offs     ${describeBands(s.bandCutoffs)}; flagged as churners at p ≥ ${s.operatingThreshold.toFixed(3)}`,
   ];
   if (s.status === "complete") lines.push(`  speed        ${Math.round(s.rowsPerSecond)} rows/s in ${(s.durationMs / 1000).toFixed(1)} s`);
   if (s.out !== null) lines.push(`  written to   ${s.out}`);

@@ -66,7 +66,8 @@ export function sourceOfRun(run: ScoreRun): SourceSpec {
   return { data: desc };
 }
 
-async function bundleOfRun(config: Config, run: ScoreRun, bundleDir: string | undefined): Promise<BundleJson> {
+/** The bundle that scored a run (or the one given with --bundle, whose version may differ on purpose). */
+export async function bundleOfRun(config: Config, run: ScoreRun, bundleDir: string | undefined): Promise<BundleJson> {
   const dir = bundleDir ?? (await resolveBundle(config, run.model_version)).bundlePath;
   const { json } = await readBundle(dir);
   if (json.model_version !== run.model_version && bundleDir === undefined)

@@ -1,12 +1,11 @@
 import type { Config } from "../config.js";
 import { ChurnopsError } from "../errors.js";
 import type { Logger } from "../log.js";
-import { readBundle } from "../model/bundle.js";
-import { resolveBundle } from "../model/registry.js";
 import type { Store } from "../store/db.js";
 import { type EstimateReport, getEstimate, saveEstimate, scoreGroups } from "../store/estimates.js";
 import { resolveRun } from "../store/runs.js";
 import { type AlertInput, type AlertSink, type RaisedAlert, raiseAlerts } from "./alerts.js";
+import { bundleOfRun } from "./check-drift.js";
 import { checkCalibration, estimateMetrics } from "./estimate.js";
 import type { PerformanceReport } from "./performance.js";
 
@@ -22,10 +21,7 @@ export async function estimateRun(deps: EstimateDeps, runRef: string, options: {
   const { store, config } = deps;
   const run = await resolveRun(store, runRef);
   if (run.status !== "complete") throw new ChurnopsError("conflict", `run ${run.run_id} is ${run.status}; performance is estimated on complete runs`);
-  const dir = options.bundleDir ?? (await resolveBundle(config, run.model_version)).bundlePath;
-  const { json: bundle } = await readBundle(dir);
-  if (options.bundleDir === undefined && bundle.model_version !== run.model_version)
-    throw new ChurnopsError("bundle_invalid", `bundle ${dir} is version ${bundle.model_version}, but run ${run.run_id} was scored by v${run.model_version}`);
+  const bundle = await bundleOfRun(config, run, options.bundleDir);
   const settings = config.monitoring.estimate;
   const recallTarget = config.monitoring.performance.recall_target ?? bundle.thresholds.recall_target ?? 0.8;
   const tolerance = config.monitoring.performance.recall_tolerance;

@@ -5,6 +5,7 @@ import { identityText, inputIdentity } from "../data/input-identity.js";
 import { type CustomerSource, openSource, type RawChunk, type SourceSpec } from "../data/source.js";
 import { type ChunkValidation, describeViolations, RowValidator, unstorableId } from "../data/validate.js";
 import { ChurnopsError } from "../errors.js";
+import type { Band } from "../model/bundle.js";
 import type { ChurnModel } from "../model/runtime.js";
 import { BatchProfiler, binScores, type RunProfile } from "../monitoring/drift.js";
 import type { Store } from "../store/db.js";
@@ -63,6 +64,9 @@ export interface BatchSummary {
   /** Rows a previous, interrupted invocation had already committed. */
   resumedFrom: number;
   bands: Record<string, number>;
+  /** The model's bands with their lower cut-offs, highest first, and the operating threshold that flags a churner. */
+  bandCutoffs: readonly Band[];
+  operatingThreshold: number;
   durationMs: number;
   rowsPerSecond: number;
   out: string | null;
@@ -105,7 +109,8 @@ export async function scoreBatch(options: BatchOptions): Promise<BatchSummary> {
             input: identityText(inputIdentity(options.source, source.description)),
             rerun: options.rerun,
           });
-    const id = run?.run_id ?? (runId as string);
+    // A re-run of a complete run scores under its own id and takes the original's once it completes.
+    let id = run?.run_id ?? (runId as string);
     if (run !== null && store !== null && run.status === "complete") {
       options.log?.info({ event: "score.already_complete", run_id: id }, "run already complete; nothing to do");
       if (options.out !== undefined) await exportRun(store, id, options.out);
@@ -223,7 +228,7 @@ export async function scoreBatch(options: BatchOptions): Promise<BatchSummary> {
       if (failed !== null) throw failed;
       // Counted by the store when there is one: the rows it holds, not the rows offered to it.
       if (store !== null) ({ rows_scored: rowsScored, rows_quarantined: rowsQuarantined } = await getRun(store, id));
-      if (Number(rowsScored) === 0) throw nothingScored(id, source.description, rowsDone, store !== null);
+      if (Number(rowsScored) === 0) throw nothingScored(id, source.description, rowsDone, store !== null, run?.replaces ?? null);
       if (fileSink !== null) await fileSink.close();
     } catch (err) {
       // A commit still running on the writer thread settles before the run is marked failed.
@@ -234,7 +239,7 @@ export async function scoreBatch(options: BatchOptions): Promise<BatchSummary> {
     const durationMs = performance.now() - started;
     let bands: Record<string, number>;
     if (store !== null) {
-      await finishRun(store, id, { status: "complete", durationMs });
+      id = (await finishRun(store, id, { status: "complete", durationMs })).run_id;
       if (exportAtEnd && options.out !== undefined) await exportRun(store, id, options.out);
       // Counted while scoring, unless earlier chunks came from an interrupted invocation: then the store knows.
       bands = resumedFrom === 0 ? { ...bandTally } : await bandCounts(store, id);
@@ -261,12 +266,16 @@ export async function scoreBatch(options: BatchOptions): Promise<BatchSummary> {
 }
 
 /** A run that scored no row is a failure: an empty table or one where every row was refused is not a day's scores. */
-function nothingScored(runId: string, source: string, rowsRead: number, stored: boolean): ChurnopsError {
+function nothingScored(runId: string, source: string, rowsRead: number, stored: boolean, replaces: string | null): ChurnopsError {
   const why =
     rowsRead === 0
       ? `${source} has no rows`
       : `every one of the ${rowsRead} rows of ${source} was quarantined${stored ? ` (see: churnops quarantine ${runId})` : ""}`;
-  return new ChurnopsError("validation_failed", `no customer was scored: ${why}${stored ? `; run ${runId} is marked failed` : ""}`, { field: "data" });
+  return new ChurnopsError(
+    "validation_failed",
+    `no customer was scored: ${why}${stored ? `; run ${runId} is marked failed` : ""}${replaces === null ? "" : ` and run ${replaces} keeps the scores it had`}`,
+    { field: "data" },
+  );
 }
 
 /**
@@ -308,7 +317,17 @@ async function startDrift(store: Store, run: ScoreRun, model: ChurnModel): Promi
 }
 
 function summaryBase(options: BatchOptions, runId: string, source: string) {
-  return { runId, kind: options.kind, asOf: options.asOf, modelName: options.model.name, modelVersion: options.model.version, source };
+  const { bands, thresholds } = options.model.bundle;
+  return {
+    runId,
+    kind: options.kind,
+    asOf: options.asOf,
+    modelName: options.model.name,
+    modelVersion: options.model.version,
+    source,
+    bandCutoffs: bands,
+    operatingThreshold: thresholds.operating,
+  };
 }
 
 /**

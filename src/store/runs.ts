@@ -49,6 +49,7 @@ export async function startOrResumeRun(store: Store, key: RunKey, now: Date = ne
       ...startingState(key, now),
       lease_owner: null,
       lease_expires_at: null,
+      replaces: null,
     })
     .onConflict((oc) => oc.column("run_id").doNothing())
     .execute();
@@ -73,12 +74,87 @@ export async function startOrResumeRun(store: Store, key: RunKey, now: Date = ne
       { field: "data" },
     );
   }
+  if (run.status === "complete") {
+    // A complete run keeps its scores for every reader until the re-run's are all in.
+    await assertNoCampaigns(store, run_id);
+    return startOrResumeRerun(store, run, key, now);
+  }
   await claimRun(store, run, now);
   if (rerun || otherInput) {
     await assertNoCampaigns(store, run_id);
     await restartRun(store, run_id, key, now);
   }
   return getRun(store, run_id);
+}
+
+/** The id of the run a re-run of `runId` scores into until it completes. */
+export function rerunId(runId: string): string {
+  return `${runId}~rerun`;
+}
+
+/**
+ * A re-run of a complete run scores into a run of its own (`<run>~rerun`, naming the run it replaces), so that
+ * readers of the original see all of its scores, never part of the new ones. A killed re-run leaves the original
+ * as it was; the next `--rerun` with the same input resumes it, with another input starts it over.
+ */
+async function startOrResumeRerun(store: Store, original: ScoreRun, key: RunKey, now: Date): Promise<ScoreRun> {
+  const run_id = rerunId(original.run_id);
+  await store.db
+    .insertInto("score_runs")
+    .values({
+      run_id,
+      kind: key.kind,
+      as_of: key.asOf,
+      model_name: key.modelName,
+      model_version: key.modelVersion,
+      ...startingState(key, now),
+      lease_owner: null,
+      lease_expires_at: null,
+      replaces: original.run_id,
+    })
+    .onConflict((oc) => oc.column("run_id").doNothing())
+    .execute();
+  const staged = await getRun(store, run_id);
+  await claimRun(store, staged, now);
+  const otherInput = staged.input !== null && key.input !== undefined ? staged.input !== key.input : staged.source !== key.source;
+  if (otherInput || staged.status === "failed") await restartRun(store, run_id, key, now);
+  return getRun(store, run_id);
+}
+
+/**
+ * A completed re-run takes its original's place in one transaction: the original's scores, quarantine, profile
+ * and the reports computed from them go, the re-run's rows move under the original's id, and the original's
+ * record describes the new input. Until the commit every reader sees the original as it was.
+ */
+async function replaceWithRerun(store: Store, rerun: ScoreRun, finished: { finished_at: string; duration_ms: number }): Promise<void> {
+  const originalId = rerun.replaces as string;
+  await store.db.transaction().execute(async (trx) => {
+    for (const table of ["scores", "quarantine", "run_profiles", "drift_reports", "performance_estimates"] as const)
+      await trx.deleteFrom(table).where("run_id", "=", originalId).execute();
+    for (const table of ["scores", "quarantine", "run_profiles"] as const)
+      await trx.updateTable(table).set({ run_id: originalId }).where("run_id", "=", rerun.run_id).execute();
+    await trx
+      .updateTable("score_runs")
+      .set({
+        source: rerun.source,
+        input: rerun.input,
+        input_fingerprint: rerun.input_fingerprint,
+        status: "complete",
+        started_at: rerun.started_at,
+        finished_at: finished.finished_at,
+        rows_read: rerun.rows_read,
+        rows_scored: rerun.rows_scored,
+        rows_quarantined: rerun.rows_quarantined,
+        checkpoint_rows: rerun.checkpoint_rows,
+        duration_ms: finished.duration_ms,
+        error: null,
+        lease_owner: null,
+        lease_expires_at: null,
+      })
+      .where("run_id", "=", originalId)
+      .execute();
+    await trx.deleteFrom("score_runs").where("run_id", "=", rerun.run_id).execute();
+  });
 }
 
 /** A run's record as it starts from row zero with this input (new, or started over). */
@@ -378,23 +454,26 @@ export function writeChunkSqlite(db: SqliteDatabase.Database, runId: string, chu
   })();
 }
 
+/** Mark a run finished. A completed re-run replaces its original, and the original's record is what returns. */
 export async function finishRun(
   store: Store,
   runId: string,
   outcome: { status: "complete" | "failed"; durationMs: number; error?: string },
 ): Promise<ScoreRun> {
-  await store.db
-    .updateTable("score_runs")
-    .set({
-      status: outcome.status,
-      finished_at: new Date().toISOString(),
-      duration_ms: outcome.durationMs,
-      error: outcome.error ?? null,
-      lease_owner: null,
-      lease_expires_at: null,
-    })
-    .where("run_id", "=", runId)
-    .execute();
+  const finished = {
+    status: outcome.status,
+    finished_at: new Date().toISOString(),
+    duration_ms: outcome.durationMs,
+    error: outcome.error ?? null,
+    lease_owner: null,
+    lease_expires_at: null,
+  };
+  const run = await getRun(store, runId);
+  if (run.replaces !== null && outcome.status === "complete") {
+    await replaceWithRerun(store, run, finished);
+    return getRun(store, run.replaces);
+  }
+  await store.db.updateTable("score_runs").set(finished).where("run_id", "=", runId).execute();
   return getRun(store, runId);
 }
 

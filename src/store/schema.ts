@@ -23,6 +23,8 @@ export interface ScoreRunsTable {
   input: string | null;
   /** A running hash of the ids of the first `checkpoint_rows` input rows, in input order (null before 006). */
   input_fingerprint: string | null;
+  /** Set on a re-run's own run: the run whose scores it takes over when it completes (null otherwise; 019). */
+  replaces: string | null;
 }
 
 /** The drift profile of a run's input and scores, gathered while scoring (JSON; see src/monitoring/drift.ts). */

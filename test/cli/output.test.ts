@@ -3,6 +3,7 @@ import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import { snakeKeys } from "../../src/cli/context.js";
 import { describeBands, table } from "../../src/cli/format.js";
+import { formatSummary } from "../../src/cli/score.js";
 import { usageError } from "../../src/cli/main.js";
 import { humanLines, logFormat } from "../../src/log.js";
 
@@ -53,5 +54,33 @@ describe("output for people and for machines", () => {
     ];
     expect(describeBands(bands)).toBe("high p ≥ 0.600 · medium p ≥ 0.300 · low p < 0.300");
     expect(table(["a", "bb"], [["xyz", "1"]])).toBe("a    bb\nxyz  1");
+  });
+
+  it("ends a score run's summary with every band, in the model's order, and their cut-offs beside the operating threshold", () => {
+    const text = formatSummary({
+      runId: "daily-2026-12-01-churn-v3",
+      status: "complete",
+      kind: "daily",
+      asOf: "2026-12-01",
+      modelName: "churn",
+      modelVersion: "3",
+      source: "customers.parquet",
+      rowsRead: 10,
+      rowsScored: 10,
+      rowsQuarantined: 0,
+      resumedFrom: 0,
+      bands: { low: 6, high: 4 },
+      bandCutoffs: [
+        { name: "high", min: 0.45 },
+        { name: "medium", min: 0.2 },
+        { name: "low", min: 0 },
+      ],
+      operatingThreshold: 0.45,
+      durationMs: 1000,
+      rowsPerSecond: 10,
+      out: null,
+    });
+    expect(text).toContain("  bands        high 4, medium 0, low 6\n");
+    expect(text).toContain("  cut-offs     high p ≥ 0.450 · medium p ≥ 0.200 · low p < 0.200; flagged as churners at p ≥ 0.450");
   });
 });

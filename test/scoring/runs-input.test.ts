@@ -166,6 +166,56 @@ describe.each(storeTargets)("a run's input, on $name", (target) => {
     }
   });
 
+  it("keeps a complete run's scores whole while --rerun replaces them: a killed re-run leaves them as they were", async () => {
+    const first = join(workdir, `atomic-first-${target.name}.parquet`);
+    const big = join(workdir, `atomic-big-${target.name}.parquet`);
+    await duck(`COPY (SELECT * FROM customers LIMIT 1000) TO '${first}'`);
+    await duck(`COPY (SELECT * REPLACE ('R' || customer_id || '-' || k AS customer_id) FROM customers, range(50) t(k) ORDER BY k, customer_id) TO '${big}'`);
+    const dbUrl = await target.fresh();
+    const env = { CHURNOPS_HOME: fixture.home, CHURNOPS_DB_URL: dbUrl };
+    const args = (data: string) => ["score", "--data", data, "--model", fixture.bundleDir, "--as-of", "2026-11-27", "--chunk-size", "500", "--json"];
+    const runId = `daily-2026-11-27-churn-v${fixture.version}`;
+    expect((await runCli(args(first), env)).code).toBe(0);
+    const store = await openStore(dbUrl);
+    const original = async () => {
+      const run = await getRun(store, runId);
+      const ids = await store.db.selectFrom("scores").select("customer_id").where("run_id", "=", runId).execute();
+      return {
+        status: run.status,
+        source: run.source,
+        rows: run.rows_scored,
+        stored: ids.length,
+        fromBig: ids.filter((r) => r.customer_id.startsWith("R")).length,
+      };
+    };
+    const before = await original();
+    expect(before).toEqual({ status: "complete", source: first, rows: 1000, stored: 1000, fromBig: 0 });
+    try {
+      const { child, done } = startCli([...args(big), "--rerun"], env);
+      for (;;) {
+        const row = await store.db.selectFrom("score_runs").select("checkpoint_rows").where("replaces", "=", runId).executeTakeFirst();
+        if (row !== undefined && Number(row.checkpoint_rows) >= 10_000) break;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      // Mid-way, and after a kill, a reader of the run sees exactly the scores it had.
+      expect(await original()).toEqual(before);
+      child.kill("SIGKILL");
+      expect((await done).signal).toBe("SIGKILL");
+      expect(await original()).toEqual(before);
+      const latest = await store.db.selectFrom("score_runs").select("run_id").where("status", "=", "complete").execute();
+      expect(latest.map((r) => r.run_id)).toEqual([runId]);
+
+      const rerun = await runCli([...args(big), "--rerun"], env);
+      expect(rerun.stderr).toBe("");
+      expect(JSON.parse(rerun.stdout)).toMatchObject({ run_id: runId, status: "complete", rows_scored: 200_000 });
+      expect(await original()).toEqual({ status: "complete", source: big, rows: 200_000, stored: 200_000, fromBig: 200_000 });
+      const left = await store.db.selectFrom("score_runs").select("run_id").execute();
+      expect(left.map((r) => r.run_id)).toEqual([runId]);
+    } finally {
+      await store.close();
+    }
+  });
+
   it("marks a run in which no row was scored as failed: an empty table, or every row quarantined", async () => {
     const empty = join(workdir, `empty-${target.name}.parquet`);
     await duck(`COPY (SELECT * FROM customers LIMIT 0) TO '${empty}'`);

@@ -1,0 +1,113 @@
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from "kysely";
+import pg from "pg";
+import { describe, expect, it } from "vitest";
+import { openSqlite, openStore } from "../../src/store/db.js";
+import { migrations } from "../../src/store/migrations/index.js";
+import type { Database } from "../../src/store/schema.js";
+import { countRows, storeTargets } from "../helpers/stores.js";
+
+/** A store as the previous release left it: every migration up to and including `last`. */
+async function storeUpTo(url: string, last: string): Promise<Kysely<Database>> {
+  let db: Kysely<Database>;
+  let schema: string | undefined;
+  if (url.startsWith("sqlite://")) db = new Kysely<Database>({ dialect: new SqliteDialect({ database: openSqlite(url.slice("sqlite://".length)) }) });
+  else {
+    db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url, max: 2 }) }) });
+    schema = (await sql<{ s: string }>`select current_schema() as s`.execute(db)).rows[0]?.s;
+  }
+  const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations }, ...(schema === undefined ? {} : { migrationTableSchema: schema }) });
+  const { error } = await migrator.migrateTo(last);
+  if (error !== undefined) throw error;
+  return db;
+}
+
+const run = (id: string, asOf: string) => ({
+  run_id: id,
+  kind: "daily" as const,
+  as_of: asOf,
+  model_name: "churn",
+  model_version: "3",
+  source: "customers.parquet",
+  status: "complete" as const,
+  started_at: "2026-11-01T00:00:00.000Z",
+  finished_at: "2026-11-01T00:01:00.000Z",
+  rows_read: 2,
+  rows_scored: 2,
+  rows_quarantined: 1,
+  checkpoint_rows: 3,
+  duration_ms: 60_000,
+  error: null,
+  lease_owner: null,
+  lease_expires_at: null,
+  input: null,
+  input_fingerprint: null,
+});
+
+describe.each(storeTargets)("store migrations on $name", (target) => {
+  it("019 (re-runs in a run of their own) keeps every run, score, quarantined row and profile of an existing store", async () => {
+    const url = await target.fresh();
+    const old = await storeUpTo(url, "015_estimates");
+    for (const asOf of ["2026-11-01", "2026-11-02"]) {
+      const id = `daily-${asOf}-churn-v3`;
+      // Inserted without `replaces`: the column does not exist yet.
+      await (old as unknown as Kysely<Record<string, Record<string, unknown>>>).insertInto("score_runs").values(run(id, asOf)).execute();
+      await old
+        .insertInto("scores")
+        .values(
+          ["a", "b"].map((c) => ({
+            run_id: id,
+            customer_id: c,
+            probability: 0.5,
+            band: "high",
+            decision: 1,
+            model_name: "churn",
+            model_version: "3",
+            scored_at: asOf,
+          })),
+        )
+        .execute();
+      await old.insertInto("quarantine").values({ run_id: id, row_number: 3, customer_id: "c", reason: "tenure_months: missing" }).execute();
+      await old.insertInto("run_profiles").values({ run_id: id, profile: "{}" }).execute();
+    }
+    await old.destroy();
+
+    const store = await openStore(url);
+    try {
+      expect(await countRows(store, "score_runs")).toBe(2);
+      expect(await countRows(store, "scores")).toBe(4);
+      expect(await countRows(store, "quarantine")).toBe(2);
+      expect(await countRows(store, "run_profiles")).toBe(2);
+      const migrated = await store.db.selectFrom("score_runs").selectAll().orderBy("run_id").execute();
+      expect(migrated[0]).toEqual({ ...run("daily-2026-11-01-churn-v3", "2026-11-01"), replaces: null });
+      // The natural key still holds among the runs people read; a re-run's own run is outside it.
+      await expect(
+        store.db
+          .insertInto("score_runs")
+          .values({ ...run("other-id", "2026-11-01"), replaces: null })
+          .execute(),
+      ).rejects.toThrow(/unique/i);
+      await store.db
+        .insertInto("score_runs")
+        .values({ ...run("daily-2026-11-01-churn-v3~rerun", "2026-11-01"), status: "running", replaces: "daily-2026-11-01-churn-v3" })
+        .execute();
+      // Foreign keys still point at the rebuilt table.
+      await expect(
+        store.db
+          .insertInto("scores")
+          .values({
+            run_id: "no-such-run",
+            customer_id: "x",
+            probability: 0.1,
+            band: "low",
+            decision: 0,
+            model_name: "churn",
+            model_version: "3",
+            scored_at: "t",
+          })
+          .execute(),
+      ).rejects.toThrow(/foreign key/i);
+    } finally {
+      await store.close();
+    }
+  });
+});
