@@ -64,6 +64,10 @@ export function openSqlite(path: string): SqliteDatabase.Database {
   sqlite.pragma("synchronous = NORMAL");
   sqlite.pragma("busy_timeout = 10000");
   sqlite.pragma("foreign_keys = ON");
+  // 64 MiB of page cache instead of SQLite's 2 MiB: the scores table's secondary indexes (by customer; by run and
+  // probability) take each chunk's rows in random order, and with the default cache every insert went to disk for
+  // its index pages (1M scores: 14.9 s with the default, 10.1 s with this, the writer thread's time nearly all of it).
+  sqlite.pragma("cache_size = -65536");
   return sqlite;
 }
 
