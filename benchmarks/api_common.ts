@@ -5,10 +5,10 @@
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { syntheticTrainArgs } from "../src/model/trainer.js";
 
 export const ROOT = join(import.meta.dirname, "..");
@@ -246,7 +246,10 @@ export function loadGenerator(): { tool: string; runs_as: string; latency_resolu
 export function autocannon(served: Served, path: string, body: string, connections: number, seconds: number, onSecond?: () => void): Promise<CannonJson> {
   const headers = Object.entries({ "content-type": "application/json", ...served.headers }).flatMap(([k, v]) => ["-H", `${k}: ${v}`]);
   const cli = join(ROOT, "node_modules", "autocannon", "autocannon.js");
-  const argv = [cli, "-c", String(connections), "-d", String(seconds), "-j", "-m", "POST", ...headers, "-b", body, `${served.url}${path}`];
+  // The body goes in a file: a 1,000-customer batch is longer than one command-line argument may be (E2BIG).
+  const bodyFile = join(mkdtempSync(join(tmpdir(), "churnops-bench-body-")), "body.json");
+  writeFileSync(bodyFile, body);
+  const argv = [cli, "-c", String(connections), "-d", String(seconds), "-j", "-m", "POST", ...headers, "-i", bodyFile, `${served.url}${path}`];
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, argv, { stdio: ["ignore", "pipe", "ignore"] });
     let out = "";
@@ -254,8 +257,10 @@ export function autocannon(served: Served, path: string, body: string, connectio
       out += d;
     });
     const timer = onSecond === undefined ? null : setInterval(onSecond, 1000);
+    child.on("error", reject);
     child.on("close", (code) => {
       if (timer !== null) clearInterval(timer);
+      rmSync(dirname(bodyFile), { recursive: true, force: true });
       if (code !== 0) reject(new Error(`autocannon exited ${code}`));
       else resolve(JSON.parse(out) as CannonJson);
     });

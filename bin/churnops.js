@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// Thin launcher: the compiled CLI lives in dist/ (built by `make setup` / `npm run build`).
-import { main } from "../dist/cli/main.js";
+// Thin launcher: the CLI is compiled to dist/ and bundled into dist/churnops-cli.js (by `make setup` / `npm run
+// build`; see scripts/bundle-cli.mjs for why it is bundled).
+import { main } from "../dist/churnops-cli.js";
 
 main(process.argv).then(
   (code) => {

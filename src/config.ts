@@ -260,9 +260,9 @@ const configSchema = z.object({
 export type Config = z.infer<typeof configSchema>;
 export type ScoringConfig = Config["scoring"];
 
-/** How batch jobs load a model: inference in a worker thread, with the configured thread count. */
-export function batchRuntime(config: Config): { inferenceWorker: true; intraOpThreads?: number } {
-  return config.scoring.onnx_threads > 0 ? { inferenceWorker: true, intraOpThreads: config.scoring.onnx_threads } : { inferenceWorker: true };
+/** How batch jobs load a model: inference in a worker thread (started by scoreBatch for more than one chunk), with the configured thread count. */
+export function batchRuntime(config: Config): { inferenceWorker: "on-demand"; intraOpThreads?: number } {
+  return config.scoring.onnx_threads > 0 ? { inferenceWorker: "on-demand", intraOpThreads: config.scoring.onnx_threads } : { inferenceWorker: "on-demand" };
 }
 export type ServerConfig = Config["server"];
 export type CampaignsConfig = Config["campaigns"];

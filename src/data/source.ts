@@ -1,4 +1,4 @@
-import { closeSync, existsSync, mkdtempSync, openSync, readSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, mkdtempSync, openSync, readSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { type DuckDBConnection, type DuckDBDataChunk, DuckDBInstance } from "@duckdb/node-api";
@@ -46,8 +46,16 @@ export interface CustomerSource {
   modelChunks(options: ChunkOptions, hints: ColumnHints): AsyncGenerator<RawChunk<ColumnValues>>;
   /** Values of `column` that occur more than once, in their canonical text form (src/data/ids.ts). */
   duplicates(column: string): Promise<Set<string>>;
+  /**
+   * How many rows the input has, when the reader can tell without reading them (a Parquet file's footer, a CSV
+   * file small enough that counting is instant); null when only reading everything would tell.
+   */
+  knownRows(): Promise<number | null>;
   close(): Promise<void>;
 }
+
+/** A CSV file up to this size is counted outright by knownRows (a few milliseconds); a larger one is not. */
+const COUNTED_CSV_BYTES = 1024 * 1024;
 
 export async function openSource(spec: SourceSpec): Promise<CustomerSource> {
   const { data } = spec;
@@ -333,8 +341,8 @@ class DuckFileSource implements CustomerSource {
    * counting again raises the error the stream swallowed. Rows are never silently left unread.
    */
   private async checkEnd(rowsRead: number): Promise<void> {
-    this.rowCount ??= await this.mapped(async () => Number((await this.conn.runAndReadAll(`SELECT count(*) FROM ${this.relation}`)).getRowsJS()[0]?.[0]));
-    if (rowsRead < this.rowCount)
+    const rows = await this.countRows();
+    if (rowsRead < rows)
       throw new ChurnopsError(
         "bad_input",
         `reading ${this.description} stopped after row ${rowsRead} of ${this.rowCount}; the file may be damaged or still being written`,
@@ -351,6 +359,19 @@ class DuckFileSource implements CustomerSource {
     } catch (err) {
       throw csvError(err, this.description) ?? err;
     }
+  }
+
+  async knownRows(): Promise<number | null> {
+    // DuckDB answers a Parquet count from the row groups' metadata, without reading a column.
+    if (this.textNumbers && statSync(this.description).size > COUNTED_CSV_BYTES) return this.rowCount;
+    return this.countRows();
+  }
+
+  private async countRows(): Promise<number> {
+    this.rowCount ??= await this.mapped(async () =>
+      Number((await this.conn.runAndReadAll(`SELECT count(*) AS n FROM ${this.relation}`)).getRowObjects()[0]?.n ?? 0),
+    );
+    return this.rowCount;
   }
 
   async close(): Promise<void> {
@@ -479,6 +500,11 @@ class SqliteSource implements CustomerSource {
     return canonicalIds(rows.map((r) => r.k));
   }
 
+  async knownRows(): Promise<number | null> {
+    // A table or query may be large; counting it would read it once more.
+    return null;
+  }
+
   async close(): Promise<void> {
     this.db.close();
   }
@@ -550,6 +576,10 @@ class PostgresSource implements CustomerSource {
       oneStatement(this.client, `SELECT ${c} AS k FROM ${this.relation} WHERE ${c} IS NOT NULL GROUP BY 1 HAVING count(*) > 1`),
     );
     return canonicalIds(res.rows.map((r: { k: unknown }) => r.k));
+  }
+
+  async knownRows(): Promise<number | null> {
+    return null;
   }
 
   async close(): Promise<void> {

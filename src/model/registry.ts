@@ -6,7 +6,7 @@ import { ChurnopsError } from "../errors.js";
 import { createLogger } from "../log.js";
 import { MAX_GRAPH_BYTES, MAX_JSON_BYTES, type RegisteredDigest } from "./bundle.js";
 import { type RegisteredVersion, readRegistryCache } from "./registry-cache.js";
-import { ChurnModel, type RuntimeOptions } from "./runtime.js";
+import type { ChurnModel, RuntimeOptions } from "./runtime.js";
 import { trainerJson } from "./trainer.js";
 
 /** What `--model` may say: an alias, a registered version number, or a bundle directory. */
@@ -204,6 +204,8 @@ async function resolveOverRest(config: Config, base: string, ref: string, maxArt
         if (!art.ok) throw new ChurnopsError("model_not_found", `cannot download bundle/${file} of run ${runId} from ${root} (HTTP ${art.status})`);
         await readCapped(art, Math.min(max, maxArtifactBytes ?? max), `bundle/${file} of run ${runId} from ${root}`, join(staging, file));
       }
+      // Loaded here only: commands that merely resolve (drift, models) do not pay for ONNX Runtime.
+      const { ChurnModel } = await import("./runtime.js");
       await (await ChurnModel.load(staging, { registered })).close();
       if (!existsSync(join(dir, "bundle.json"))) await rename(staging, dir);
     } finally {
@@ -217,6 +219,7 @@ async function resolveOverRest(config: Config, base: string, ref: string, maxArt
 /** Resolve and load in one step: the model is verified (digest, graph, sha256, golden vectors) before it is returned. */
 export async function loadModel(config: Config, ref: ModelRef, options: RuntimeOptions & { fresh?: boolean } = {}): Promise<ChurnModel> {
   const resolved = await resolveBundle(config, ref, options);
+  const { ChurnModel } = await import("./runtime.js");
   return ChurnModel.load(resolved.bundlePath, { ...options, ...(resolved.registered === undefined ? {} : { registered: resolved.registered }) });
 }
 

@@ -14,8 +14,10 @@ export interface RuntimeOptions {
   /**
    * Score in a worker thread (batch scoring): onnxruntime-node blocks the calling thread for the whole call, so
    * a worker lets reading, validating and writing overlap with inference. The API keeps inference in-thread.
+   * `"on-demand"`: in-thread until `startWorker()` is called — batch scoring calls it once it knows the input is
+   * more than one chunk, since a thread (its start-up, a second session) only costs on a one-chunk input.
    */
-  inferenceWorker?: boolean;
+  inferenceWorker?: boolean | "on-demand";
   /** What the registry recorded for this version; a bundle resolved from the registry must match it. */
   registered?: RegisteredDigest;
 }
@@ -32,7 +34,9 @@ export class ChurnModel {
     readonly bundle: BundleJson,
     private readonly session: ort.InferenceSession,
     readonly golden: GoldenCheck,
-    private readonly worker: InferenceWorker | null,
+    private worker: InferenceWorker | null,
+    /** What an on-demand worker is started from; null once started, or when the model has no worker. */
+    private workerStart: (() => Promise<InferenceWorker>) | null,
   ) {}
 
   get name(): string {
@@ -58,8 +62,17 @@ export class ChurnModel {
     }
     const golden = await checkGolden(session, files.json, dir);
     // The worker's session is built from the very bytes whose sha256 and golden vectors were just checked.
-    const worker = options.inferenceWorker === true ? await InferenceWorker.start(files.onnx, graphSpecOf(files.json), options.intraOpThreads) : null;
-    return new ChurnModel(dir, files.json, session, golden, worker);
+    const start = () => InferenceWorker.start(files.onnx, graphSpecOf(files.json), options.intraOpThreads);
+    const worker = options.inferenceWorker === true ? await start() : null;
+    return new ChurnModel(dir, files.json, session, golden, worker, options.inferenceWorker === "on-demand" ? start : null);
+  }
+
+  /** Move inference to the worker thread of an `"on-demand"` model (no-op otherwise, or when already started). */
+  async startWorker(): Promise<void> {
+    const start = this.workerStart;
+    if (start === null) return;
+    this.workerStart = null;
+    this.worker = await start();
   }
 
   /** Churn probability for every row of the batch, in one ONNX call. */

@@ -22,7 +22,7 @@ import {
   writeChunk,
 } from "../store/runs.js";
 import { ScoreWriter } from "../store/score-writer-client.js";
-import { checkOutput, ScoreFileSink } from "./file-sink.js";
+import { checkOutput, codeScores, ScoreFileSink } from "./file-sink.js";
 import { ScoreFileWriter } from "./file-sink-client.js";
 import { fingerprintPrefix, IdFingerprint } from "./id-fingerprint.js";
 
@@ -91,7 +91,7 @@ export async function scoreBatch(options: BatchOptions): Promise<BatchSummary> {
   if (options.out !== undefined) checkOutput(options.out);
   const source = await openSource(options.source);
   let writer: ScoreWriter | null = null;
-  let fileSink: ScoreFileWriter | null = null;
+  let fileSink: ScoreFile | null = null;
   try {
     const idColumn = model.bundle.schema.id_column;
     const features = model.bundle.schema.features.map((f) => f.name);
@@ -134,16 +134,21 @@ export async function scoreBatch(options: BatchOptions): Promise<BatchSummary> {
     // The file is written while scoring, on its own thread, beside the store or without one. Only a resumed run
     // exports its scores at the end: the rows of the interrupted invocation are in the store, not in this file.
     const exportAtEnd = store !== null && options.out !== undefined && resumedFrom > 0;
-    // The writer threads start while DuckDB looks for duplicated ids; on a big table each takes a moment.
-    const [scanned, writerStart, sinkStart] = await Promise.allSettled([
+    // Threads pay off only over several chunks: each one's start-up (a module graph, a connection or a session)
+    // is most of a one-chunk run. An input known to fit in one chunk is scored, written and filed on this thread.
+    const rows = await source.knownRows();
+    const threads = rows === null || rows - resumedFrom > options.chunkSize;
+    // The threads start while DuckDB looks for duplicated ids; on a big table each takes a moment.
+    const [scanned, writerStart, sinkStart, inferenceStart] = await Promise.allSettled([
       idColumn === null ? Promise.resolve(new Set<string>()) : source.duplicates(idColumn),
-      store === null ? Promise.resolve(null) : ScoreWriter.forStore(store),
-      options.out !== undefined && !exportAtEnd ? ScoreFileWriter.open(options.out) : Promise.resolve(null),
+      store === null || !threads ? Promise.resolve(null) : ScoreWriter.forStore(store),
+      options.out === undefined || exportAtEnd ? Promise.resolve(null) : threads ? ScoreFileWriter.open(options.out) : InThreadFile.open(options.out),
+      threads ? model.startWorker() : Promise.resolve(),
     ]);
     if (writerStart.status === "fulfilled") writer = writerStart.value;
     if (sinkStart.status === "fulfilled") fileSink = sinkStart.value;
     if (scanned.status === "rejected") throw scanned.reason;
-    for (const started of [writerStart, sinkStart]) if (started.status === "rejected") throw started.reason;
+    for (const started of [writerStart, sinkStart, inferenceStart]) if (started.status === "rejected") throw started.reason;
     const duplicates = scanned.value;
     const firstSeen = await seedDuplicates(store, id, duplicates);
     // With a writer thread, chunk k commits there while this thread goes on with chunk k+1. The thread commits in
@@ -433,6 +438,40 @@ function assemble(
     decisions: decisions.subarray(0, n),
   };
   return { scores, quarantine };
+}
+
+/** Where a run's file output goes while it scores: the file sink thread, or this thread for a one-chunk input. */
+interface ScoreFile {
+  append(scores: ScoreColumns): Promise<void>;
+  close(): Promise<void>;
+  /** After a failure: no partial file; after close: nothing. */
+  discard(): Promise<void>;
+}
+
+/** The file sink on the scoring thread, with the thread writer's contract. */
+class InThreadFile implements ScoreFile {
+  private ended = false;
+
+  private constructor(private readonly sink: ScoreFileSink) {}
+
+  static async open(path: string): Promise<InThreadFile> {
+    return new InThreadFile(await ScoreFileSink.open(path));
+  }
+
+  async append(scores: ScoreColumns): Promise<void> {
+    this.sink.appendCoded(codeScores(scores));
+  }
+
+  async close(): Promise<void> {
+    this.ended = true;
+    await this.sink.close();
+  }
+
+  async discard(): Promise<void> {
+    if (this.ended) return;
+    this.ended = true;
+    this.sink.discard();
+  }
 }
 
 /** Write a stored run's scores to a Parquet or CSV file, page by page. */

@@ -2,28 +2,21 @@ import type { Config } from "../config.js";
 import { FeatureBatchBuilder, type FeatureValue } from "../model/features.js";
 import { loadModel } from "../model/registry.js";
 import type { ChurnModel } from "../model/runtime.js";
+import { InferenceQueue } from "./inference-queue.js";
 import { CustomerValidator } from "./validation.js";
 
 export type Variant = "champion" | "challenger";
 
 export type FeatureRow = Readonly<Record<string, FeatureValue>>;
 
-interface Job {
-  rows: readonly FeatureRow[];
-  resolve(probabilities: Float32Array): void;
-  reject(err: unknown): void;
-}
-
 /**
  * A verified model as the API serves it: the model, the request validator built from its schema, and a scorer
- * that puts the rows of all requests arriving in the same event-loop turn into one ONNX call. ONNX Runtime runs a
- * call on the main thread, and a call costs about as much for 16 rows as for one; so under load this multiplies
- * throughput, and when idle a request waits for nothing (the call starts in the same turn).
+ * whose ONNX calls are ordered by an InferenceQueue (small requests of one event-loop turn share a call; large
+ * ones go chunk by chunk, so they cannot starve the small ones).
  */
 export class ServedModel {
   readonly validator: CustomerValidator;
-  private pending: Job[] = [];
-  private scheduled = false;
+  private readonly queue: InferenceQueue<FeatureRow>;
 
   constructor(
     readonly model: ChurnModel,
@@ -31,42 +24,21 @@ export class ServedModel {
     unknownFields: "reject" | "ignore",
   ) {
     this.validator = new CustomerValidator(model.bundle, unknownFields);
+    const { features, missing_token } = model.bundle.schema;
+    this.queue = new InferenceQueue((rows) => {
+      const builder = new FeatureBatchBuilder(features, missing_token);
+      for (const row of rows) builder.push(row);
+      return model.predict(builder.build());
+    });
   }
 
   get ref(): { name: string; version: string } {
     return { name: this.model.name, version: this.model.version };
   }
 
-  /** Churn probabilities of `rows`, in order; the rows of one call are always scored in one ONNX call. */
+  /** Churn probabilities of `rows`, in order. */
   score(rows: readonly FeatureRow[]): Promise<Float32Array> {
-    return new Promise((resolve, reject) => {
-      this.pending.push({ rows, resolve, reject });
-      if (!this.scheduled) {
-        this.scheduled = true;
-        setImmediate(() => this.flush());
-      }
-    });
-  }
-
-  private flush(): void {
-    this.scheduled = false;
-    const jobs = this.pending;
-    this.pending = [];
-    const b = this.model.bundle;
-    const builder = new FeatureBatchBuilder(b.schema.features, b.schema.missing_token);
-    for (const job of jobs) for (const row of job.rows) builder.push(row);
-    this.model.predict(builder.build()).then(
-      (probabilities) => {
-        let offset = 0;
-        for (const job of jobs) {
-          job.resolve(probabilities.subarray(offset, offset + job.rows.length));
-          offset += job.rows.length;
-        }
-      },
-      (err: unknown) => {
-        for (const job of jobs) job.reject(err);
-      },
-    );
+    return this.queue.score(rows);
   }
 }
 

@@ -25,6 +25,9 @@ export interface ScoringDeps {
 
 export type ScoreOutcome = { ok: true; predictions: Prediction[] } | { ok: false; violations: ApiViolation[]; total: number };
 
+/** Records validated between two turns of the event loop. */
+const VALIDATE_BEFORE_YIELD = 128;
+
 interface Accepted {
   index: number;
   customerId: string;
@@ -74,6 +77,8 @@ export async function scoreCustomers(
   };
 
   for (let index = 0; index < records.length; index++) {
+    // Validating a large batch takes milliseconds of the event loop; other requests get turns in between.
+    if (index > 0 && index % VALIDATE_BEFORE_YIELD === 0) await new Promise<void>((resolve) => setImmediate(resolve));
     const record = records[index];
     const path = pathOf(index);
     if (!isPlainObject(record)) {

@@ -1,7 +1,7 @@
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import SqliteDatabase from "better-sqlite3";
-import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from "kysely";
+import { DEFAULT_MIGRATION_TABLE, Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from "kysely";
 import { ChurnopsError } from "../errors.js";
 import { redactUrl } from "../redact.js";
 import { migrations } from "./migrations/index.js";
@@ -64,6 +64,10 @@ export function openSqlite(path: string): SqliteDatabase.Database {
   sqlite.pragma("synchronous = NORMAL");
   sqlite.pragma("busy_timeout = 10000");
   sqlite.pragma("foreign_keys = ON");
+  // 64 MiB of page cache instead of SQLite's 2 MiB: the scores table's secondary indexes (by customer; by run and
+  // probability) take each chunk's rows in random order, and with the default cache every insert went to disk for
+  // its index pages (1M scores: 14.9 s with the default, 10.1 s with this, the writer thread's time nearly all of it).
+  sqlite.pragma("cache_size = -65536");
   return sqlite;
 }
 
@@ -71,7 +75,26 @@ async function migrate(db: Kysely<Database>, dialect: Dialect): Promise<void> {
   // Kysely looks for its bookkeeping tables in every schema; pin them to ours, or a store in another schema of
   // the same database (search_path) would be mistaken for this one.
   const schema = dialect === "postgres" ? (await sql<{ s: string }>`select current_schema() as s`.execute(db)).rows[0]?.s : undefined;
+  if (await schemaIsCurrent(db, schema)) return;
   const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations }, ...(schema === undefined ? {} : { migrationTableSchema: schema }) });
   const { error } = await migrator.migrateToLatest();
   if (error !== undefined) throw error instanceof Error ? error : new Error(String(error));
+}
+
+/**
+ * Whether the store has run exactly this build's migrations: one query instead of the Migrator's (its tables,
+ * its lock, its bookkeeping), which every command paid on every open. Anything else — a new store, a migration
+ * to run, one this build does not know — goes through the Migrator, which runs or refuses it.
+ */
+async function schemaIsCurrent(db: Kysely<Database>, schema: string | undefined): Promise<boolean> {
+  const table = schema === undefined ? sql.table(DEFAULT_MIGRATION_TABLE) : sql.table(`${schema}.${DEFAULT_MIGRATION_TABLE}`);
+  let applied: string[];
+  try {
+    applied = (await sql<{ name: string }>`select name from ${table}`.execute(db)).rows.map((r) => r.name);
+  } catch {
+    // No bookkeeping table yet: a new store.
+    return false;
+  }
+  const known = Object.keys(migrations);
+  return applied.length === known.length && known.every((name) => applied.includes(name));
 }

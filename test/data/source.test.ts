@@ -2,6 +2,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DuckDBInstance } from "@duckdb/node-api";
+import SqliteDatabase from "better-sqlite3";
 import { beforeAll, describe, expect, it } from "vitest";
 import { type ColumnValues, cellOf, isCodeColumn, isNumberColumn } from "../../src/data/columns.js";
 import { openSource, type RawChunk } from "../../src/data/source.js";
@@ -173,5 +174,36 @@ describe("reading a typed Parquet file with the model's column hints", () => {
     } finally {
       await source.close();
     }
+  });
+});
+
+describe("the row count a source knows without reading its rows", () => {
+  it("is the exact count for Parquet and for a small CSV, and unknown for a large CSV or a database table", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "churnops-rows-"));
+    const fromParquet = await openSource({ data: parquet });
+    expect(await fromParquet.knownRows()).toBe(ROWS);
+    await fromParquet.close();
+
+    const header = "customer_id,tenure_months\n";
+    const small = join(dir, "small.csv");
+    writeFileSync(small, header + Array.from({ length: 37 }, (_, i) => `c${i},${i}\n`).join(""));
+    const fromSmall = await openSource({ data: small });
+    expect(await fromSmall.knownRows()).toBe(37);
+    await fromSmall.close();
+
+    // Over a mebibyte: counting would be a whole extra pass over the file.
+    const large = join(dir, "large.csv");
+    writeFileSync(large, header + Array.from({ length: 80_000 }, (_, i) => `customer-${i},${i % 100}\n`).join(""));
+    const fromLarge = await openSource({ data: large });
+    expect(await fromLarge.knownRows()).toBeNull();
+    await fromLarge.close();
+
+    const db = join(dir, "c.db");
+    const sqlite = new SqliteDatabase(db);
+    sqlite.exec("CREATE TABLE customers (customer_id TEXT, tenure_months INTEGER); INSERT INTO customers VALUES ('a', 1), ('b', 2)");
+    sqlite.close();
+    const fromTable = await openSource({ data: `sqlite://${db}`, table: "customers" });
+    expect(await fromTable.knownRows()).toBeNull();
+    await fromTable.close();
   });
 });

@@ -270,3 +270,58 @@ describe("scoring to a file without a store", () => {
     expect(readdirSync(scratch).filter((name) => name.startsWith("churnops-"))).toEqual([]);
   });
 });
+
+describe("an input that fits in one chunk", () => {
+  it("is scored on this thread into the same stored scores and file as the threaded many-chunk run, and a failed one writes no file", async () => {
+    const sqlite = storeTargets.find((t) => t.name === "sqlite");
+    if (sqlite === undefined) throw new Error("no SQLite store target");
+    const store = await openStore(await sqlite.fresh());
+    // Loaded as the CLI loads it: the inference thread starts only for an input of more than one chunk.
+    const onDemand = await ChurnModel.load(fixture.bundleDir, { inferenceWorker: "on-demand" });
+    try {
+      const run = async (asOf: string, chunkSize: number) => {
+        const out = join(workdir, `one-chunk-${asOf}.parquet`);
+        const summary = await scoreBatch({
+          source: { data: fixture.dataPath },
+          model: onDemand,
+          kind: "daily",
+          asOf,
+          store,
+          out,
+          chunkSize,
+          badRows: "quarantine",
+        });
+        const stored = await store.db
+          .selectFrom("scores")
+          .select(["customer_id", "probability", "band", "decision"])
+          .where("run_id", "=", summary.runId)
+          .orderBy("customer_id")
+          .execute();
+        const written = (await readRows(out, 10_000)).map((r) => [r.customer_id, r.probability, r.band, r.decision]);
+        return { summary, stored, written };
+      };
+      const single = await run("2026-11-20", 5000);
+      const threaded = await run("2026-11-21", 700);
+      expect(single.summary.rowsScored).toBe(4000);
+      expect(single.stored).toHaveLength(4000);
+      expect(single.stored).toEqual(threaded.stored);
+      expect(single.written).toEqual(threaded.written);
+      expect(single.written.map(([id]) => id)).toEqual((await readRows(fixture.dataPath, 10_000)).map((r) => String(r.customer_id)));
+      expect(single.summary.bands).toEqual(threaded.summary.bands);
+
+      const rows = await readRows(fixture.dataPath, 50);
+      Object.assign(rows[3] as object, { tenure_months: -1 });
+      const csv = join(workdir, "one-chunk-bad.csv");
+      writeFileSync(csv, toCsv(rows));
+      const failedOut = join(workdir, "one-chunk-failed.csv");
+      await expect(
+        scoreBatch({ source: { data: csv }, model: onDemand, kind: "daily", asOf: "2026-11-22", store, out: failedOut, chunkSize: 5000, badRows: "fail" }),
+      ).rejects.toThrow(/row 4 .*tenure_months/);
+      expect(existsSync(failedOut)).toBe(false);
+      expect((await getRun(store, `daily-2026-11-22-${onDemand.name}-v${onDemand.version}`)).status).toBe("failed");
+    } finally {
+      await onDemand.close();
+      await store.close();
+    }
+  });
+});
