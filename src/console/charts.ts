@@ -105,6 +105,13 @@ export function probabilityLineChart(o: LineChartOptions): string {
   return svg(o, parts.join(""));
 }
 
+/** Labels at the ends of a time axis lean inwards, so a long date is not cut off at the chart's edge. */
+function edgeAnchor(i: number, count: number): "start" | "middle" | "end" {
+  if (count < 2) return "middle";
+  if (i === 0) return "start";
+  return i === count - 1 ? "end" : "middle";
+}
+
 /** Colours for several series, distinguishable for common colour-vision deficiencies (Okabe–Ito). */
 export const SERIES = ["#0072b2", "#d55e00", "#009e73", "#cc79a7", "#e69f00", "#56b4e9", "#000000", "#7f6a00"];
 
@@ -140,7 +147,7 @@ export function seriesChart(o: SeriesChartOptions): string {
   }
   const every = Math.max(1, Math.ceil(o.labels.length / 8));
   o.labels.forEach((label, i) => {
-    if (i % every === 0) parts.push(text(x(i), PAD.top + plotH + 16, label));
+    if (i % every === 0) parts.push(text(x(i), PAD.top + plotH + 16, label, edgeAnchor(i, o.labels.length)));
   });
   o.series.forEach((s, k) => {
     const colour = SERIES[k % SERIES.length] as string;
@@ -227,7 +234,9 @@ export function estimateBandChart(o: BandChartOptions): string {
     );
   }
   const ticksX = t1 === t0 ? [t0] : [0, 0.25, 0.5, 0.75, 1].map((f) => t0 + f * (t1 - t0));
-  for (const t of ticksX) parts.push(text(x(t), PAD.top + plotH + 16, o.formatTime(t)));
+  ticksX.forEach((t, k) => {
+    parts.push(text(x(t), PAD.top + plotH + 16, o.formatTime(t), edgeAnchor(k, ticksX.length)));
+  });
   parts.push(`<line x1="${PAD.left}" x2="${o.width - PAD.right}" y1="${PAD.top + plotH}" y2="${PAD.top + plotH}" stroke="${AXIS}"/>`);
   const ly = o.height - legendH + 6;
   parts.push(`<rect x="${PAD.left}" y="${ly}" width="14" height="10" fill="${BAR}" fill-opacity="0.25"/>`);

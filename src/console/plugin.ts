@@ -18,6 +18,7 @@ import { modelRoutes } from "./routes/models.js";
 import { monitoringRoutes } from "./routes/monitoring.js";
 import { pageRoutes } from "./routes/pages.js";
 import { riskExportRoutes } from "./routes/risk-export.js";
+import { RunStatsCache } from "./run-cache.js";
 
 export interface ConsoleDeps {
   store: Store;
@@ -146,9 +147,11 @@ export async function consolePlugin(app: FastifyInstance, options: ConsoleOption
   };
   guardRoutes(app, auth);
   loginRoutes(app, auth, render);
-  pageRoutes(app, { store, prefix }, render);
+  // Band counts and distributions of complete runs, read once and shared by the pages that show them.
+  const cache = new RunStatsCache(store);
+  pageRoutes(app, { store, prefix, cache }, render);
   modelRoutes(app, { store, settings, prefix }, render);
-  campaignRoutes(app, { store, settings, prefix }, render);
+  campaignRoutes(app, { store, settings, prefix, cache }, render);
   monitoringRoutes(app, { store, settings }, render);
   riskExportRoutes(app, store);
   // Unknown console paths go through the same guard (sign-in first), then answer 404.

@@ -19,6 +19,7 @@ import { givenFields, parseInput } from "../forms.js";
 import type { Translator } from "../i18n.js";
 import { requestTranslator } from "../locale.js";
 import type { Render } from "../plugin.js";
+import type { RunStatsCache } from "../run-cache.js";
 
 const nameParams = z.object({ name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, "name: not a campaign name") });
 const sendBody = z.object({ confirm: z.literal("yes", { error: "confirm: tick the box to confirm sending" }), _csrf: z.string().optional() });
@@ -47,15 +48,18 @@ function effectChart(report: EffectReport, i: Translator): string | null {
  * Campaign pages: the list, the builder with its live preview (the same selection code as the plan, nothing
  * recorded), planning and sending (operator, CSRF, confirmed, audited), and the results with their interval.
  */
-export function campaignRoutes(app: FastifyInstance, options: { store: Store; settings: Config; prefix: string }, render: Render): void {
-  const { store, settings, prefix } = options;
+export function campaignRoutes(app: FastifyInstance, options: { store: Store; settings: Config; prefix: string; cache: RunStatsCache }, render: Render): void {
+  const { store, settings, prefix, cache } = options;
   const modelBands = registeredBands(settings);
 
   const builder = async (request: FastifyRequest, reply: FastifyReply, form: Record<string, string>, extra: object = {}) => {
     const runs = (await listRuns(store, 20)).filter((r) => r.status === "complete");
+    const chosen = runs.find((r) => r.run_id === form.run) ?? runs[0];
     return render(request, reply, "campaign-new", {
       form,
       runs,
+      // The band field suggests the bands of the chosen run (the latest when none is chosen).
+      bands: chosen === undefined ? [] : (await cache.get(chosen.run_id)).bands.map((b) => b.band),
       ruleKinds: RULE_KINDS,
       rankings: RANKINGS,
       defaults: settings.campaigns,
