@@ -9,7 +9,7 @@ import type { Store } from "../store/db.js";
 import { churnedBy, optedOut } from "../store/outcomes.js";
 import { requireScores, resolveRun, type ScoreRun } from "../store/runs.js";
 import { seedFromText } from "./random.js";
-import { type Candidate, describeRule, type RiskRule, type SelectionCounts, selectMembers, type ValueModel } from "./select.js";
+import { type Candidate, describeRule, type RiskRule, type Selection, type SelectionCounts, selectMembers, type ValueModel } from "./select.js";
 
 export interface ValueSource extends ValueModel {
   /** Where values come from; null = the file the run scored. */
@@ -60,30 +60,14 @@ export async function planCampaign(store: Store, request: PlanRequest): Promise<
   if (!NAME.test(request.name))
     throw new ChurnopsError("bad_input", `campaign name ${JSON.stringify(request.name)}: use letters, digits, '.', '_' and '-'`, { field: "name" });
   const existing = await getCampaign(store, request.name);
-  const run = requireScores(
-    existing !== undefined && request.run === "latest" ? await resolveRun(store, existing.run_id) : await resolveRun(store, request.run),
-  );
-  if (run.status !== "complete") throw new ChurnopsError("conflict", `score run ${run.run_id} is ${run.status}; plan on a complete run`, { field: "run" });
-  const bands = await request.modelBands(run);
-  const rule = request.rule;
-  if (rule.kind === "band" && !bands.some((b) => b.name === rule.band))
-    throw new ChurnopsError(
-      "bad_input",
-      `unknown risk band ${JSON.stringify(rule.band)}: model ${run.model_name} v${run.model_version} has the bands ${bands.map((b) => b.name).join(", ")}`,
-      { field: "min-band" },
-    );
+  const run = existing !== undefined && request.run === "latest" ? await resolveRun(store, existing.run_id) : await resolveRun(store, request.run);
+  const bands = await plannableBands(run, request);
   const seed = request.seed ?? seedFromText(request.name);
   const params = planParams(request, run, seed);
   if (existing !== undefined) return alreadyPlanned(existing, params, bands);
 
   const notes: string[] = [];
-  const candidates = await loadCandidates(store, run, request, notes);
-  const cooldown = request.cooldownDays > 0 ? await treatedAfter(store, addDays(run.as_of, -request.cooldownDays), request.name) : new Set<string>();
-  const selection = selectMembers(
-    candidates,
-    { cooldown, optedOut: await optedOut(store), churned: await churnedBy(store, run.as_of) },
-    { budget: request.budget, controlShare: request.controlShare, seed, values: request.values ?? null },
-  );
+  const selection = await select(store, run, request, seed, notes);
   const plannedAt = (request.now ?? new Date()).toISOString();
   const campaign: CampaignRow = {
     name: request.name,
@@ -142,6 +126,55 @@ export async function planCampaign(store: Store, request: PlanRequest): Promise<
     return alreadyPlanned(winner, params, bands);
   }
   return { status: "planned", campaign, counts: selection.counts, bands, notes };
+}
+
+/** A plan needs a complete run and, for a band rule, a band of the model that scored it; the model's bands. */
+async function plannableBands(run: ScoreRun, request: PlanRequest): Promise<readonly Band[]> {
+  requireScores(run);
+  if (run.status !== "complete") throw new ChurnopsError("conflict", `score run ${run.run_id} is ${run.status}; plan on a complete run`, { field: "run" });
+  const bands = await request.modelBands(run);
+  const rule = request.rule;
+  if (rule.kind === "band" && !bands.some((b) => b.name === rule.band))
+    throw new ChurnopsError(
+      "bad_input",
+      `unknown risk band ${JSON.stringify(rule.band)}: model ${run.model_name} v${run.model_version} has the bands ${bands.map((b) => b.name).join(", ")}`,
+      { field: "min-band" },
+    );
+  return bands;
+}
+
+/** The selection a plan would record, computed exactly as `planCampaign` does. */
+async function select(store: Store, run: ScoreRun, request: PlanRequest, seed: number, notes: string[]): Promise<Selection> {
+  const candidates = await loadCandidates(store, run, request, notes);
+  const cooldown = request.cooldownDays > 0 ? await treatedAfter(store, addDays(run.as_of, -request.cooldownDays), request.name) : new Set<string>();
+  return selectMembers(
+    candidates,
+    { cooldown, optedOut: await optedOut(store), churned: await churnedBy(store, run.as_of) },
+    { budget: request.budget, controlShare: request.controlShare, seed, values: request.values ?? null },
+  );
+}
+
+export interface PlanPreview {
+  run: ScoreRun;
+  counts: SelectionCounts;
+  bands: readonly Band[];
+  seed: number;
+  notes: string[];
+  /** A campaign of this name is already recorded: planning it would return that plan (or refuse other settings). */
+  exists: boolean;
+}
+
+/**
+ * What planning would select (matching, excluded and why, treated, held out) without recording anything: the
+ * console's live preview. Same checks, same selection and seed as `planCampaign`, so the plan matches it.
+ */
+export async function previewCampaign(store: Store, request: PlanRequest): Promise<PlanPreview> {
+  const run = await resolveRun(store, request.run);
+  const bands = await plannableBands(run, request);
+  const seed = request.seed ?? seedFromText(request.name);
+  const notes: string[] = [];
+  const selection = await select(store, run, request, seed, notes);
+  return { run, counts: selection.counts, bands, seed, notes, exists: (await getCampaign(store, request.name)) !== undefined };
 }
 
 function planParams(request: PlanRequest, run: ScoreRun, seed: number): Record<string, unknown> {

@@ -5,10 +5,8 @@ import { campaignReport, type EffectReport } from "../campaigns/report.js";
 import { type RiskRule, riskRule } from "../campaigns/select.js";
 import { chooseAdapter, type SendSummary, sendCampaign } from "../campaigns/send.js";
 import { type CampaignStatus, campaignStatus } from "../campaigns/status.js";
-import type { Config } from "../config.js";
 import { ChurnopsError } from "../errors.js";
-import { type Band, readBundle } from "../model/bundle.js";
-import { resolveBundle } from "../model/registry.js";
+import { registeredBands } from "../model/registry.js";
 import { listCampaigns } from "../store/campaigns.js";
 import type { Store } from "../store/db.js";
 import { retryDead } from "../store/outbox.js";
@@ -54,11 +52,6 @@ function ruleOfFlags(flags: { minBand?: string | undefined; threshold?: string |
   });
   if (rule === null) throw new ChurnopsError("bad_input", "give one of --min-band, --threshold, --top-pct", { field: "min-band" });
   return rule;
-}
-
-/** The bands of the registered model version that scored a run (its bundle.json, through the registry). */
-function registeredBands(config: Config): (run: ScoreRun) => Promise<readonly Band[]> {
-  return async (run) => (await readBundle((await resolveBundle({ ...config, model_name: run.model_name }, run.model_version)).bundlePath)).json.bands;
 }
 
 async function latestRun(store: Store): Promise<ScoreRun | null> {

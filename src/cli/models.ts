@@ -1,8 +1,8 @@
 import type { Command } from "commander";
 import { ChurnopsError } from "../errors.js";
-import { listVersions } from "../model/registry.js";
+import { listVersions, promoteVersion, rollbackChampion } from "../model/registry.js";
 import type { RegisteredVersion } from "../model/registry-cache.js";
-import { runTrainer, trainerErrorMessage, trainerJson } from "../model/trainer.js";
+import { runTrainer, trainerErrorMessage } from "../model/trainer.js";
 import { type CommandContext, output } from "./context.js";
 
 const fmt = (v: number | null | undefined): string => (v === null || v === undefined ? "-" : v.toFixed(3));
@@ -49,15 +49,8 @@ export function registerModels(program: Command, ctx: () => CommandContext): voi
     .option("--json", "print JSON")
     .action(async (flags: { version?: string; force?: boolean; json?: boolean }) => {
       const c = ctx();
-      const args = [
-        "promote",
-        "--model-name",
-        c.config.model_name,
-        ...(flags.version === undefined ? [] : ["--version", flags.version]),
-        ...(flags.force === true ? ["--force"] : []),
-      ];
-      const result = await trainerJson<Record<string, unknown>>(c.config, args);
-      output(flags.json === true, result, () => `champion is now ${c.config.model_name} v${String(result.version ?? result.champion ?? "?")}`);
+      const result = await promoteVersion(c.config, { version: flags.version, force: flags.force === true });
+      output(flags.json === true, result, () => `champion is now ${c.config.model_name} v${String(result.version ?? "?")}`);
     });
 
   program
@@ -66,8 +59,8 @@ export function registerModels(program: Command, ctx: () => CommandContext): voi
     .option("--json", "print JSON")
     .action(async (flags: { json?: boolean }) => {
       const c = ctx();
-      const result = await trainerJson<Record<string, unknown>>(c.config, ["rollback", "--model-name", c.config.model_name]);
-      output(flags.json === true, result, () => `champion is back to ${c.config.model_name} v${String(result.version ?? result.champion ?? "?")}`);
+      const result = await rollbackChampion(c.config);
+      output(flags.json === true, result, () => `champion is back to ${c.config.model_name} v${String(result.version ?? "?")}`);
     });
 }
 

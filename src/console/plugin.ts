@@ -7,18 +7,27 @@ import fastifyStatic from "@fastify/static";
 import view from "@fastify/view";
 import { Eta } from "eta";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import { type ConsoleConfig, PROJECT_ROOT } from "../config.js";
+import { type Config, type ConsoleConfig, PROJECT_ROOT } from "../config.js";
 import { isChurnopsError } from "../errors.js";
 import type { Store } from "../store/db.js";
 import { ConsoleHttpError, guardRoutes, loginRoutes } from "./auth.js";
 import { isLocale } from "./i18n.js";
 import { LANG_COOKIE, requestTranslator } from "./locale.js";
+import { campaignRoutes } from "./routes/campaigns.js";
+import { modelRoutes } from "./routes/models.js";
+import { monitoringRoutes } from "./routes/monitoring.js";
 import { pageRoutes } from "./routes/pages.js";
 import { riskExportRoutes } from "./routes/risk-export.js";
+import { RunStatsCache } from "./run-cache.js";
 
-export interface ConsoleOptions {
+export interface ConsoleDeps {
   store: Store;
   config: ConsoleConfig;
+  /** The whole configuration: the models page asks the registry, campaigns use the delivery settings. */
+  settings: Config;
+}
+
+export interface ConsoleOptions extends ConsoleDeps {
   /** Where the app mounts the console; links and cookies use it. */
   prefix: string;
 }
@@ -33,7 +42,7 @@ export type Render = (request: FastifyRequest, reply: FastifyReply, template: st
  * with store-backed sessions, CSRF tokens on every form and a strict CSP. Register it with a prefix.
  */
 export async function consolePlugin(app: FastifyInstance, options: ConsoleOptions): Promise<void> {
-  const { store, config, prefix } = options;
+  const { store, config, settings, prefix } = options;
   // The API's key check does not apply here: the console has its own sign-in.
   app.addHook("onRoute", (route) => {
     // Nor does the API's per-key rate limit: console pages sit behind the console's sign-in, whose own limit
@@ -138,7 +147,12 @@ export async function consolePlugin(app: FastifyInstance, options: ConsoleOption
   };
   guardRoutes(app, auth);
   loginRoutes(app, auth, render);
-  pageRoutes(app, { store, prefix }, render);
+  // Band counts and distributions of complete runs, read once and shared by the pages that show them.
+  const cache = new RunStatsCache(store);
+  pageRoutes(app, { store, prefix, cache }, render);
+  modelRoutes(app, { store, settings, prefix }, render);
+  campaignRoutes(app, { store, settings, prefix, cache }, render);
+  monitoringRoutes(app, { store, settings }, render);
   riskExportRoutes(app, store);
   // Unknown console paths go through the same guard (sign-in first), then answer 404.
   app.all("/*", async () => {

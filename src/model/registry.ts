@@ -4,7 +4,7 @@ import { join } from "node:path";
 import type { Config } from "../config.js";
 import { ChurnopsError } from "../errors.js";
 import { createLogger } from "../log.js";
-import { MAX_GRAPH_BYTES, MAX_JSON_BYTES, type RegisteredDigest } from "./bundle.js";
+import { type Band, MAX_GRAPH_BYTES, MAX_JSON_BYTES, type RegisteredDigest, readBundle } from "./bundle.js";
 import { type RegisteredVersion, readRegistryCache } from "./registry-cache.js";
 import type { ChurnModel, RuntimeOptions } from "./runtime.js";
 import { trainerJson } from "./trainer.js";
@@ -115,6 +115,46 @@ export async function listVersions(config: Config): Promise<RegisteredVersion[]>
     if (model !== undefined) return model.versions;
   }
   return trainerJson<RegisteredVersion[]>(config, ["models", "--model-name", config.model_name]);
+}
+
+/** What the trainer answers to a promotion or a rollback. */
+export interface ChampionChange {
+  model_name?: string;
+  version?: string;
+  previous_champion?: string | null;
+  replaced?: string;
+}
+
+/**
+ * Make a version the champion (default: the current challenger) through the trainer, which owns MLflow's
+ * aliases: what `churnops promote` and the console's models page both call. The memo is cleared so the next
+ * resolve in this process sees the new champion.
+ */
+export async function promoteVersion(config: Config, options: { version?: string | undefined; force?: boolean } = {}): Promise<ChampionChange> {
+  if (options.version !== undefined && !VERSION.test(options.version))
+    throw new ChurnopsError("bad_input", `version ${JSON.stringify(options.version)}: expected a registered version number`, { field: "version" });
+  const args = [
+    "promote",
+    "--model-name",
+    config.model_name,
+    ...(options.version === undefined ? [] : ["--version", options.version]),
+    ...(options.force === true ? ["--force"] : []),
+  ];
+  const result = await trainerJson<ChampionChange>(config, args);
+  clearResolveCache();
+  return result;
+}
+
+/** Restore the champion the last promotion replaced (`churnops rollback`, the console's models page). */
+export async function rollbackChampion(config: Config): Promise<ChampionChange> {
+  const result = await trainerJson<ChampionChange>(config, ["rollback", "--model-name", config.model_name]);
+  clearResolveCache();
+  return result;
+}
+
+/** The bands of the registered model version that scored a run (its bundle.json, through the registry). */
+export function registeredBands(config: Config): (run: { model_name: string; model_version: string }) => Promise<readonly Band[]> {
+  return async (run) => (await readBundle((await resolveBundle({ ...config, model_name: run.model_name }, run.model_version)).bundlePath)).json.bands;
 }
 
 /** A JSON answer of MLflow's REST API, read with a cap (a server may stream without end). */

@@ -3,8 +3,8 @@ import rateLimit from "@fastify/rate-limit";
 import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, LogController } from "fastify";
-import type { ConsoleConfig, ServerConfig } from "../config.js";
-import { consolePlugin } from "../console/plugin.js";
+import type { ServerConfig } from "../config.js";
+import { type ConsoleDeps, consolePlugin } from "../console/plugin.js";
 import { ChurnopsError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { registerMonitoringMetrics } from "../monitoring/metrics.js";
@@ -59,7 +59,7 @@ export interface AppDeps {
   loadModels: (() => Promise<ModelPair>) | null;
   metrics?: ServerMetrics;
   /** The web console under /console/ (its own sign-in); absent or null serves none. */
-  console?: { store: Store; config: ConsoleConfig } | null;
+  console?: ConsoleDeps | null;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
@@ -275,7 +275,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   predictRoutes(app, ctx);
   modelRoutes(app, ctx);
   adminRoutes(app, ctx);
-  if (deps.console != null) await app.register(consolePlugin, { prefix: "/console", store: deps.console.store, config: deps.console.config });
+  if (deps.console != null) await app.register(consolePlugin, { prefix: "/console", ...deps.console });
   await app.ready();
   return app;
 }

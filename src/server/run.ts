@@ -43,7 +43,7 @@ export async function runServer(options: RunOptions): Promise<RunningServer> {
       log,
       keys: options.keys,
       loadModels: () => loadPair(config, options.refs, { fresh: true }),
-      console: options.consoleStore == null ? null : { store: options.consoleStore, config: config.console },
+      console: options.consoleStore == null ? null : { store: options.consoleStore, config: config.console, settings: config },
     });
   } catch (err) {
     await models.close();

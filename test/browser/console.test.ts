@@ -1,50 +1,12 @@
 import { mkdirSync, readFileSync } from "node:fs";
-import { createRequire } from "node:module";
-import { join } from "node:path";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openStore, type Store } from "../../src/store/db.js";
 import { iterateRisk, parseRiskFilter, type RiskRow } from "../../src/store/read/risk.js";
 import { type SeededRun, seedRun } from "../campaigns/seed.js";
-import { addUsers, type ConsoleServer, PASSWORD, startConsole } from "../console/helpers.js";
+import { addUsers, type ConsoleServer, startConsole } from "../console/helpers.js";
 import { countRows, storeTargets } from "../helpers/stores.js";
-
-/** Debian's chromium, installed by `make setup`; never a downloaded browser build. */
-const CHROMIUM = process.env.CHURNOPS_CHROMIUM ?? "/usr/bin/chromium";
-const ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  "--no-first-run",
-];
-const OUT = join(import.meta.dirname, "..", "..", "test-output", "browser");
-const AXE = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
-
-interface AxeViolation {
-  id: string;
-  impact: string | null;
-  help: string;
-  nodes: { target: string[] }[];
-}
-
-/** axe-core in the page (evaluated by the driver, so the page's CSP still forbids inline script for itself). */
-async function seriousViolations(page: Page): Promise<string[]> {
-  await page.evaluate(AXE);
-  const violations = await page.evaluate(async () => {
-    const axe = (globalThis as unknown as { axe: { run(): Promise<{ violations: AxeViolation[] }> } }).axe;
-    return (await axe.run()).violations;
-  });
-  return violations
-    .filter((v) => v.impact === "serious" || v.impact === "critical")
-    .map((v) => `${v.id}: ${v.help} at ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`);
-}
-
-async function shot(page: Page, name: string): Promise<void> {
-  await page.screenshot({ path: join(OUT, `${name}.png`), fullPage: true });
-}
+import { ARGS, CHROMIUM, OUT, seriousViolations, shot, signIn } from "./browser.js";
 
 describe("the console in a real browser (SQLite)", () => {
   let store: Store;
@@ -68,20 +30,7 @@ describe("the console in a real browser (SQLite)", () => {
     await store?.close();
   });
 
-  async function signedIn(user: string, locale = "en-US"): Promise<Page> {
-    const context = await browser.newContext({ locale, acceptDownloads: true });
-    const page = await context.newPage();
-    page.on("console", (m) => {
-      if (m.type() === "error") pageErrors.push(`${m.text()} ${m.location().url}`);
-    });
-    await page.goto(`${server.base}/`);
-    await expect.poll(() => page.url()).toContain("/console/login");
-    await page.getByLabel(locale.startsWith("ja") ? "ユーザー名" : "User name").fill(user);
-    await page.getByLabel(locale.startsWith("ja") ? "パスワード" : "Password").fill(PASSWORD);
-    await page.getByRole("button", { name: locale.startsWith("ja") ? "サインイン" : "Sign in" }).click();
-    await page.waitForURL(`${server.base}/`);
-    return page;
-  }
+  const signedIn = (user: string, locale = "en-US"): Promise<Page> => signIn(browser, server.base, user, pageErrors, locale);
 
   it("signs in and shows the overview, with no serious accessibility violation", async () => {
     const page = await signedIn("viewer");

@@ -1,11 +1,14 @@
 import type { FastifyInstance } from "fastify";
+import { type Config, loadConfig } from "../../src/config.js";
 import { createLogger } from "../../src/log.js";
 import { buildApp } from "../../src/server/app.js";
 import { ApiKeys } from "../../src/server/auth.js";
 import { loadPair, ModelHolder } from "../../src/server/models.js";
 import type { Store } from "../../src/store/db.js";
 import { addUser, type Role } from "../../src/store/users.js";
+import { copyHome } from "../monitoring/helpers.js";
 import { ADMIN_KEY, API_KEY, copyBundle, testConfig } from "../server/helpers.js";
+import type { Fixture } from "../setup/fixture.js";
 
 export const PASSWORD = "correct horse battery";
 
@@ -17,8 +20,8 @@ export interface ConsoleServer {
 }
 
 /** The real app (API keys required, real models) with the console on `store`, listening on a free port. */
-export async function startConsole(store: Store, consoleConfig: { login_attempts_per_minute?: number } = {}): Promise<ConsoleServer> {
-  const config = testConfig();
+export async function startConsole(store: Store, consoleConfig: { login_attempts_per_minute?: number } = {}, settings?: Config): Promise<ConsoleServer> {
+  const config = settings ?? testConfig();
   const refs = { champion: copyBundle(), challenger: null };
   const pair = await loadPair(config, refs, { fresh: false });
   const app = await buildApp({
@@ -28,10 +31,19 @@ export async function startConsole(store: Store, consoleConfig: { login_attempts
     log: createLogger({ test: true }, "silent"),
     keys: new ApiKeys([API_KEY], ADMIN_KEY),
     loadModels: null,
-    console: { store, config: { ...config.console, ...consoleConfig } },
+    console: { store, config: { ...config.console, ...consoleConfig }, settings: config },
   });
   const url = await app.listen({ host: "127.0.0.1", port: 0 });
   return { app, base: `${url}/console`, close: () => app.close() };
+}
+
+/**
+ * Settings over a private copy of the trained fixture's home: a real registry (v1, the champion) that the models
+ * page lists and promotes through the trainer, and the export folder campaigns are sent to.
+ */
+export function registryConfig(fixture: Fixture, overrides: Record<string, unknown> = {}): Config {
+  const home = copyHome(fixture);
+  return loadConfig({ env: { CHURNOPS_HOME: home, CHURNOPS_PYTHON: fixture.python, MLFLOW_TRACKING_URI: "" }, cwd: home, ...overrides });
 }
 
 /** One user of each role, all with `PASSWORD`. */

@@ -8,6 +8,17 @@ import { addUsers, Client, type ConsoleServer, startConsole } from "./helpers.js
 
 const GUARDED_GETS = [
   "/",
+  "/campaigns",
+  "/campaigns/new",
+  "/campaigns/preview?rule=decision",
+  "/campaigns/winback",
+  "/campaigns/winback/send",
+  "/models",
+  "/models/promote?version=1",
+  "/models/rollback",
+  "/models/1/report/report.html",
+  "/monitoring",
+  "/monitoring?metric=recall",
   "/risk",
   "/risk?band=high",
   "/risk.csv",
@@ -17,7 +28,7 @@ const GUARDED_GETS = [
   "/customers/c00001",
   "/no-such-page",
 ];
-const GUARDED_POSTS = ["/customers/c00001/opt-out", "/logout", "/no-such-page"];
+const GUARDED_POSTS = ["/customers/c00001/opt-out", "/logout", "/no-such-page", "/campaigns", "/campaigns/winback/send", "/models/promote", "/models/rollback"];
 
 describe.each(storeTargets)("console security ($name)", (target) => {
   let store: Store;

@@ -12,15 +12,14 @@ import { audit, currentUser } from "../auth.js";
 import { barChart, probabilityLineChart } from "../charts.js";
 import { requestTranslator } from "../locale.js";
 import type { Render } from "../plugin.js";
-import { RunStatsCache } from "../run-cache.js";
+import type { RunStatsCache } from "../run-cache.js";
 
 const PAGE_SIZE = 50;
 const customerParams = z.object({ id: z.string().min(1).max(200) });
 const runParams = z.object({ id: z.string().min(1).max(200) });
 
-export function pageRoutes(app: FastifyInstance, options: { store: Store; prefix: string }, render: Render): void {
-  const { store, prefix } = options;
-  const cache = new RunStatsCache(store);
+export function pageRoutes(app: FastifyInstance, options: { store: Store; prefix: string; cache: RunStatsCache }, render: Render): void {
+  const { store, prefix, cache } = options;
   const statsOf = (run: ScoreRun): Promise<RunStats> => (run.status === "complete" ? cache.get(run.run_id) : runStats(store, run.run_id));
 
   app.get("/", async (request, reply) => {

@@ -1,21 +1,34 @@
 import { Readable } from "node:stream";
 import type { FastifyInstance } from "fastify";
+import { csvCell } from "../../csv-safe.js";
 import type { Store } from "../../store/db.js";
 import { iterateRisk, parseRiskFilter, type RiskRow } from "../../store/read/risk.js";
 import { requireScores, resolveRun } from "../../store/runs.js";
 
 export const RISK_CSV_COLUMNS = ["customer_id", "probability", "band", "decision", "run_id", "model_version"] as const;
 
-/** RFC 4180 quoting, and a leading =, +, - or @ defused so a spreadsheet never runs a cell as a formula. */
-export function csvCell(value: string | number): string {
-  const text = String(value);
-  const safe = typeof value === "string" && /^[=+\-@\t\r]/.test(text) ? `'${text}` : text;
-  return /[",\r\n]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;
-}
-
+/**
+ * One page of rows as CSV lines. Cells go through the shared csvCell (quoting, formulas neutralised); the run's
+ * id and model version are the same on every row of a run, and bands are few, so those cells are made once.
+ */
 function csvLines(rows: readonly RiskRow[]): string {
+  const tails = new Map<string, string>();
+  const bands = new Map<string, string>();
   let out = "";
-  for (const r of rows) out += `${csvCell(r.customer_id)},${r.probability},${csvCell(r.band)},${r.decision},${csvCell(r.run_id)},${csvCell(r.model_version)}\n`;
+  for (const r of rows) {
+    const key = `${r.run_id}\u0000${r.model_version}`;
+    let tail = tails.get(key);
+    if (tail === undefined) {
+      tail = `,${csvCell(r.run_id)},${csvCell(r.model_version)}\n`;
+      tails.set(key, tail);
+    }
+    let band = bands.get(r.band);
+    if (band === undefined) {
+      band = csvCell(r.band);
+      bands.set(r.band, band);
+    }
+    out += `${csvCell(r.customer_id)},${r.probability},${band},${r.decision}${tail}`;
+  }
   return out;
 }
 

@@ -74,7 +74,11 @@ async function rebuildSqlite(db: Kysely<unknown>): Promise<void> {
 
 export async function down(db: Kysely<unknown>): Promise<void> {
   await db.schema.dropIndex("predictions_created").execute();
-  await db.schema.alterTable("score_runs").dropColumn("pruned_at").execute();
   await sql`DROP INDEX score_runs_natural_key_idx`.execute(db);
+  await db.schema.alterTable("score_runs").dropColumn("pruned_at").execute();
   await db.schema.alterTable("score_runs").dropColumn("replaces").execute();
+  // The natural key as 001 made it: a table constraint on PostgreSQL; on SQLite a unique index holds the same rule.
+  if (db.getExecutor().adapter instanceof SqliteAdapter)
+    await sql`CREATE UNIQUE INDEX score_runs_natural_key ON score_runs (kind, as_of, model_name, model_version)`.execute(db);
+  else await db.schema.alterTable("score_runs").addUniqueConstraint("score_runs_natural_key", ["kind", "as_of", "model_name", "model_version"]).execute();
 }

