@@ -1,6 +1,7 @@
 import type { Config } from "../config.js";
 import { FeatureBatchBuilder, type FeatureValue } from "../model/features.js";
 import { loadModel } from "../model/registry.js";
+import { ReasonWriter } from "../model/reasons.js";
 import type { ChurnModel } from "../model/runtime.js";
 import { CustomerValidator } from "./validation.js";
 
@@ -8,9 +9,16 @@ export type Variant = "champion" | "challenger";
 
 export type FeatureRow = Readonly<Record<string, FeatureValue>>;
 
+/** One call's answer: probabilities, and (when asked and the bundle has them) row-major contributions. */
+export interface Scored {
+  probabilities: Float32Array;
+  contributions: Float64Array | null;
+}
+
 interface Job {
   rows: readonly FeatureRow[];
-  resolve(probabilities: Float32Array): void;
+  explain: boolean;
+  resolve(scored: Scored): void;
   reject(err: unknown): void;
 }
 
@@ -22,6 +30,8 @@ interface Job {
  */
 export class ServedModel {
   readonly validator: CustomerValidator;
+  /** Reason texts per language, built once per model (null when the bundle has no contributions). */
+  readonly reasons: { en: ReasonWriter; ja: ReasonWriter } | null;
   private pending: Job[] = [];
   private scheduled = false;
 
@@ -31,16 +41,20 @@ export class ServedModel {
     unknownFields: "reject" | "ignore",
   ) {
     this.validator = new CustomerValidator(model.bundle, unknownFields);
+    this.reasons = model.explains ? { en: new ReasonWriter(model.bundle, "en"), ja: new ReasonWriter(model.bundle, "ja") } : null;
   }
 
   get ref(): { name: string; version: string } {
     return { name: this.model.name, version: this.model.version };
   }
 
-  /** Churn probabilities of `rows`, in order; the rows of one call are always scored in one ONNX call. */
-  score(rows: readonly FeatureRow[]): Promise<Float32Array> {
+  /**
+   * Churn probabilities of `rows`, in order (and their contributions when `explain` and the bundle has them);
+   * the rows of one call are always scored in one ONNX call.
+   */
+  score(rows: readonly FeatureRow[], explain = false): Promise<Scored> {
     return new Promise((resolve, reject) => {
-      this.pending.push({ rows, resolve, reject });
+      this.pending.push({ rows, explain: explain && this.model.explains, resolve, reject });
       if (!this.scheduled) {
         this.scheduled = true;
         setImmediate(() => this.flush());
@@ -55,12 +69,22 @@ export class ServedModel {
     const b = this.model.bundle;
     const builder = new FeatureBatchBuilder(b.schema.features, b.schema.missing_token);
     for (const job of jobs) for (const row of job.rows) builder.push(row);
-    this.model.predict(builder.build()).then(
-      (probabilities) => {
+    // The contributions come from the same call and the same trees; one explaining job explains the whole call.
+    const batch = builder.build();
+    const scored: Promise<Scored> = jobs.some((j) => j.explain)
+      ? this.model.explain(batch).then((e) => ({ probabilities: e.probabilities, contributions: e.contributions }))
+      : this.model.predict(batch).then((probabilities) => ({ probabilities, contributions: null }));
+    const width = this.model.explains && this.model.bundle.explanations.available ? this.model.bundle.explanations.features.length : 0;
+    scored.then(
+      ({ probabilities, contributions }) => {
         let offset = 0;
         for (const job of jobs) {
-          job.resolve(probabilities.subarray(offset, offset + job.rows.length));
-          offset += job.rows.length;
+          const end = offset + job.rows.length;
+          job.resolve({
+            probabilities: probabilities.subarray(offset, end),
+            contributions: job.explain && contributions !== null ? contributions.subarray(offset * width, end * width) : null,
+          });
+          offset = end;
         }
       },
       (err: unknown) => {

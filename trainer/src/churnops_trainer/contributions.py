@@ -43,6 +43,8 @@ class ExplainedFeature:
     name: str
     kind: str  # numeric | categorical | derived
     definition: str | None = None
+    #: For a derived ratio: numerator / (denominator + offset), so consumers can show the customer's value.
+    ratio: dict[str, object] | None = None
 
 
 @dataclass(frozen=True)
@@ -57,7 +59,15 @@ def explained_features(features: FeatureSet) -> list[ExplainedFeature]:
     """The contribution columns, in order: numeric columns, categorical columns, derived ratios."""
     out = [ExplainedFeature(n, "numeric") for n in features.numeric]
     out += [ExplainedFeature(n, "categorical") for n in features.categorical]
-    out += [ExplainedFeature(r.name, "derived", r.definition) for r in features.ratios]
+    out += [
+        ExplainedFeature(
+            r.name,
+            "derived",
+            r.definition,
+            {"numerator": r.numerator, "denominator": r.denominator, "offset": float(r.offset)},
+        )
+        for r in features.ratios
+    ]
     return out
 
 

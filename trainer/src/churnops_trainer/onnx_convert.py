@@ -145,7 +145,12 @@ def convert_pipeline(pipeline: Pipeline, features: FeatureSet, background: pd.Da
         "background": {"source": "training split", "rows": len(background)},
         "baseline": baseline,
         "features": [
-            {"name": f.name, "kind": f.kind, **({"definition": f.definition} if f.definition else {})}
+            {
+                "name": f.name,
+                "kind": f.kind,
+                **({"definition": f.definition} if f.definition else {}),
+                **({"ratio": f.ratio} if f.ratio else {}),
+            }
             for f in explained_features(features)
         ],
     }
