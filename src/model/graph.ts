@@ -58,7 +58,8 @@ export async function runGraph(session: ort.InferenceSession, spec: GraphSpec, b
 export async function runExplained(session: ort.InferenceSession, spec: GraphSpec, batch: FeatureBatch): Promise<Explained> {
   const output = spec.contributionOutput;
   if (output === null) throw new Error("runExplained on a bundle without contributions");
-  if (batch.size === 0) return { probabilities: new Float32Array(0), exact: new Float64Array(0), contributions: new Float64Array(0), width: spec.contributionWidth };
+  if (batch.size === 0)
+    return { probabilities: new Float32Array(0), exact: new Float64Array(0), contributions: new Float64Array(0), width: spec.contributionWidth };
   const result = await session.run(feedsOf(spec, batch), [spec.probabilityOutput, output]);
   const tensor = result[output];
   if (tensor === undefined) throw new Error(`graph returned no ${output}`);

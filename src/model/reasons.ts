@@ -90,9 +90,10 @@ function formatValue(value: FeatureValue): string {
 export class ReasonWriter {
   readonly features: readonly ExplainedFeature[];
   readonly baseline: number;
+  readonly missingToken: string;
   private readonly labels: string[];
   private readonly shares: (Map<string, number> | null)[];
-  /** A categorical value's sentence depends only on (feature, value, rank 1 or not): cached per language. */
+  /** A sentence depends only on (feature, value, top reason or not); values repeat across millions of rows. */
   private readonly cache = new Map<string, string>();
 
   constructor(
@@ -103,11 +104,16 @@ export class ReasonWriter {
     if (!e.available) throw new Error("ReasonWriter needs a bundle with contributions");
     this.features = e.features;
     this.baseline = e.baseline;
+    this.missingToken = bundle.schema.missing_token;
     this.labels = e.features.map((f) => f.label ?? f.name);
     this.shares = e.features.map((f) => {
       const profile = bundle.reference.features[f.name];
       return f.kind === "categorical" && profile?.kind === "categorical" ? new Map(Object.entries(profile.freqs)) : null;
     });
+  }
+
+  labelOf(j: number): string {
+    return this.labels[j] as string;
   }
 
   /** The features whose contributions are largest and positive, at most `n`, as indexes (highest first). */
@@ -127,27 +133,31 @@ export class ReasonWriter {
     return top;
   }
 
-  /** The sentence for feature `j` at `value`; `first` when it is the top reason. */
+  /** The sentence for feature `j` at `value`; `first` when it is the top reason (cached: values repeat). */
   text(j: number, value: FeatureValue, first: boolean): string {
+    const key = `${j}\u0000${first ? 1 : 0}\u0000${typeof value}\u0000${String(value)}`;
+    const cached = this.cache.get(key);
+    if (cached !== undefined) return cached;
+    const sentence = this.sentence(j, value, first);
+    if (this.cache.size < 100_000) this.cache.set(key, sentence);
+    return sentence;
+  }
+
+  private sentence(j: number, value: FeatureValue, first: boolean): string {
     const feature = this.features[j] as ExplainedFeature;
     const words = PHRASES[this.language];
+    const join = JOIN[this.language];
     const head = `${this.labels[j]}: ${value === null ? words.missing : formatValue(value)}`;
     const shares = this.shares[j];
     if (shares !== null && shares !== undefined) {
-      const key = `${j}\u0000${first ? 1 : 0}\u0000${String(value)}`;
-      const cached = this.cache.get(key);
-      if (cached !== undefined) return cached;
       const share = value === null ? undefined : shares.get(String(value));
-      const profile = share === undefined ? words.missing : words.share(Math.round(share * 100));
-      const sentence = JOIN[this.language](head, profile, words.raises(first));
-      if (this.cache.size < 10_000) this.cache.set(key, sentence);
-      return sentence;
+      return join(head, share === undefined ? words.missing : words.share(Math.round(share * 100)), words.raises(first));
     }
     const percentiles = feature.percentiles ?? [];
-    if (typeof value !== "number" || percentiles.length < 2) return JOIN[this.language](head, words.missing, words.raises(first));
+    if (typeof value !== "number" || percentiles.length < 2) return join(head, words.missing, words.raises(first));
     const below = percentileOf(percentiles, value);
     const profile = below >= 0.5 ? words.higher(Math.round(below * 100)) : words.lower(Math.round((1 - below) * 100));
-    return JOIN[this.language](head, profile, words.raises(first));
+    return join(head, profile, words.raises(first));
   }
 
   /** The full explanation of row `row` of a [rows × width] contribution matrix. */
@@ -156,7 +166,7 @@ export class ReasonWriter {
     const offset = row * width;
     const list: Contribution[] = this.features.map((f, j) => ({
       feature: f.name,
-      value: valueOf(f, values),
+      value: featureValueOf(f, values),
       contribution: contributions[offset + j] as number,
     }));
     const reasons = this.topIndexes(contributions, offset, n).map((j, rank) => {
@@ -168,7 +178,7 @@ export class ReasonWriter {
 }
 
 /** The customer's value of a feature; a derived ratio's from its inputs (null when one is missing). */
-export function valueOf(feature: ExplainedFeature, values: Readonly<Record<string, FeatureValue | undefined>>): FeatureValue {
+export function featureValueOf(feature: ExplainedFeature, values: Readonly<Record<string, FeatureValue | undefined>>): FeatureValue {
   if (feature.ratio === undefined) return values[feature.name] ?? null;
   const num = values[feature.ratio.numerator];
   const den = values[feature.ratio.denominator];

@@ -5,6 +5,8 @@ import { identityText, inputIdentity } from "../data/input-identity.js";
 import { type CustomerSource, openSource, type RawChunk, type SourceSpec } from "../data/source.js";
 import { type ChunkValidation, describeViolations, RowValidator, unstorableId } from "../data/validate.js";
 import { ChurnopsError } from "../errors.js";
+import type { FeatureBatch, FeatureValue } from "../model/features.js";
+import { featureValueOf, type Language, ReasonWriter } from "../model/reasons.js";
 import type { ChurnModel } from "../model/runtime.js";
 import { BatchProfiler, binScores, type RunProfile } from "../monitoring/drift.js";
 import type { Store } from "../store/db.js";
@@ -40,6 +42,9 @@ export interface BatchOptions {
   rerun?: boolean | undefined;
   log?: Logger | undefined;
   onProgress?: ((progress: BatchProgress) => void) | undefined;
+  /** Top reasons per score (`--reasons N`): reason_1..N columns in the file, and stored with each score. */
+  reasons?: number | undefined;
+  language?: Language | undefined;
 }
 
 export interface BatchProgress {
@@ -85,6 +90,7 @@ export async function scoreBatch(options: BatchOptions): Promise<BatchSummary> {
     throw new ChurnopsError("bad_input", "nothing to write to: give --out FILE or use the store", { field: "out" });
   // Refuse a bad output path before any work, not after scoring a whole table.
   if (options.out !== undefined) checkOutput(options.out);
+  const reasons = reasonWriterFor(options);
   const source = await openSource(options.source);
   let writer: ScoreWriter | null = null;
   let fileSink: ScoreFileWriter | null = null;
@@ -108,7 +114,7 @@ export async function scoreBatch(options: BatchOptions): Promise<BatchSummary> {
     const id = run?.run_id ?? (runId as string);
     if (run !== null && store !== null && run.status === "complete") {
       options.log?.info({ event: "score.already_complete", run_id: id }, "run already complete; nothing to do");
-      if (options.out !== undefined) await exportRun(store, id, options.out);
+      if (options.out !== undefined) await exportRun(store, id, options.out, reasons === null ? 0 : (options.reasons ?? 0));
       return {
         ...summaryBase(options, id, run.source),
         status: "already_complete",
@@ -133,7 +139,7 @@ export async function scoreBatch(options: BatchOptions): Promise<BatchSummary> {
     const [scanned, writerStart, sinkStart] = await Promise.allSettled([
       idColumn === null ? Promise.resolve(new Set<string>()) : source.duplicates(idColumn),
       store === null ? Promise.resolve(null) : ScoreWriter.forStore(store),
-      options.out !== undefined && !exportAtEnd ? ScoreFileWriter.open(options.out) : Promise.resolve(null),
+      options.out !== undefined && !exportAtEnd ? ScoreFileWriter.open(options.out, reasons === null ? 0 : (options.reasons ?? 0)) : Promise.resolve(null),
     ]);
     if (writerStart.status === "fulfilled") writer = writerStart.value;
     if (sinkStart.status === "fulfilled") fileSink = sinkStart.value;
@@ -169,6 +175,8 @@ export async function scoreBatch(options: BatchOptions): Promise<BatchSummary> {
       // validates chunk k+1 and writes chunk k-1.
       const finish = async (job: InFlight): Promise<void> => {
         const result = assemble(options, id, idColumn, job, duplicates, firstSeen, await job.probabilities);
+        if (reasons !== null)
+          addReasons(result.scores, reasons, job.checked.batch, job.keptRows, await (job.contributions as Promise<Float64Array>), options.reasons ?? 0);
         if (options.badRows === "fail" && result.quarantine.length > 0) {
           const first = result.quarantine[0] as QuarantineRow;
           throw new ChurnopsError(
@@ -202,7 +210,7 @@ export async function scoreBatch(options: BatchOptions): Promise<BatchSummary> {
       try {
         for await (const chunk of source.modelChunks({ columns: wanted, chunkSize: options.chunkSize, skipRows: resumedFrom }, columnHints(model, idColumn))) {
           const checked = validator.checkChunk(chunk.columns, chunk.size, { textNumbers: source.textNumbers });
-          const job: InFlight = { chunk, checked, probabilities: model.predict(checked.batch) };
+          const job: InFlight = { chunk, checked, ...scoreChunk(model, checked.batch, reasons !== null) };
           const previous = inflight;
           inflight = job;
           if (previous !== null) await finish(previous);
@@ -230,7 +238,7 @@ export async function scoreBatch(options: BatchOptions): Promise<BatchSummary> {
     let bands: Record<string, number>;
     if (store !== null) {
       await finishRun(store, id, { status: "complete", durationMs });
-      if (exportAtEnd && options.out !== undefined) await exportRun(store, id, options.out);
+      if (exportAtEnd && options.out !== undefined) await exportRun(store, id, options.out, reasons === null ? 0 : (options.reasons ?? 0));
       // Counted while scoring, unless earlier chunks came from an interrupted invocation: then the store knows.
       bands = resumedFrom === 0 ? { ...bandTally } : await bandCounts(store, id);
     } else bands = { ...bandTally };
@@ -339,6 +347,87 @@ interface InFlight {
   chunk: RawChunk<ColumnValues>;
   checked: ChunkValidation;
   probabilities: Promise<Float32Array>;
+  /** Row-major contributions of the chunk's valid rows, when scoring with reasons. */
+  contributions: Promise<Float64Array> | null;
+  /** Filled by assemble: for each score row, its row in `checked.batch` (some valid rows are still quarantined). */
+  keptRows: number[];
+}
+
+function scoreChunk(model: ChurnModel, batch: FeatureBatch, explain: boolean): Pick<InFlight, "probabilities" | "contributions" | "keptRows"> {
+  if (!explain) return { probabilities: model.predict(batch), contributions: null, keptRows: [] };
+  const explained = model.explain(batch);
+  return { probabilities: explained.then((e) => e.probabilities), contributions: explained.then((e) => e.contributions), keptRows: [] };
+}
+
+/** The reason writer a run with --reasons uses; a bundle without contributions is refused before any row is read. */
+function reasonWriterFor(options: BatchOptions): ReasonWriter | null {
+  const n = options.reasons ?? 0;
+  if (n <= 0) return null;
+  const { model } = options;
+  if (!model.explains) {
+    throw new ChurnopsError(
+      "bad_input",
+      `--reasons: model ${model.name} v${model.version} has no contributions (${model.explanationsUnavailable}); score without --reasons`,
+      { field: "reasons" },
+    );
+  }
+  return new ReasonWriter(model.bundle, options.language ?? "en");
+}
+
+/** A feature's value in row `k` of a graph-input batch, as the customer gave it (null when missing). */
+function batchValue(batch: FeatureBatch, name: string, k: number, missingToken: string): FeatureValue {
+  const column = batch.columns.get(name);
+  if (column === undefined) return null;
+  if (column instanceof Float32Array) {
+    const v = column[k] as number;
+    return Number.isNaN(v) ? null : v;
+  }
+  const text = Array.isArray(column) ? (column[k] as string) : (column.dictionary[column.codes[k] as number] as string);
+  return text === missingToken ? null : text;
+}
+
+/** Each score row's top-N reasons: feature names and texts for files, and JSON for the store. */
+function addReasons(
+  scores: ScoreColumns,
+  writer: ReasonWriter,
+  batch: FeatureBatch,
+  keptRows: readonly number[],
+  contributions: Float64Array,
+  n: number,
+): void {
+  const rows = scores.customerIds.length;
+  const features = writer.features;
+  const width = features.length;
+  const missing = writer.missingToken;
+  const names = new Array<string>(rows * n).fill("");
+  const texts = new Array<string>(rows * n).fill("");
+  const json = new Array<string | null>(rows);
+  const values: Record<string, FeatureValue> = {};
+  for (let r = 0; r < rows; r++) {
+    const k = keptRows[r] as number;
+    const top = writer.topIndexes(contributions, k * width, n);
+    const list: unknown[] = [];
+    for (let rank = 0; rank < top.length; rank++) {
+      const j = top[rank] as number;
+      const feature = features[j] as (typeof features)[number];
+      let value: FeatureValue;
+      if (feature.ratio === undefined) value = batchValue(batch, feature.name, k, missing);
+      else {
+        values[feature.ratio.numerator] = batchValue(batch, feature.ratio.numerator, k, missing);
+        values[feature.ratio.denominator] = batchValue(batch, feature.ratio.denominator, k, missing);
+        value = featureValueOf(feature, values);
+      }
+      const text = writer.text(j, value, rank === 0);
+      names[r * n + rank] = feature.name;
+      texts[r * n + rank] = text;
+      list.push({ feature: feature.name, label: writer.labelOf(j), value, contribution: contributions[k * width + j], text });
+    }
+    json[r] = JSON.stringify(list);
+  }
+  scores.reasons = json;
+  scores.reasonCount = n;
+  scores.reasonFeatures = names;
+  scores.reasonTexts = texts;
 }
 
 /** Turn one scored chunk into score rows and quarantine rows (ids checked, duplicates caught). */
@@ -400,6 +489,7 @@ function assemble(
     probabilitiesOut[n] = p;
     bands.push(model.band(p));
     decisions[n] = model.decide(p) ? 1 : 0;
+    job.keptRows.push(k);
     n++;
   }
   quarantine.sort((a, b) => a.row_number - b.row_number);
@@ -417,8 +507,8 @@ function assemble(
 }
 
 /** Write a stored run's scores to a Parquet or CSV file, page by page. */
-export async function exportRun(store: Store, runId: string, out: string): Promise<number> {
-  const sink = await ScoreFileSink.open(out);
+export async function exportRun(store: Store, runId: string, out: string, reasons = 0): Promise<number> {
+  const sink = await ScoreFileSink.open(out, reasons);
   for await (const page of iterateScores(store, runId)) sink.appendRows(page);
   const n = sink.count;
   await sink.close();

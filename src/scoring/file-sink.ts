@@ -35,6 +35,9 @@ export interface CodedScores {
   bandCodes: Uint8Array;
   /** 1 = at or above the operating threshold. */
   decisions: Uint8Array;
+  /** `--reasons N`: per row N feature names and N texts (row-major, "" where a row has fewer reasons). */
+  reasonFeatures?: string[] | undefined;
+  reasonTexts?: string[] | undefined;
 }
 
 export function codeScores(scores: ScoreColumns): CodedScores {
@@ -63,7 +66,22 @@ export function codeScores(scores: ScoreColumns): CodedScores {
     bandLabels,
     bandCodes,
     decisions: scores.decisions instanceof Uint8Array ? scores.decisions.slice() : Uint8Array.from(scores.decisions, (d) => (d === 1 ? 1 : 0)),
+    reasonFeatures: scores.reasonFeatures,
+    reasonTexts: scores.reasonTexts,
   };
+}
+
+/** A stored score's reasons (JSON, migration 016) as the file's N feature names and texts. */
+function storedReasons(json: string | null | undefined, n: number): { features: string[]; texts: string[] } {
+  const features = new Array<string>(n).fill("");
+  const texts = new Array<string>(n).fill("");
+  if (json === null || json === undefined) return { features, texts };
+  const list = JSON.parse(json) as { feature?: unknown; text?: unknown }[];
+  for (let k = 0; k < Math.min(n, list.length); k++) {
+    features[k] = String(list[k]?.feature ?? "");
+    texts[k] = String(list[k]?.text ?? "");
+  }
+  return { features, texts };
 }
 
 export function fileFormatOf(path: string): FileFormat {
@@ -110,9 +128,11 @@ export class ScoreFileSink {
     private readonly instance: DuckDBInstance,
     private readonly conn: DuckDBConnection,
     private readonly appender: DuckDBAppender,
+    /** `--reasons N`: the file's reason_1..N and reason_1..N_text columns. */
+    private readonly reasons: number,
   ) {}
 
-  static async open(path: string): Promise<ScoreFileSink> {
+  static async open(path: string, reasons = 0): Promise<ScoreFileSink> {
     const format = fileFormatOf(path);
     const scratch = mkdtempSync(join(tmpdir(), "churnops-out-"));
     const instance = await DuckDBInstance.create(join(scratch, "scratch.duckdb"), { threads: "2", memory_limit: "512MB" });
@@ -121,10 +141,11 @@ export class ScoreFileSink {
     await conn.run("SET force_compression = 'uncompressed'");
     // Only the per-row columns go through the appender; run id, model and time are the same for a whole
     // chunk and are kept beside it, which halves the appender work per row.
-    await conn.run("CREATE TABLE scores (customer_id VARCHAR, probability DOUBLE, band UTINYINT, decision BOOLEAN, part INTEGER)");
+    const reasonColumns = Array.from({ length: reasons }, (_, k) => `, r${k + 1} VARCHAR, t${k + 1} VARCHAR`).join("");
+    await conn.run(`CREATE TABLE scores (customer_id VARCHAR, probability DOUBLE, band UTINYINT, decision BOOLEAN, part INTEGER${reasonColumns})`);
     await conn.run("CREATE TABLE parts (part INTEGER, run_id VARCHAR, model_name VARCHAR, model_version VARCHAR, scored_at VARCHAR)");
     const appender = await conn.createAppender("scores");
-    return new ScoreFileSink(resolve(path), format, scratch, instance, conn, appender);
+    return new ScoreFileSink(resolve(path), format, scratch, instance, conn, appender, reasons);
   }
 
   /** Rows read back from a store (exports): each row may name its own run, model and time. */
@@ -142,6 +163,13 @@ export class ScoreFileSink {
       a.appendUTinyInt(this.bandCode(r.band));
       a.appendBoolean(r.decision === 1);
       a.appendInteger(this.parts.length - 1);
+      if (this.reasons > 0) {
+        const { features, texts } = storedReasons(r.reasons, this.reasons);
+        for (let k = 0; k < this.reasons; k++) {
+          a.appendVarchar(features[k] as string);
+          a.appendVarchar(texts[k] as string);
+        }
+      }
       a.endRow();
     }
     this.rows += rows.length;
@@ -163,9 +191,14 @@ export class ScoreFileSink {
     const toSink = scores.bandLabels.map((label) => this.bandCode(label));
     const bands = scores.bandCodes.map((code) => toSink[code] as number);
     const parts = new Int32Array(Math.min(n, VECTOR_ROWS)).fill(part);
+    const m = this.reasons;
+    const types = m === 0 ? SCORE_TYPES : [...SCORE_TYPES, ...Array.from({ length: 2 * m }, () => VARCHAR)];
+    const features = scores.reasonFeatures;
+    const texts = scores.reasonTexts;
+    if (m > 0 && (features === undefined || texts === undefined || features.length !== n * m)) throw new Error(`a chunk without its ${m} reasons per row`);
     for (let from = 0; from < n; from += VECTOR_ROWS) {
       const rows = Math.min(n, from + VECTOR_ROWS) - from;
-      const chunk = DuckDBDataChunk.create(SCORE_TYPES, rows);
+      const chunk = DuckDBDataChunk.create(types, rows);
       const vector = (column: number) => duckdb.data_chunk_get_vector(chunk.chunk, column);
       const ids = vector(0);
       for (let i = 0; i < rows; i++) duckdb.vector_assign_string_element(ids, i, scores.customerIds[from + i] as string);
@@ -173,6 +206,14 @@ export class ScoreFileSink {
       copyInto(vector(2), bands.subarray(from, from + rows));
       copyInto(vector(3), scores.decisions.subarray(from, from + rows));
       copyInto(vector(4), parts.subarray(0, rows));
+      for (let k = 0; k < m; k++) {
+        const f = vector(5 + 2 * k);
+        const t = vector(6 + 2 * k);
+        for (let i = 0; i < rows; i++) {
+          duckdb.vector_assign_string_element(f, i, (features as string[])[(from + i) * m + k] as string);
+          duckdb.vector_assign_string_element(t, i, (texts as string[])[(from + i) * m + k] as string);
+        }
+      }
       this.appender.appendDataChunk(chunk);
     }
     this.rows += n;
@@ -238,7 +279,13 @@ export class ScoreFileSink {
           : `CASE s.band ${[...this.bands].map(([label, code]) => `WHEN ${code} THEN ${text(label)}`).join(" ")} END AS band`;
       const [runId, modelName, modelVersion, scoredAt] = expressions;
       const customerId = csv ? `${csvSafeSql("s.customer_id")} AS customer_id` : "s.customer_id";
-      const select = `SELECT ${runId}, ${customerId}, s.probability, ${band}, s.decision, ${modelName}, ${modelVersion}, ${scoredAt} FROM scores s`;
+      // Reasons: "" in the scratch table is "no reason at this rank" (fewer risk-raising features), null in the file.
+      const reasonOut = Array.from({ length: this.reasons }, (_, i) => {
+        const k = i + 1;
+        const safe = (c: string): string => (csv ? csvSafeSql(`NULLIF(s.${c}, '')`) : `NULLIF(s.${c}, '')`);
+        return `, ${safe(`r${k}`)} AS reason_${k}, ${safe(`t${k}`)} AS reason_${k}_text`;
+      }).join("");
+      const select = `SELECT ${runId}, ${customerId}, s.probability, ${band}, s.decision, ${modelName}, ${modelVersion}, ${scoredAt}${reasonOut} FROM scores s`;
       await this.conn.run(`COPY (${select}) TO ${target} (${options})`);
     } finally {
       this.discard();

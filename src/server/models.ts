@@ -1,7 +1,7 @@
 import type { Config } from "../config.js";
 import { FeatureBatchBuilder, type FeatureValue } from "../model/features.js";
-import { loadModel } from "../model/registry.js";
 import { ReasonWriter } from "../model/reasons.js";
+import { loadModel } from "../model/registry.js";
 import type { ChurnModel } from "../model/runtime.js";
 import { CustomerValidator } from "./validation.js";
 

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
+import { DEFAULT_REASONS, parseLanguage } from "../../model/reasons.js";
 import type { ServerContext } from "../context.js";
 import { ApiError, validationError } from "../errors.js";
-import { DEFAULT_REASONS, parseLanguage } from "../../model/reasons.js";
 import { batchRequestSchema, batchResponseSchema, customerSchema, errorResponses, explainQuerySchema, predictionSchema } from "../schema.js";
 import { type ExplainOptions, type Prediction, scoreCustomers } from "../scoring.js";
 import { isPlainObject } from "../validation.js";
@@ -49,7 +49,8 @@ export function predictRoutes(app: FastifyInstance, ctx: ServerContext): void {
       validatorCompiler: documentedOnly,
       schema: {
         summary: "Score one customer",
-        description: "Churn probability, risk band, decision and explanation (reasons) for one customer. The body's fields are the serving model's input schema (see GET /v1/model).",
+        description:
+          "Churn probability, risk band, decision and explanation (reasons) for one customer. The body's fields are the serving model's input schema (see GET /v1/model).",
         tags: ["predict"],
         querystring: explainQuerySchema,
         body: customer,

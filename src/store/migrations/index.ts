@@ -8,6 +8,7 @@ import * as m006 from "./006_run_inputs.js";
 import * as m012 from "./012_console_users.js";
 import * as m013 from "./013_risk_list_index.js";
 import * as m015 from "./015_estimates.js";
+import * as m016 from "./016_score_reasons.js";
 
 /**
  * Every migration, in order. Listed statically (not read from a folder) so the compiled CLI and the tests
@@ -23,4 +24,5 @@ export const migrations: Record<string, Migration> = {
   "012_console_users": m012,
   "013_risk_list_index": m013,
   "015_estimates": m015,
+  "016_score_reasons": m016,
 };
