@@ -5,7 +5,7 @@ import { identityText, inputIdentity } from "../data/input-identity.js";
 import { type CustomerSource, openSource, type RawChunk, type SourceSpec } from "../data/source.js";
 import { type ChunkValidation, describeViolations, RowValidator, unstorableId } from "../data/validate.js";
 import { ChurnopsError } from "../errors.js";
-import type { FeatureBatch, FeatureValue } from "../model/features.js";
+import type { FeatureBatch, FeatureColumn, FeatureValue } from "../model/features.js";
 import { featureValueOf, type Language, ReasonWriter } from "../model/reasons.js";
 import type { ChurnModel } from "../model/runtime.js";
 import { BatchProfiler, binScores, type RunProfile } from "../monitoring/drift.js";
@@ -355,8 +355,16 @@ interface InFlight {
 
 function scoreChunk(model: ChurnModel, batch: FeatureBatch, explain: boolean): Pick<InFlight, "probabilities" | "contributions" | "keptRows"> {
   if (!explain) return { probabilities: model.predict(batch), contributions: null, keptRows: [] };
-  const explained = model.explain(batch);
+  // The worker takes the batch's buffers (moved, not copied); the reasons read the customers' values afterwards,
+  // so the worker gets copies (a memcpy per column and chunk).
+  const explained = model.explain(copyOfBatch(batch));
   return { probabilities: explained.then((e) => e.probabilities), contributions: explained.then((e) => e.contributions), keptRows: [] };
+}
+
+function copyOfBatch(batch: FeatureBatch): FeatureBatch {
+  const columns = new Map<string, FeatureColumn>();
+  for (const [name, c] of batch.columns) columns.set(name, c instanceof Float32Array ? c.slice() : Array.isArray(c) ? c : { ...c, codes: c.codes.slice() });
+  return { size: batch.size, columns };
 }
 
 /** The reason writer a run with --reasons uses; a bundle without contributions is refused before any row is read. */
