@@ -46,6 +46,7 @@ function sparkArgs(flags: ScoreFlags, modelName: string, kind: string, asOf: str
     ["--master", flags.master],
   ] as const)
     if (value !== undefined) args.push(flag, value);
+  if (flags.reasons !== undefined) args.push("--reasons", String(parseIntFlag(flags.reasons, "--reasons", 1, 10)), "--lang", flags.lang ?? "en");
   if (flags.json === true) args.push("--json");
   return args;
 }
