@@ -10,6 +10,7 @@ import type { FeatureValue } from "./features.js";
 
 /** Adverse-action notices give up to four reasons; so does the API by default. */
 export const DEFAULT_REASONS = 4;
+const MAX_CACHED_VALUES = 200_000;
 export const LANGUAGES = ["en", "ja"] as const;
 export type Language = (typeof LANGUAGES)[number];
 
@@ -131,6 +132,37 @@ export class ReasonWriter {
       }
     }
     return top;
+  }
+
+  /** Every distinct sentence textCode has handed out, by code (batch files carry codes, not strings). */
+  readonly codes: string[] = [];
+  private readonly sentenceCodes = new Map<string, number>();
+  /** Per feature and rank (top or not): value → code of its sentence. */
+  private readonly codeCache: Map<FeatureValue, number>[][] = [];
+
+  /**
+   * A number standing for the sentence of feature `j` at `value` (its index in `codes`). Batch scoring writes
+   * millions of reasons whose sentences repeat: a code is looked up by value, with no string built per row.
+   */
+  textCode(j: number, value: FeatureValue, first: boolean): number {
+    let perFeature = this.codeCache[j];
+    if (perFeature === undefined) {
+      perFeature = [new Map(), new Map()];
+      this.codeCache[j] = perFeature;
+    }
+    const cache = perFeature[first ? 0 : 1] as Map<FeatureValue, number>;
+    const known = cache.get(value);
+    if (known !== undefined) return known;
+    // Distinct values (a continuous column) can run into millions; distinct sentences (4 significant digits,
+    // a rounded percentile) stay few. Values are cached up to a bound, sentences always.
+    const sentence = this.sentence(j, value, first);
+    let code = this.sentenceCodes.get(sentence);
+    if (code === undefined) {
+      code = this.codes.push(sentence) - 1;
+      this.sentenceCodes.set(sentence, code);
+    }
+    if (cache.size < MAX_CACHED_VALUES) cache.set(value, code);
+    return code;
   }
 
   /** The sentence for feature `j` at `value`; `first` when it is the top reason (cached: values repeat). */

@@ -176,7 +176,7 @@ export async function scoreBatch(options: BatchOptions): Promise<BatchSummary> {
       const finish = async (job: InFlight): Promise<void> => {
         const result = assemble(options, id, idColumn, job, duplicates, firstSeen, await job.probabilities);
         if (reasons !== null)
-          addReasons(result.scores, reasons, job.checked.batch, job.keptRows, await (job.contributions as Promise<Float64Array>), options.reasons ?? 0);
+          addReasons(result.scores, reasons, job.checked.batch, job.keptRows, await (job.contributions as Promise<Float64Array>), options.reasons ?? 0, store !== null);
         if (options.badRows === "fail" && result.quarantine.length > 0) {
           const first = result.quarantine[0] as QuarantineRow;
           throw new ChurnopsError(
@@ -394,7 +394,10 @@ function batchValue(batch: FeatureBatch, name: string, k: number, missingToken: 
   return text === missingToken ? null : text;
 }
 
-/** Each score row's top-N reasons: feature names and texts for files, and JSON for the store. */
+/**
+ * Each score row's top-N reasons: codes for the file (sentences numbered by the writer, see CodedReasons) and,
+ * for the store, JSON per row.
+ */
 function addReasons(
   scores: ScoreColumns,
   writer: ReasonWriter,
@@ -402,19 +405,21 @@ function addReasons(
   keptRows: readonly number[],
   contributions: Float64Array,
   n: number,
+  json: boolean,
 ): void {
   const rows = scores.customerIds.length;
   const features = writer.features;
   const width = features.length;
   const missing = writer.missingToken;
-  const names = new Array<string>(rows * n).fill("");
-  const texts = new Array<string>(rows * n).fill("");
-  const json = new Array<string | null>(rows);
+  const textBase = writer.codes.length;
+  const featureCodes = new Uint8Array(rows * n);
+  const textCodes = new Uint32Array(rows * n);
+  const stored = json ? new Array<string | null>(rows) : undefined;
   const values: Record<string, FeatureValue> = {};
   for (let r = 0; r < rows; r++) {
     const k = keptRows[r] as number;
     const top = writer.topIndexes(contributions, k * width, n);
-    const list: unknown[] = [];
+    const list: unknown[] | null = stored === undefined ? null : [];
     for (let rank = 0; rank < top.length; rank++) {
       const j = top[rank] as number;
       const feature = features[j] as (typeof features)[number];
@@ -425,17 +430,15 @@ function addReasons(
         values[feature.ratio.denominator] = batchValue(batch, feature.ratio.denominator, k, missing);
         value = featureValueOf(feature, values);
       }
-      const text = writer.text(j, value, rank === 0);
-      names[r * n + rank] = feature.name;
-      texts[r * n + rank] = text;
-      list.push({ feature: feature.name, label: writer.labelOf(j), value, contribution: contributions[k * width + j], text });
+      const code = writer.textCode(j, value, rank === 0);
+      featureCodes[r * n + rank] = j + 1;
+      textCodes[r * n + rank] = code + 1;
+      list?.push({ feature: feature.name, label: writer.labelOf(j), value, contribution: contributions[k * width + j], text: writer.codes[code] });
     }
-    json[r] = JSON.stringify(list);
+    if (stored !== undefined) stored[r] = JSON.stringify(list);
   }
-  scores.reasons = json;
-  scores.reasonCount = n;
-  scores.reasonFeatures = names;
-  scores.reasonTexts = texts;
+  scores.reasons = stored;
+  scores.reasonCodes = { n, features: features.map((f) => f.name), featureCodes, textCodes, textBase, newTexts: writer.codes.slice(textBase) };
 }
 
 /** Turn one scored chunk into score rows and quarantine rows (ids checked, duplicates caught). */

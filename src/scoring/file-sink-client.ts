@@ -29,6 +29,7 @@ export class ScoreFileWriter {
       coded.probabilities.buffer as ArrayBuffer,
       coded.bandCodes.buffer as ArrayBuffer,
       coded.decisions.buffer as ArrayBuffer,
+      ...(coded.reasons === undefined ? [] : [coded.reasons.featureCodes.buffer as ArrayBuffer, coded.reasons.textCodes.buffer as ArrayBuffer]),
     ]);
     this.inFlight.push(
       sent.then(

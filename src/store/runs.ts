@@ -3,6 +3,7 @@ import { type Selectable, sql } from "kysely";
 import { describeIdentity } from "../data/input-identity.js";
 import { ChurnopsError } from "../errors.js";
 import { newOwner, ownerIsGone } from "../owner.js";
+import type { CodedReasons } from "../scoring/file-sink.js";
 import type { Store } from "./db.js";
 import type { QuarantineTable, ScoreRunsTable, ScoresTable } from "./schema.js";
 
@@ -219,10 +220,8 @@ export interface ScoreColumns {
   decisions: ArrayLike<number>;
   /** Per row, its top reasons as JSON (src/model/reasons.ts), when scored with --reasons; else absent. */
   reasons?: (string | null)[] | undefined;
-  /** The same reasons for files: `reasonCount` feature names and texts per row, "" where a row has fewer. */
-  reasonCount?: number | undefined;
-  reasonFeatures?: string[] | undefined;
-  reasonTexts?: string[] | undefined;
+  /** The same reasons for files, coded (see CodedReasons in src/scoring/file-sink.ts). */
+  reasonCodes?: CodedReasons | undefined;
 }
 
 export interface ChunkWrite {
