@@ -66,10 +66,8 @@ const JOIN: Record<Language, (head: string, profile: string, effect: string) => 
 export function percentileOf(percentiles: readonly number[], value: number): number {
   const n = percentiles.length;
   if (n < 2) return 0.5;
-  let below = 0;
-  while (below < n && (percentiles[below] as number) < value) below++;
-  let upTo = below;
-  while (upTo < n && (percentiles[upTo] as number) === value) upTo++;
+  const below = firstAtLeast(percentiles, value, false);
+  const upTo = firstAtLeast(percentiles, value, true);
   const step = 1 / (n - 1);
   if (upTo > below) return ((below + upTo - 1) / 2) * step;
   if (below === 0) return 0;
@@ -77,6 +75,35 @@ export function percentileOf(percentiles: readonly number[], value: number): num
   const lo = percentiles[below - 1] as number;
   const hi = percentiles[below] as number;
   return (below - 1 + (value - lo) / (hi - lo)) * step;
+}
+
+/** How many sorted percentiles are < value (or <= value when `inclusive`): a binary search. */
+function firstAtLeast(sorted: readonly number[], value: number, inclusive: boolean): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    const v = sorted[mid] as number;
+    if (v < value || (inclusive && v === value)) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/**
+ * A number that determines a numeric reason's sentence: its value to 4 significant digits (what the sentence
+ * shows) and its rounded percentile; null when the 4-digit rounding is too close to a tie to be sure it agrees
+ * with toPrecision (then the sentence is built from the value itself).
+ */
+function numericKey(value: number, below: number): number | null {
+  // Whole numbers are shown in full (not to 4 digits) and repeat anyway: the value cache has them.
+  if (Number.isInteger(value) || !Number.isFinite(value)) return null;
+  const exponent = Math.floor(Math.log10(Math.abs(value)));
+  const scaled = value * 10 ** (3 - exponent);
+  const fraction = Math.abs(scaled - Math.trunc(scaled));
+  if (Math.abs(fraction - 0.5) < 1e-6 || Math.abs(scaled) >= 10_000 || Math.abs(scaled) < 1000) return null;
+  const pct = below >= 0.5 ? Math.round(below * 100) : 1000 + Math.round((1 - below) * 100);
+  return (Math.round(scaled) * 1000 + (exponent + 400)) * 2048 + pct;
 }
 
 function formatValue(value: FeatureValue): string {
@@ -137,6 +164,8 @@ export class ReasonWriter {
   /** Every distinct sentence textCode has handed out, by code (batch files carry codes, not strings). */
   readonly codes: string[] = [];
   private readonly sentenceCodes = new Map<string, number>();
+  /** Per rank (top or not) and feature: numericKey → code. */
+  private readonly numericCodes: Map<number, number>[][] = [[], []];
   /** Per feature and rank (top or not): value → code of its sentence. */
   private readonly codeCache: Map<FeatureValue, number>[][] = [];
 
@@ -153,15 +182,41 @@ export class ReasonWriter {
     const cache = perFeature[first ? 0 : 1] as Map<FeatureValue, number>;
     const known = cache.get(value);
     if (known !== undefined) return known;
+    // A continuous column's values rarely repeat, but their sentences do (4 digits, a rounded percentile).
+    const percentiles = this.features[j]?.percentiles;
+    if (typeof value === "number" && this.shares[j] === null && percentiles !== undefined && percentiles.length >= 2) {
+      const key = numericKey(value, percentileOf(percentiles, value));
+      if (key !== null) {
+        const numeric = this.numericCodes[first ? 0 : 1] as Map<number, number>[];
+        let byKey = numeric[j];
+        if (byKey === undefined) {
+          byKey = new Map();
+          numeric[j] = byKey;
+        }
+        const code = byKey.get(key);
+        if (code !== undefined) {
+          if (cache.size < MAX_CACHED_VALUES) cache.set(value, code);
+          return code;
+        }
+        const fresh = this.codeOfSentence(this.sentence(j, value, first));
+        byKey.set(key, fresh);
+        if (cache.size < MAX_CACHED_VALUES) cache.set(value, fresh);
+        return fresh;
+      }
+    }
     // Distinct values (a continuous column) can run into millions; distinct sentences (4 significant digits,
     // a rounded percentile) stay few. Values are cached up to a bound, sentences always.
-    const sentence = this.sentence(j, value, first);
+    const code = this.codeOfSentence(this.sentence(j, value, first));
+    if (cache.size < MAX_CACHED_VALUES) cache.set(value, code);
+    return code;
+  }
+
+  private codeOfSentence(sentence: string): number {
     let code = this.sentenceCodes.get(sentence);
     if (code === undefined) {
       code = this.codes.push(sentence) - 1;
       this.sentenceCodes.set(sentence, code);
     }
-    if (cache.size < MAX_CACHED_VALUES) cache.set(value, code);
     return code;
   }
 
