@@ -67,7 +67,7 @@ def test_baseline_plus_contributions_is_the_logit_on_golden_rows_and_10000_more(
 
 def test_the_baseline_is_the_mean_log_odds_of_the_training_split(trained: dict[str, Any]) -> None:
     """The contributions are centred on the training split: they average to ~0 over customers like it."""
-    document, features, session = _explained(trained)
+    _, features, session = _explained(trained)
     frame = to_model_frame(generate(SynthConfig(rows=20_000, seed=5, recipe="churnops")), features)
     _, contributions = onnx_explained(session, frame, features)
     assert np.abs(contributions.mean(axis=0)).max() < 0.05
@@ -155,7 +155,8 @@ def test_reason_texts_use_the_reference_profile(trained: dict[str, Any]) -> None
     low = writer.features[tenure]["percentiles"][5]
     assert writer.text(tenure, low, False).endswith("of customers; raises risk")
     assert "lower than" in writer.text(tenure, low, False)
-    assert ReasonWriter.of(document, "ja").text(contract, None, True) == "contract_type: 未記録 — 未記録。リスクを最も高めています"
+    japanese = ReasonWriter.of(document, "ja").text(contract, None, True)
+    assert japanese == "contract_type: 未記録 — 未記録。リスクを最も高めています"
 
 
 def test_percentile_of_interpolates_and_takes_the_middle_of_ties() -> None:
