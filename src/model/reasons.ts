@@ -10,7 +10,7 @@ import type { FeatureValue } from "./features.js";
 
 /** Adverse-action notices give up to four reasons; so does the API by default. */
 export const DEFAULT_REASONS = 4;
-const MAX_CACHED_VALUES = 200_000;
+const MAX_CACHED_VALUES = 4096;
 export const LANGUAGES = ["en", "ja"] as const;
 export type Language = (typeof LANGUAGES)[number];
 

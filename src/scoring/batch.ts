@@ -176,7 +176,15 @@ export async function scoreBatch(options: BatchOptions): Promise<BatchSummary> {
       const finish = async (job: InFlight): Promise<void> => {
         const result = assemble(options, id, idColumn, job, duplicates, firstSeen, await job.probabilities);
         if (reasons !== null)
-          addReasons(result.scores, reasons, job.checked.batch, job.keptRows, await (job.contributions as Promise<Float64Array>), options.reasons ?? 0, store !== null);
+          addReasons(
+            result.scores,
+            reasons,
+            job.checked.batch,
+            job.keptRows,
+            await (job.contributions as Promise<Float64Array>),
+            options.reasons ?? 0,
+            store !== null,
+          );
         if (options.badRows === "fail" && result.quarantine.length > 0) {
           const first = result.quarantine[0] as QuarantineRow;
           throw new ChurnopsError(
