@@ -26,6 +26,8 @@ interface ScoreFlags {
   master?: string;
   jdbcOut?: string;
   rerun?: boolean;
+  reasons?: string;
+  lang?: string;
 }
 
 /** `--engine spark`: the same run on Apache Spark, by the trainer's `spark-score` (needs its spark extra). */
@@ -45,6 +47,7 @@ function sparkArgs(flags: ScoreFlags, modelName: string, kind: string, asOf: str
     ["--master", flags.master],
   ] as const)
     if (value !== undefined) args.push(flag, value);
+  if (flags.reasons !== undefined) args.push("--reasons", String(parseIntFlag(flags.reasons, "--reasons", 1, 10)), "--lang", flags.lang ?? "en");
   if (flags.json === true) args.push("--json");
   return args;
 }
@@ -82,6 +85,8 @@ export function registerScore(program: Command, ctx: () => CommandContext): void
     .option("--chunk-size <rows>", "rows per chunk")
     .option("--no-store", "do not write to the store (needs --out; not resumable)")
     .option("--rerun", "replace the run's scores (kind, date and model) by a scoring of this input from its first row")
+    .option("--reasons <n>", "add reason_1..N and reason_1..N_text (the top risk-raising features) to --out and store them with each score")
+    .option("--lang <lang>", "language of the reason texts: en or ja", "en")
     .option("--json", "print the summary as JSON")
     .option("--engine <engine>", "ts (default) or spark (Apache Spark, through the trainer's spark extra)", "ts")
     .option("--master <url>", "Spark master with --engine spark, e.g. local[*] (default: spark-submit's)")
@@ -95,6 +100,8 @@ export function registerScore(program: Command, ctx: () => CommandContext): void
         if (res.code !== 0) throw new ChurnopsError("trainer_failed", "Spark scoring failed (see the trainer's message above)", { exitCode: res.code });
         return;
       }
+      const reasons = flags.reasons === undefined ? 0 : parseIntFlag(flags.reasons, "--reasons", 1, 10);
+      const language = parseChoice(flags.lang ?? "en", "--lang", ["en", "ja"] as const);
       const badRows = parseChoice(flags.badRows ?? c.config.scoring.bad_rows, "--bad-rows", ["quarantine", "fail"] as const);
       const chunkSize = flags.chunkSize === undefined ? c.config.scoring.chunk_size : parseIntFlag(flags.chunkSize, "--chunk-size", 1, 1_000_000);
       // The store opens (and migrates) while the model loads and verifies.
@@ -113,6 +120,8 @@ export function registerScore(program: Command, ctx: () => CommandContext): void
           chunkSize,
           badRows,
           rerun: flags.rerun,
+          reasons,
+          language,
           log: c.log,
           onProgress: progress.update,
         });

@@ -49,6 +49,39 @@ const profileSchema = z.union([
 
 const metricsBlock = z.record(z.string(), z.number().nullable());
 
+/** One contribution column: a raw feature (a categorical's one-hot group), or a derived ratio with its definition. */
+const explainedFeature = z
+  .object({
+    name: z.string().min(1),
+    kind: z.enum(["numeric", "categorical", "derived"]),
+    definition: z.string().optional(),
+    /** Training 0th..100th percentiles (numeric and derived features), for reason texts. */
+    percentiles: z.array(z.number()).optional(),
+    /** A human label from the dataset spec (`label:`), used by reason texts instead of the column name. */
+    label: z.string().optional(),
+    /** A derived ratio's inputs: numerator / (denominator + offset), 0 where that denominator is 0. */
+    ratio: z.object({ numerator: z.string(), denominator: z.string(), offset: z.number() }).optional(),
+  })
+  .passthrough();
+
+/**
+ * Per-row contributions to the calibrated log-odds (docs/bundle.md, "Explanations"). Bundles from before
+ * them, and models that are not additive, say `available: false` (or lack the block): consumers score them
+ * and say plainly that there are no reasons.
+ */
+const explanationsSchema = z.discriminatedUnion("available", [
+  z
+    .object({
+      available: z.literal(true),
+      output: z.string().min(1),
+      scale: z.literal("log_odds"),
+      baseline: z.number(),
+      features: z.array(explainedFeature).min(1),
+    })
+    .passthrough(),
+  z.object({ available: z.literal(false), reason: z.string().default("the bundle carries no contributions") }).passthrough(),
+]);
+
 export const bundleJsonSchema = z
   .object({
     format_version: z.literal(1),
@@ -91,7 +124,9 @@ export const bundleJsonSchema = z
     golden: z.object({
       rows: z.array(z.record(z.string(), z.union([z.string(), z.number(), z.null()]))).min(1),
       probabilities: z.array(z.number()).min(1),
+      contributions: z.array(z.array(z.number())).optional(),
     }),
+    explanations: explanationsSchema.default({ available: false, reason: "the bundle predates contributions" }),
     versions: z.record(z.string(), z.string()).default({}),
   })
   .passthrough();
@@ -102,6 +137,8 @@ export type NumericFeatureSpec = z.infer<typeof numericFeature>;
 export type CategoricalFeatureSpec = z.infer<typeof categoricalFeature>;
 export type FeatureProfile = z.infer<typeof profileSchema>;
 export type Band = BundleJson["bands"][number];
+export type Explanations = BundleJson["explanations"];
+export type ExplainedFeature = z.infer<typeof explainedFeature>;
 
 export interface BundleFiles {
   dir: string;
@@ -165,6 +202,15 @@ function checkDocument(dir: string, json: BundleJson): void {
     if (seen.has(feature.name)) throw invalid(dir, `feature ${feature.name} is listed twice`);
     seen.add(feature.name);
   }
+  const explanations = json.explanations;
+  if (explanations.available) {
+    const width = explanations.features.length;
+    if (new Set(explanations.features.map((f) => f.name)).size !== width) throw invalid(dir, "explanations.features names a feature twice");
+    const golden = json.golden.contributions ?? [];
+    if (golden.length !== json.golden.rows.length || golden.some((row) => row.length !== width)) {
+      throw invalid(dir, `golden.contributions must hold ${width} values for each of the ${json.golden.rows.length} golden rows`);
+    }
+  }
 }
 
 /** bundle.json against the graph it describes: the same inputs with the right types, the output, the categories. */
@@ -189,8 +235,12 @@ function checkAgainstGraph(dir: string, json: BundleJson, onnx: Uint8Array): voi
     const unknown = feature.categories.filter((c) => !known.has(c));
     if (unknown.length > 0) throw invalid(dir, `categories of ${feature.name} that the graph never saw: ${unknown.join(", ")}`);
   }
-  if (graph.outputs.get(json.onnx.probability_output) !== "float") {
+  const probability = graph.outputs.get(json.onnx.probability_output);
+  if (probability !== "float" && probability !== "double") {
     throw invalid(dir, `the graph has no float output named ${json.onnx.probability_output}`);
+  }
+  if (json.explanations.available && graph.outputs.get(json.explanations.output) !== "double") {
+    throw invalid(dir, `the graph has no double output named ${json.explanations.output} for the contributions`);
   }
 }
 

@@ -5,21 +5,24 @@ const { onnx } = onnxProto;
 
 /** What an ONNX graph says about itself that bundle.json must agree with (docs/bundle.md). */
 export interface GraphFacts {
-  inputs: Map<string, "float" | "string" | "other">;
-  outputs: Map<string, "float" | "string" | "other">;
+  inputs: Map<string, ElementType>;
+  outputs: Map<string, ElementType>;
   /** Per graph input, the category strings of the encoders that read it directly (empty when none does). */
   categories: Map<string, Set<string>>;
 }
 
-// TensorProto.DataType: the only two element types the contract uses for inputs.
+export type ElementType = "float" | "double" | "string" | "other";
+
+// TensorProto.DataType: float and string for inputs; outputs are float or (heads with contributions) double.
 const FLOAT = 1;
 const STRING = 8;
+const DOUBLE = 11;
 /** ai.onnx.ml encoders that list the strings they know: OneHotEncoder, CategoryMapper, LabelEncoder. */
 const CATEGORY_ATTRIBUTES = new Set(["cats_strings", "classes_strings", "keys_strings"]);
 
-function elementType(value: { type?: { tensorType?: { elemType?: number | null } | null } | null }): "float" | "string" | "other" {
+function elementType(value: { type?: { tensorType?: { elemType?: number | null } | null } | null }): ElementType {
   const t = value.type?.tensorType?.elemType;
-  return t === FLOAT ? "float" : t === STRING ? "string" : "other";
+  return t === FLOAT ? "float" : t === STRING ? "string" : t === DOUBLE ? "double" : "other";
 }
 
 /** Decode the graph's protobuf; a file that is not an ONNX model is an invalid bundle, not an internal error. */

@@ -2,11 +2,13 @@ import * as ort from "onnxruntime-node";
 import { ChurnopsError } from "../errors.js";
 import { type BundleJson, bandOf, type RegisteredDigest, readBundle } from "./bundle.js";
 import { batchFromRows, type FeatureBatch } from "./features.js";
-import { graphSpecOf, runGraph, sessionOptions } from "./graph.js";
+import { type Explained, graphSpecOf, runExplained, runGraph, sessionOptions } from "./graph.js";
 import { InferenceWorker } from "./worker-client.js";
 
-/** Largest difference from a golden probability a consumer accepts (docs/bundle.md). */
+/** Largest difference from a golden probability (or contribution) a consumer accepts (docs/bundle.md). */
 export const GOLDEN_TOLERANCE = 1e-6;
+/** Largest |baseline + Σ contributions − logit(p)| a bundle may show on a golden row (docs/bundle.md). */
+export const IDENTITY_TOLERANCE = 1e-5;
 
 export interface RuntimeOptions {
   /** Threads ONNX Runtime may use inside one call; default lets it choose. */
@@ -80,6 +82,24 @@ export class ChurnModel {
     return this.worker === null ? runGraph(this.session, graphSpecOf(this.bundle), batch) : this.worker.predict(batch);
   }
 
+  /** Whether the bundle carries contributions; when not, `explanationsUnavailable` says why. */
+  get explains(): boolean {
+    return this.bundle.explanations.available;
+  }
+
+  get explanationsUnavailable(): string | null {
+    const e = this.bundle.explanations;
+    return e.available ? null : e.reason;
+  }
+
+  /** Probabilities and per-feature contributions for every row, in one ONNX call (only if `explains`). */
+  async explain(batch: FeatureBatch): Promise<Explained> {
+    if (!this.explains) {
+      throw new ChurnopsError("bundle_invalid", `model ${this.name} v${this.version} has no contributions: ${this.explanationsUnavailable}`);
+    }
+    return this.worker === null ? runExplained(this.session, graphSpecOf(this.bundle), batch) : this.worker.explain(batch);
+  }
+
   band(probability: number): string {
     return bandOf(this.bundle.bands, probability);
   }
@@ -109,5 +129,35 @@ async function checkGolden(session: ort.InferenceSession, bundle: BundleJson, di
     }
     if (diff > maxAbsDiff) maxAbsDiff = diff;
   }
+  if (bundle.explanations.available) checkGoldenContributions(await runExplained(session, graphSpecOf(bundle), batch), bundle, dir);
   return { rows: got.length, maxAbsDiff };
+}
+
+/** The golden contributions to 1e-6, and baseline + Σ contributions = logit(p) to 1e-5, on every golden row. */
+function checkGoldenContributions(got: Explained, bundle: BundleJson, dir: string): void {
+  if (!bundle.explanations.available) return;
+  const { baseline, features } = bundle.explanations;
+  const expected = bundle.golden.contributions ?? [];
+  for (let i = 0; i < got.exact.length; i++) {
+    let sum = baseline;
+    for (let j = 0; j < got.width; j++) {
+      const value = got.contributions[i * got.width + j] ?? Number.NaN;
+      const diff = Math.abs(value - (expected[i]?.[j] ?? Number.NaN));
+      if (!(diff <= GOLDEN_TOLERANCE)) {
+        throw new ChurnopsError(
+          "bundle_invalid",
+          `bundle ${dir}: golden row ${i}'s contribution of ${features[j]?.name} is ${value} here but ${expected[i]?.[j]} in the trainer (difference ${diff} > ${GOLDEN_TOLERANCE}); refusing the bundle`,
+        );
+      }
+      sum += value;
+    }
+    const p = got.exact[i] ?? Number.NaN;
+    const gap = Math.abs(sum - Math.log(p / (1 - p)));
+    if (!(gap <= IDENTITY_TOLERANCE)) {
+      throw new ChurnopsError(
+        "bundle_invalid",
+        `bundle ${dir}: on golden row ${i} baseline + contributions = ${sum} but logit(p) = ${Math.log(p / (1 - p))} (gap ${gap} > ${IDENTITY_TOLERANCE}); refusing the bundle`,
+      );
+    }
+  }
 }

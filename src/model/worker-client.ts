@@ -1,11 +1,11 @@
 import { startCallWorker, type WorkerCalls } from "../worker.js";
 import type { FeatureBatch } from "./features.js";
-import type { GraphSpec } from "./graph.js";
-import type { WorkerInit, WorkerRequest } from "./inference-worker.js";
+import type { Explained, GraphSpec } from "./graph.js";
+import type { WorkerInit, WorkerRequest, WorkerResult } from "./inference-worker.js";
 
 /** The main-thread side of an inference worker: predict() posts a batch and resolves with its probabilities. */
 export class InferenceWorker {
-  private constructor(private readonly calls: WorkerCalls<WorkerRequest, Float32Array>) {}
+  private constructor(private readonly calls: WorkerCalls<WorkerRequest, WorkerResult>) {}
 
   static async start(onnx: Uint8Array, spec: GraphSpec, intraOpThreads: number | undefined): Promise<InferenceWorker> {
     const init: WorkerInit = { onnx, spec, intraOpThreads };
@@ -14,12 +14,20 @@ export class InferenceWorker {
 
   async predict(batch: FeatureBatch): Promise<Float32Array> {
     if (batch.size === 0) return new Float32Array(0);
+    return (await this.post(batch, false)) as Float32Array;
+  }
+
+  async explain(batch: FeatureBatch): Promise<Explained> {
+    return (await this.post(batch, true)) as Explained;
+  }
+
+  private post(batch: FeatureBatch, explain: boolean): Promise<WorkerResult> {
     const columns = [...batch.columns.entries()];
     // Typed arrays move to the worker without a copy; only string columns (the API's) are cloned.
     const transfer = columns.flatMap(([, c]) =>
       c instanceof Float32Array ? [c.buffer as ArrayBuffer] : Array.isArray(c) ? [] : [c.codes.buffer as ArrayBuffer],
     );
-    return this.calls.call({ size: batch.size, columns }, transfer);
+    return this.calls.call({ size: batch.size, columns, explain }, transfer);
   }
 
   close(): Promise<void> {

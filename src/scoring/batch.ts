@@ -6,6 +6,8 @@ import { type CustomerSource, openSource, type RawChunk, type SourceSpec } from 
 import { type ChunkValidation, describeViolations, RowValidator, unstorableId } from "../data/validate.js";
 import { ChurnopsError } from "../errors.js";
 import type { Band } from "../model/bundle.js";
+import type { FeatureBatch, FeatureColumn, FeatureValue } from "../model/features.js";
+import { featureValueOf, type Language, ReasonWriter } from "../model/reasons.js";
 import type { ChurnModel } from "../model/runtime.js";
 import { BatchProfiler, binScores, type RunProfile } from "../monitoring/drift.js";
 import type { Store } from "../store/db.js";
@@ -41,6 +43,9 @@ export interface BatchOptions {
   rerun?: boolean | undefined;
   log?: Logger | undefined;
   onProgress?: ((progress: BatchProgress) => void) | undefined;
+  /** Top reasons per score (`--reasons N`): reason_1..N columns in the file, and stored with each score. */
+  reasons?: number | undefined;
+  language?: Language | undefined;
 }
 
 export interface BatchProgress {
@@ -89,6 +94,9 @@ export async function scoreBatch(options: BatchOptions): Promise<BatchSummary> {
     throw new ChurnopsError("bad_input", "nothing to write to: give --out FILE or use the store", { field: "out" });
   // Refuse a bad output path before any work, not after scoring a whole table.
   if (options.out !== undefined) checkOutput(options.out);
+  const reasons = reasonWriterFor(options);
+  /** Reason columns in an --out file: reason_1..N and their texts. */
+  const reasonColumns = reasons === null ? 0 : (options.reasons ?? 0);
   const source = await openSource(options.source);
   let writer: ScoreWriter | null = null;
   let fileSink: ScoreFile | null = null;
@@ -113,7 +121,7 @@ export async function scoreBatch(options: BatchOptions): Promise<BatchSummary> {
     let id = run?.run_id ?? (runId as string);
     if (run !== null && store !== null && run.status === "complete") {
       options.log?.info({ event: "score.already_complete", run_id: id }, "run already complete; nothing to do");
-      if (options.out !== undefined) await exportRun(store, id, options.out);
+      if (options.out !== undefined) await exportRun(store, id, options.out, reasonColumns);
       return {
         ...summaryBase(options, id, run.source),
         status: "already_complete",
@@ -142,7 +150,11 @@ export async function scoreBatch(options: BatchOptions): Promise<BatchSummary> {
     const [scanned, writerStart, sinkStart, inferenceStart] = await Promise.allSettled([
       idColumn === null ? Promise.resolve(new Set<string>()) : source.duplicates(idColumn),
       store === null || !threads ? Promise.resolve(null) : ScoreWriter.forStore(store),
-      options.out === undefined || exportAtEnd ? Promise.resolve(null) : threads ? ScoreFileWriter.open(options.out) : InThreadFile.open(options.out),
+      options.out === undefined || exportAtEnd
+        ? Promise.resolve(null)
+        : threads
+          ? ScoreFileWriter.open(options.out, reasonColumns)
+          : InThreadFile.open(options.out, reasonColumns),
       threads ? model.startWorker() : Promise.resolve(),
     ]);
     if (writerStart.status === "fulfilled") writer = writerStart.value;
@@ -179,6 +191,16 @@ export async function scoreBatch(options: BatchOptions): Promise<BatchSummary> {
       // validates chunk k+1 and writes chunk k-1.
       const finish = async (job: InFlight): Promise<void> => {
         const result = assemble(options, id, idColumn, job, duplicates, firstSeen, await job.probabilities);
+        if (reasons !== null)
+          addReasons(
+            result.scores,
+            reasons,
+            job.checked.batch,
+            job.keptRows,
+            await (job.contributions as Promise<Float64Array>),
+            options.reasons ?? 0,
+            store !== null,
+          );
         if (options.badRows === "fail" && result.quarantine.length > 0) {
           const first = result.quarantine[0] as QuarantineRow;
           throw new ChurnopsError(
@@ -212,7 +234,7 @@ export async function scoreBatch(options: BatchOptions): Promise<BatchSummary> {
       try {
         for await (const chunk of source.modelChunks({ columns: wanted, chunkSize: options.chunkSize, skipRows: resumedFrom }, columnHints(model, idColumn))) {
           const checked = validator.checkChunk(chunk.columns, chunk.size, { textNumbers: source.textNumbers });
-          const job: InFlight = { chunk, checked, probabilities: model.predict(checked.batch) };
+          const job: InFlight = { chunk, checked, ...scoreChunk(model, checked.batch, reasons !== null) };
           const previous = inflight;
           inflight = job;
           if (previous !== null) await finish(previous);
@@ -240,7 +262,7 @@ export async function scoreBatch(options: BatchOptions): Promise<BatchSummary> {
     let bands: Record<string, number>;
     if (store !== null) {
       id = (await finishRun(store, id, { status: "complete", durationMs })).run_id;
-      if (exportAtEnd && options.out !== undefined) await exportRun(store, id, options.out);
+      if (exportAtEnd && options.out !== undefined) await exportRun(store, id, options.out, reasonColumns);
       // Counted while scoring, unless earlier chunks came from an interrupted invocation: then the store knows.
       bands = resumedFrom === 0 ? { ...bandTally } : await bandCounts(store, id);
     } else bands = { ...bandTally };
@@ -363,6 +385,98 @@ interface InFlight {
   chunk: RawChunk<ColumnValues>;
   checked: ChunkValidation;
   probabilities: Promise<Float32Array>;
+  /** Row-major contributions of the chunk's valid rows, when scoring with reasons. */
+  contributions: Promise<Float64Array> | null;
+  /** Filled by assemble: for each score row, its row in `checked.batch` (some valid rows are still quarantined). */
+  keptRows: number[];
+}
+
+function scoreChunk(model: ChurnModel, batch: FeatureBatch, explain: boolean): Pick<InFlight, "probabilities" | "contributions" | "keptRows"> {
+  if (!explain) return { probabilities: model.predict(batch), contributions: null, keptRows: [] };
+  // The worker takes the batch's buffers (moved, not copied); the reasons read the customers' values afterwards,
+  // so the worker gets copies (a memcpy per column and chunk).
+  const explained = model.explain(copyOfBatch(batch));
+  return { probabilities: explained.then((e) => e.probabilities), contributions: explained.then((e) => e.contributions), keptRows: [] };
+}
+
+function copyOfBatch(batch: FeatureBatch): FeatureBatch {
+  const columns = new Map<string, FeatureColumn>();
+  for (const [name, c] of batch.columns) columns.set(name, c instanceof Float32Array ? c.slice() : Array.isArray(c) ? c : { ...c, codes: c.codes.slice() });
+  return { size: batch.size, columns };
+}
+
+/** The reason writer a run with --reasons uses; a bundle without contributions is refused before any row is read. */
+function reasonWriterFor(options: BatchOptions): ReasonWriter | null {
+  const n = options.reasons ?? 0;
+  if (n <= 0) return null;
+  const { model } = options;
+  if (!model.explains) {
+    throw new ChurnopsError(
+      "bad_input",
+      `--reasons: model ${model.name} v${model.version} has no contributions (${model.explanationsUnavailable}); score without --reasons`,
+      { field: "reasons" },
+    );
+  }
+  return new ReasonWriter(model.bundle, options.language ?? "en");
+}
+
+/** A feature's value in row `k` of a graph-input batch, as the customer gave it (null when missing). */
+function batchValue(batch: FeatureBatch, name: string, k: number, missingToken: string): FeatureValue {
+  const column = batch.columns.get(name);
+  if (column === undefined) return null;
+  if (column instanceof Float32Array) {
+    const v = column[k] as number;
+    return Number.isNaN(v) ? null : v;
+  }
+  const text = Array.isArray(column) ? (column[k] as string) : (column.dictionary[column.codes[k] as number] as string);
+  return text === missingToken ? null : text;
+}
+
+/**
+ * Each score row's top-N reasons: codes for the file (sentences numbered by the writer, see CodedReasons) and,
+ * for the store, JSON per row.
+ */
+function addReasons(
+  scores: ScoreColumns,
+  writer: ReasonWriter,
+  batch: FeatureBatch,
+  keptRows: readonly number[],
+  contributions: Float64Array,
+  n: number,
+  json: boolean,
+): void {
+  const rows = scores.customerIds.length;
+  const features = writer.features;
+  const width = features.length;
+  const missing = writer.missingToken;
+  const textBase = writer.codes.length;
+  const featureCodes = new Uint8Array(rows * n);
+  const textCodes = new Uint32Array(rows * n);
+  const stored = json ? new Array<string | null>(rows) : undefined;
+  const values: Record<string, FeatureValue> = {};
+  for (let r = 0; r < rows; r++) {
+    const k = keptRows[r] as number;
+    const top = writer.topIndexes(contributions, k * width, n);
+    const list: unknown[] | null = stored === undefined ? null : [];
+    for (let rank = 0; rank < top.length; rank++) {
+      const j = top[rank] as number;
+      const feature = features[j] as (typeof features)[number];
+      let value: FeatureValue;
+      if (feature.ratio === undefined) value = batchValue(batch, feature.name, k, missing);
+      else {
+        values[feature.ratio.numerator] = batchValue(batch, feature.ratio.numerator, k, missing);
+        values[feature.ratio.denominator] = batchValue(batch, feature.ratio.denominator, k, missing);
+        value = featureValueOf(feature, values);
+      }
+      const code = writer.textCode(j, value, rank === 0);
+      featureCodes[r * n + rank] = j + 1;
+      textCodes[r * n + rank] = code + 1;
+      list?.push({ feature: feature.name, label: writer.labelOf(j), value, contribution: contributions[k * width + j], text: writer.codes[code] });
+    }
+    if (stored !== undefined) stored[r] = JSON.stringify(list);
+  }
+  scores.reasons = stored;
+  scores.reasonCodes = { n, features: features.map((f) => f.name), featureCodes, textCodes, textBase, newTexts: writer.codes.slice(textBase) };
 }
 
 /** Turn one scored chunk into score rows and quarantine rows (ids checked, duplicates caught). */
@@ -424,6 +538,7 @@ function assemble(
     probabilitiesOut[n] = p;
     bands.push(model.band(p));
     decisions[n] = model.decide(p) ? 1 : 0;
+    job.keptRows.push(k);
     n++;
   }
   quarantine.sort((a, b) => a.row_number - b.row_number);
@@ -454,8 +569,8 @@ class InThreadFile implements ScoreFile {
 
   private constructor(private readonly sink: ScoreFileSink) {}
 
-  static async open(path: string): Promise<InThreadFile> {
-    return new InThreadFile(await ScoreFileSink.open(path));
+  static async open(path: string, reasons: number): Promise<InThreadFile> {
+    return new InThreadFile(await ScoreFileSink.open(path, reasons));
   }
 
   async append(scores: ScoreColumns): Promise<void> {
@@ -475,8 +590,8 @@ class InThreadFile implements ScoreFile {
 }
 
 /** Write a stored run's scores to a Parquet or CSV file, page by page. */
-export async function exportRun(store: Store, runId: string, out: string): Promise<number> {
-  const sink = await ScoreFileSink.open(out);
+export async function exportRun(store: Store, runId: string, out: string, reasons = 0): Promise<number> {
+  const sink = await ScoreFileSink.open(out, reasons);
   for await (const page of iterateScores(store, runId)) sink.appendRows(page);
   const n = sink.count;
   await sink.close();

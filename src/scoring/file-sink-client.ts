@@ -19,8 +19,8 @@ export class ScoreFileWriter {
     private readonly calls: WorkerCalls<FileSinkRequest, null>,
   ) {}
 
-  static async open(path: string): Promise<ScoreFileWriter> {
-    return new ScoreFileWriter(path, await startCallWorker(import.meta.url, "file-sink-worker", { path } satisfies FileSinkInit, "file sink thread"));
+  static async open(path: string, reasons = 0): Promise<ScoreFileWriter> {
+    return new ScoreFileWriter(path, await startCallWorker(import.meta.url, "file-sink-worker", { path, reasons } satisfies FileSinkInit, "file sink thread"));
   }
 
   async append(scores: ScoreColumns): Promise<void> {
@@ -29,6 +29,7 @@ export class ScoreFileWriter {
       coded.probabilities.buffer as ArrayBuffer,
       coded.bandCodes.buffer as ArrayBuffer,
       coded.decisions.buffer as ArrayBuffer,
+      ...(coded.reasons === undefined ? [] : [coded.reasons.featureCodes.buffer as ArrayBuffer, coded.reasons.textCodes.buffer as ArrayBuffer]),
     ]);
     this.inFlight.push(
       sent.then(

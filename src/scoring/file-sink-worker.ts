@@ -9,13 +9,15 @@ import { type CodedScores, ScoreFileSink } from "./file-sink.js";
  */
 export interface FileSinkInit {
   path: string;
+  /** reason_1..N columns (`--reasons N`), 0 for none. */
+  reasons: number;
 }
 
 export type FileSinkRequest = { append: CodedScores } | { close: true } | { discard: true };
 
 const init = workerData as FileSinkInit;
 answerCalls<FileSinkRequest, null>("file-sink-worker.ts", async () => {
-  const sink = await ScoreFileSink.open(init.path);
+  const sink = await ScoreFileSink.open(init.path, init.reasons);
   return async (req) => {
     if ("append" in req) sink.appendCoded(req.append);
     else if ("close" in req) await sink.close();

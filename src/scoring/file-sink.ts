@@ -1,7 +1,18 @@
 import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, extname, join, resolve } from "node:path";
-import { BOOLEAN, DOUBLE, type DuckDBAppender, type DuckDBConnection, DuckDBDataChunk, DuckDBInstance, INTEGER, UTINYINT, VARCHAR } from "@duckdb/node-api";
+import {
+  BOOLEAN,
+  DOUBLE,
+  type DuckDBAppender,
+  type DuckDBConnection,
+  DuckDBDataChunk,
+  DuckDBInstance,
+  INTEGER,
+  UINTEGER,
+  UTINYINT,
+  VARCHAR,
+} from "@duckdb/node-api";
 import duckdb from "@duckdb/node-bindings";
 import { csvSafeSql, neutraliseFormula } from "../csv-safe.js";
 import { quoteLiteral } from "../data/sql-quote.js";
@@ -14,7 +25,7 @@ const VECTOR_ROWS = 2048;
 const SCORE_TYPES = [VARCHAR, DOUBLE, UTINYINT, BOOLEAN, INTEGER];
 
 /** Fixed-width values into a (fresh, all-valid) DuckDB vector, as bytes. */
-function copyInto(vector: duckdb.Vector, values: Float64Array | Uint8Array | Int32Array): void {
+function copyInto(vector: duckdb.Vector, values: Float64Array | Uint8Array | Int32Array | Uint32Array): void {
   duckdb.copy_data_to_vector(vector, 0, values.buffer as ArrayBuffer, values.byteOffset, values.byteLength);
 }
 
@@ -35,6 +46,21 @@ export interface CodedScores {
   bandCodes: Uint8Array;
   /** 1 = at or above the operating threshold. */
   decisions: Uint8Array;
+  reasons?: CodedReasons | undefined;
+}
+
+/**
+ * `--reasons N` for a chunk, as numbers: per row N feature codes (index into `features` + 1, 0 = no reason at
+ * that rank) and N sentence codes (+ 1, 0 = none), row-major. Sentences are numbered by the scorer's
+ * ReasonWriter across the whole run; each chunk carries the ones first used in it (codes from `textBase`).
+ */
+export interface CodedReasons {
+  n: number;
+  features: string[];
+  featureCodes: Uint8Array;
+  textCodes: Uint32Array;
+  textBase: number;
+  newTexts: string[];
 }
 
 export function codeScores(scores: ScoreColumns): CodedScores {
@@ -63,7 +89,21 @@ export function codeScores(scores: ScoreColumns): CodedScores {
     bandLabels,
     bandCodes,
     decisions: scores.decisions instanceof Uint8Array ? scores.decisions.slice() : Uint8Array.from(scores.decisions, (d) => (d === 1 ? 1 : 0)),
+    reasons: scores.reasonCodes,
   };
+}
+
+/** A stored score's reasons (JSON, migration 016) as the file's N feature names and texts. */
+function storedReasons(json: string | null | undefined, n: number): { features: string[]; texts: string[] } {
+  const features = new Array<string>(n).fill("");
+  const texts = new Array<string>(n).fill("");
+  if (json === null || json === undefined) return { features, texts };
+  const list = JSON.parse(json) as { feature?: unknown; text?: unknown }[];
+  for (let k = 0; k < Math.min(n, list.length); k++) {
+    features[k] = String(list[k]?.feature ?? "");
+    texts[k] = String(list[k]?.text ?? "");
+  }
+  return { features, texts };
 }
 
 export function fileFormatOf(path: string): FileFormat {
@@ -102,6 +142,11 @@ export class ScoreFileSink {
   private readonly parts: [string, string, string, string][] = [];
   /** Band labels by code: a band is stored as a one-byte code and spelled out when the file is written. */
   private readonly bands = new Map<string, number>();
+  /** Reason features and sentences by code (1-based; 0 = no reason), spelled out when the file is written. */
+  private readonly reasonFeatures = new Map<string, number>();
+  private readonly reasonTexts = new Map<string, number>();
+  /** The scorer's sentence codes → this sink's (the same once deduplicated; a translation keeps them apart). */
+  private readonly textFromScorer: number[] = [];
 
   private constructor(
     readonly path: string,
@@ -110,9 +155,11 @@ export class ScoreFileSink {
     private readonly instance: DuckDBInstance,
     private readonly conn: DuckDBConnection,
     private readonly appender: DuckDBAppender,
+    /** `--reasons N`: the file's reason_1..N and reason_1..N_text columns. */
+    private readonly reasons: number,
   ) {}
 
-  static async open(path: string): Promise<ScoreFileSink> {
+  static async open(path: string, reasons = 0): Promise<ScoreFileSink> {
     const format = fileFormatOf(path);
     const scratch = mkdtempSync(join(tmpdir(), "churnops-out-"));
     const instance = await DuckDBInstance.create(join(scratch, "scratch.duckdb"), { threads: "2", memory_limit: "512MB" });
@@ -121,10 +168,11 @@ export class ScoreFileSink {
     await conn.run("SET force_compression = 'uncompressed'");
     // Only the per-row columns go through the appender; run id, model and time are the same for a whole
     // chunk and are kept beside it, which halves the appender work per row.
-    await conn.run("CREATE TABLE scores (customer_id VARCHAR, probability DOUBLE, band UTINYINT, decision BOOLEAN, part INTEGER)");
+    const reasonColumns = Array.from({ length: reasons }, (_, k) => `, r${k + 1} UTINYINT, t${k + 1} UINTEGER`).join("");
+    await conn.run(`CREATE TABLE scores (customer_id VARCHAR, probability DOUBLE, band UTINYINT, decision BOOLEAN, part INTEGER${reasonColumns})`);
     await conn.run("CREATE TABLE parts (part INTEGER, run_id VARCHAR, model_name VARCHAR, model_version VARCHAR, scored_at VARCHAR)");
     const appender = await conn.createAppender("scores");
-    return new ScoreFileSink(resolve(path), format, scratch, instance, conn, appender);
+    return new ScoreFileSink(resolve(path), format, scratch, instance, conn, appender, reasons);
   }
 
   /** Rows read back from a store (exports): each row may name its own run, model and time. */
@@ -142,6 +190,13 @@ export class ScoreFileSink {
       a.appendUTinyInt(this.bandCode(r.band));
       a.appendBoolean(r.decision === 1);
       a.appendInteger(this.parts.length - 1);
+      if (this.reasons > 0) {
+        const { features, texts } = storedReasons(r.reasons, this.reasons);
+        for (let k = 0; k < this.reasons; k++) {
+          a.appendUTinyInt(features[k] === "" ? 0 : this.codeOf(this.reasonFeatures, features[k] as string, 255));
+          a.appendUInteger(texts[k] === "" ? 0 : this.codeOf(this.reasonTexts, texts[k] as string, 2 ** 32 - 2));
+        }
+      }
       a.endRow();
     }
     this.rows += rows.length;
@@ -163,9 +218,16 @@ export class ScoreFileSink {
     const toSink = scores.bandLabels.map((label) => this.bandCode(label));
     const bands = scores.bandCodes.map((code) => toSink[code] as number);
     const parts = new Int32Array(Math.min(n, VECTOR_ROWS)).fill(part);
+    const m = this.reasons;
+    const types = m === 0 ? SCORE_TYPES : [...SCORE_TYPES, ...Array.from({ length: m }, () => [UTINYINT, UINTEGER]).flat()];
+    const coded = scores.reasons;
+    if (m > 0 && (coded === undefined || coded.n !== m || coded.featureCodes.length !== n * m)) throw new Error(`a chunk without its ${m} reasons per row`);
+    const { featureCodes, textCodes } = m > 0 ? this.translate(coded as CodedReasons) : { featureCodes: new Uint8Array(0), textCodes: new Uint32Array(0) };
+    const column8 = new Uint8Array(VECTOR_ROWS);
+    const column32 = new Uint32Array(VECTOR_ROWS);
     for (let from = 0; from < n; from += VECTOR_ROWS) {
       const rows = Math.min(n, from + VECTOR_ROWS) - from;
-      const chunk = DuckDBDataChunk.create(SCORE_TYPES, rows);
+      const chunk = DuckDBDataChunk.create(types, rows);
       const vector = (column: number) => duckdb.data_chunk_get_vector(chunk.chunk, column);
       const ids = vector(0);
       for (let i = 0; i < rows; i++) duckdb.vector_assign_string_element(ids, i, scores.customerIds[from + i] as string);
@@ -173,9 +235,39 @@ export class ScoreFileSink {
       copyInto(vector(2), bands.subarray(from, from + rows));
       copyInto(vector(3), scores.decisions.subarray(from, from + rows));
       copyInto(vector(4), parts.subarray(0, rows));
+      for (let k = 0; k < m; k++) {
+        for (let i = 0; i < rows; i++) {
+          column8[i] = featureCodes[(from + i) * m + k] as number;
+          column32[i] = textCodes[(from + i) * m + k] as number;
+        }
+        copyInto(vector(5 + 2 * k), column8.subarray(0, rows));
+        copyInto(vector(6 + 2 * k), column32.subarray(0, rows));
+      }
       this.appender.appendDataChunk(chunk);
     }
     this.rows += n;
+  }
+
+  /** A chunk's reason codes in this sink's numbering (new sentences join the sink's dictionary first). */
+  private translate(coded: CodedReasons): { featureCodes: Uint8Array; textCodes: Uint32Array } {
+    coded.newTexts.forEach((text, i) => {
+      this.textFromScorer[coded.textBase + i] = this.codeOf(this.reasonTexts, text, 2 ** 32 - 2);
+    });
+    const features = coded.features.map((name) => this.codeOf(this.reasonFeatures, name, 255));
+    const featureCodes = coded.featureCodes.map((c) => (c === 0 ? 0 : (features[c - 1] as number)));
+    const textCodes = coded.textCodes.map((c) => (c === 0 ? 0 : (this.textFromScorer[c - 1] as number)));
+    return { featureCodes, textCodes };
+  }
+
+  /** 1-based code of a label in a dictionary (0 stays "none"). */
+  private codeOf(dictionary: Map<string, number>, label: string, max: number): number {
+    let code = dictionary.get(label);
+    if (code === undefined) {
+      code = dictionary.size + 1;
+      if (code > max) throw new Error(`more than ${max} distinct reason labels`);
+      dictionary.set(label, code);
+    }
+    return code;
   }
 
   private bandCode(band: string): number {
@@ -238,7 +330,30 @@ export class ScoreFileSink {
           : `CASE s.band ${[...this.bands].map(([label, code]) => `WHEN ${code} THEN ${text(label)}`).join(" ")} END AS band`;
       const [runId, modelName, modelVersion, scoredAt] = expressions;
       const customerId = csv ? `${csvSafeSql("s.customer_id")} AS customer_id` : "s.customer_id";
-      const select = `SELECT ${runId}, ${customerId}, s.probability, ${band}, s.decision, ${modelName}, ${modelVersion}, ${scoredAt} FROM scores s`;
+      // Reasons: code 0 is "no reason at this rank" (fewer risk-raising features), null in the file. Features are
+      // a CASE over their few codes; sentences a list (in a variable) indexed by code, like the parts above.
+      if (this.reasons > 0) {
+        await this.conn.run("CREATE TABLE reason_texts (code UINTEGER, text VARCHAR)");
+        const texts = await this.conn.createAppender("reason_texts");
+        for (const [label, code] of this.reasonTexts) {
+          texts.appendUInteger(code);
+          texts.appendVarchar(label);
+          texts.endRow();
+        }
+        texts.flushSync();
+        texts.closeSync();
+        const value = csv ? csvSafeSql("text") : "text";
+        await this.conn.run(`SET VARIABLE reason_texts = (SELECT coalesce(list(${value} ORDER BY code), []) FROM reason_texts)`);
+      }
+      const feature = (k: number): string =>
+        this.reasonFeatures.size === 0
+          ? "CAST(NULL AS VARCHAR)"
+          : `CASE s.r${k} ${[...this.reasonFeatures].map(([label, code]) => `WHEN ${code} THEN ${text(label)}`).join(" ")} END`;
+      const reasonOut = Array.from({ length: this.reasons }, (_, i) => {
+        const k = i + 1;
+        return `, ${feature(k)} AS reason_${k}, CASE WHEN s.t${k} = 0 THEN NULL ELSE getvariable('reason_texts')[s.t${k}] END AS reason_${k}_text`;
+      }).join("");
+      const select = `SELECT ${runId}, ${customerId}, s.probability, ${band}, s.decision, ${modelName}, ${modelVersion}, ${scoredAt}${reasonOut} FROM scores s`;
       await this.conn.run(`COPY (${select}) TO ${target} (${options})`);
     } finally {
       this.discard();

@@ -15,12 +15,27 @@ export interface InferenceQueueOptions {
   chunkRows: number;
 }
 
+/** One call's answer: probabilities, and (from an explaining call) each row's contributions, row-major. */
+export interface Scored {
+  probabilities: Float32Array;
+  contributions: Float64Array | null;
+}
+
+/** The rows [start, end) of a call's answer. */
+function sliceOf(scored: Scored, start: number, end: number): Scored {
+  const width = scored.contributions === null ? 0 : scored.contributions.length / scored.probabilities.length;
+  return {
+    probabilities: scored.probabilities.subarray(start, end),
+    contributions: scored.contributions === null ? null : scored.contributions.subarray(start * width, end * width),
+  };
+}
+
 /** The default chunk: a few hundred microseconds of a tree ensemble, a small share of a 1,000-row call's overhead. */
 export const DEFAULT_CHUNK_ROWS = 128;
 
 interface SmallJob<Row> {
   rows: readonly Row[];
-  resolve(probabilities: Float32Array): void;
+  resolve(scored: Scored): void;
   reject(err: unknown): void;
 }
 
@@ -29,7 +44,9 @@ interface LargeJob<Row> {
   rows: readonly Row[];
   next: number;
   out: Float32Array;
-  resolve(probabilities: Float32Array): void;
+  /** Allocated at the first chunk that has contributions (its width tells the size). */
+  contributions: Float64Array | null;
+  resolve(scored: Scored): void;
   reject(err: unknown): void;
 }
 
@@ -41,17 +58,17 @@ export class InferenceQueue<Row> {
 
   constructor(
     /** One ONNX call over `rows`, in order. */
-    private readonly predict: (rows: readonly Row[]) => Promise<Float32Array>,
+    private readonly predict: (rows: readonly Row[]) => Promise<Scored>,
     private readonly options: InferenceQueueOptions = { chunkRows: DEFAULT_CHUNK_ROWS },
   ) {
     if (!Number.isInteger(options.chunkRows) || options.chunkRows < 1) throw new RangeError(`chunkRows ${options.chunkRows}: expected a whole number ≥ 1`);
   }
 
-  /** Churn probabilities of `rows`, in order. */
-  score(rows: readonly Row[]): Promise<Float32Array> {
+  /** Churn probabilities of `rows` (and contributions, when the call gives them), in order. */
+  score(rows: readonly Row[]): Promise<Scored> {
     return new Promise((resolve, reject) => {
       if (rows.length <= this.options.chunkRows) this.small.push({ rows, resolve, reject });
-      else this.large.push({ rows, next: 0, out: new Float32Array(rows.length), resolve, reject });
+      else this.large.push({ rows, next: 0, out: new Float32Array(rows.length), contributions: null, resolve, reject });
       this.schedule();
     });
   }
@@ -86,16 +103,16 @@ export class InferenceQueue<Row> {
     const jobs = this.small;
     if (jobs.length === 0) return;
     this.small = [];
-    let probabilities: Float32Array;
+    let scored: Scored;
     try {
-      probabilities = await this.predict(jobs.length === 1 ? (jobs[0] as SmallJob<Row>).rows : jobs.flatMap((j) => j.rows));
+      scored = await this.predict(jobs.length === 1 ? (jobs[0] as SmallJob<Row>).rows : jobs.flatMap((j) => j.rows));
     } catch (err) {
       for (const job of jobs) job.reject(err);
       return;
     }
     let offset = 0;
     for (const job of jobs) {
-      job.resolve(probabilities.subarray(offset, offset + job.rows.length));
+      job.resolve(sliceOf(scored, offset, offset + job.rows.length));
       offset += job.rows.length;
     }
   }
@@ -105,7 +122,13 @@ export class InferenceQueue<Row> {
     if (job === undefined) return;
     const end = Math.min(job.rows.length, job.next + this.options.chunkRows);
     try {
-      job.out.set(await this.predict(job.rows.slice(job.next, end)), job.next);
+      const scored = await this.predict(job.rows.slice(job.next, end));
+      job.out.set(scored.probabilities, job.next);
+      if (scored.contributions !== null) {
+        const width = scored.contributions.length / scored.probabilities.length;
+        job.contributions ??= new Float64Array(job.rows.length * width);
+        job.contributions.set(scored.contributions, job.next * width);
+      }
     } catch (err) {
       this.large.shift();
       job.reject(err);
@@ -114,7 +137,7 @@ export class InferenceQueue<Row> {
     job.next = end;
     if (end === job.rows.length) {
       this.large.shift();
-      job.resolve(job.out);
+      job.resolve({ probabilities: job.out, contributions: job.contributions });
     }
   }
 }

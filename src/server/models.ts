@@ -1,8 +1,12 @@
 import type { Config } from "../config.js";
 import { FeatureBatchBuilder, type FeatureValue } from "../model/features.js";
+import { ReasonWriter } from "../model/reasons.js";
 import { loadModel } from "../model/registry.js";
 import type { ChurnModel } from "../model/runtime.js";
-import { InferenceQueue } from "./inference-queue.js";
+import { InferenceQueue, type Scored } from "./inference-queue.js";
+
+export type { Scored } from "./inference-queue.js";
+
 import { CustomerValidator } from "./validation.js";
 
 export type Variant = "champion" | "challenger";
@@ -16,7 +20,11 @@ export type FeatureRow = Readonly<Record<string, FeatureValue>>;
  */
 export class ServedModel {
   readonly validator: CustomerValidator;
-  private readonly queue: InferenceQueue<FeatureRow>;
+  /** Reason texts per language, built once per model (null when the bundle has no contributions). */
+  readonly reasons: { en: ReasonWriter; ja: ReasonWriter } | null;
+  /** Plain predictions, and explained ones (same trees, one more output): each its own fair queue. */
+  private readonly plain: InferenceQueue<FeatureRow>;
+  private readonly explaining: InferenceQueue<FeatureRow>;
 
   constructor(
     readonly model: ChurnModel,
@@ -24,11 +32,17 @@ export class ServedModel {
     unknownFields: "reject" | "ignore",
   ) {
     this.validator = new CustomerValidator(model.bundle, unknownFields);
+    this.reasons = model.explains ? { en: new ReasonWriter(model.bundle, "en"), ja: new ReasonWriter(model.bundle, "ja") } : null;
     const { features, missing_token } = model.bundle.schema;
-    this.queue = new InferenceQueue((rows) => {
+    const batchOf = (rows: readonly FeatureRow[]) => {
       const builder = new FeatureBatchBuilder(features, missing_token);
       for (const row of rows) builder.push(row);
-      return model.predict(builder.build());
+      return builder.build();
+    };
+    this.plain = new InferenceQueue(async (rows) => ({ probabilities: await model.predict(batchOf(rows)), contributions: null }));
+    this.explaining = new InferenceQueue(async (rows) => {
+      const e = await model.explain(batchOf(rows));
+      return { probabilities: e.probabilities, contributions: e.contributions };
     });
   }
 
@@ -36,9 +50,12 @@ export class ServedModel {
     return { name: this.model.name, version: this.model.version };
   }
 
-  /** Churn probabilities of `rows`, in order. */
-  score(rows: readonly FeatureRow[]): Promise<Float32Array> {
-    return this.queue.score(rows);
+  /**
+   * Churn probabilities of `rows`, in order, and their contributions (row-major) when `explain` and the bundle
+   * has them; batches cannot starve single requests (see InferenceQueue).
+   */
+  score(rows: readonly FeatureRow[], explain = false): Promise<Scored> {
+    return (explain && this.model.explains ? this.explaining : this.plain).score(rows);
   }
 }
 

@@ -109,6 +109,54 @@ const modelRef: JsonSchema = {
   additionalProperties: false,
 };
 
+const featureValue: JsonSchema = { type: ["number", "string", "null"] };
+
+export const explanationSchema: JsonSchema = {
+  type: ["object", "null"],
+  description:
+    "Why this customer scores as they do (docs/bundle.md, Explanations): baseline + the sum of contributions is the log-odds of churn_probability. null when the model's bundle carries no contributions; left out with ?explain=false.",
+  properties: {
+    baseline: { type: "number", description: "mean log-odds of the training customers" },
+    contributions: {
+      type: "array",
+      description: "one per raw feature (a categorical column counts once), on the log-odds scale",
+      items: {
+        type: "object",
+        properties: { feature: { type: "string" }, value: featureValue, contribution: { type: "number" } },
+        required: ["feature", "value", "contribution"],
+        additionalProperties: false,
+      },
+    },
+    reasons: {
+      type: "array",
+      description: "the features that raise the risk the most (positive contributions, largest first; ?reasons=N, default 4)",
+      items: {
+        type: "object",
+        properties: {
+          feature: { type: "string" },
+          label: { type: "string" },
+          value: featureValue,
+          contribution: { type: "number" },
+          text: { type: "string", description: "a sentence from the training profile, in ?lang=en|ja" },
+        },
+        required: ["feature", "label", "value", "contribution", "text"],
+        additionalProperties: false,
+      },
+    },
+  },
+  required: ["baseline", "contributions", "reasons"],
+  additionalProperties: false,
+};
+
+export const explainQuerySchema: JsonSchema = {
+  type: "object",
+  properties: {
+    explain: { type: "string", enum: ["true", "false"], default: "true", description: "false leaves the explanation out" },
+    reasons: { type: "string", pattern: "^[0-9]+$", description: "how many reasons (1 to 10, default 4)" },
+    lang: { type: "string", enum: ["en", "ja"], default: "en", description: "language of the reason texts" },
+  },
+};
+
 export const predictionSchema: JsonSchema = {
   type: "object",
   properties: {
@@ -118,6 +166,7 @@ export const predictionSchema: JsonSchema = {
     decision: { type: "boolean", description: "true when churn_probability reaches the model's operating threshold" },
     model: modelRef,
     variant: { type: "string", enum: ["champion", "challenger"] },
+    explanation: explanationSchema,
   },
   required: ["customer_id", "churn_probability", "risk_band", "decision", "model", "variant"],
   additionalProperties: false,

@@ -1,8 +1,9 @@
 import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
 import type { FeatureValue } from "../model/features.js";
+import type { Explanation, Language } from "../model/reasons.js";
 import type { ServerMetrics } from "./metrics.js";
-import type { FeatureRow, Lease, ServedModel, Variant } from "./models.js";
+import type { FeatureRow, Lease, Scored, ServedModel, Variant } from "./models.js";
 import type { PredictionLog, PredictionRecord } from "./prediction-log.js";
 import { type ApiViolation, isPlainObject, MAX_VIOLATIONS, parseCustomerId } from "./validation.js";
 import { assignVariant, type Routing } from "./variants.js";
@@ -14,7 +15,18 @@ export interface Prediction {
   decision: boolean;
   model: { name: string; version: string };
   variant: Variant;
+  /** Present unless the request said explain=false; null when the model's bundle has no contributions. */
+  explanation?: Explanation | null;
 }
+
+/** What the caller asked for besides the scores. */
+export interface ExplainOptions {
+  explain: boolean;
+  reasons: number;
+  language: Language;
+}
+
+const NO_EXPLANATION: ExplainOptions = { explain: false, reasons: 0, language: "en" };
 
 export interface ScoringDeps {
   routing: Routing;
@@ -47,8 +59,8 @@ class Group {
     this.rows.push(a.row);
   }
 
-  predict(): Promise<Float32Array> {
-    return this.served.score(this.rows);
+  predict(explain: boolean): Promise<Scored> {
+    return this.served.score(this.rows, explain);
   }
 }
 
@@ -64,6 +76,7 @@ export async function scoreCustomers(
   pathOf: (index: number) => string,
   requestId: string,
   startedAt: number,
+  options: ExplainOptions = NO_EXPLANATION,
 ): Promise<ScoreOutcome> {
   const { routing } = deps;
   const challenger = lease.challenger;
@@ -109,11 +122,11 @@ export async function scoreCustomers(
   if (total > 0) return { ok: false, violations, total };
 
   const shadow = challenger !== null && routing.mode === "shadow" ? shadowGroup(deps, challenger, groups.get("champion")) : null;
-  const scored = await Promise.all([...groups.values()].map(async (g) => ({ group: g, probabilities: await g.predict() })));
+  const scored = await Promise.all([...groups.values()].map(async (g) => ({ group: g, result: await g.predict(options.explain) })));
   const shadowScored =
     shadow === null
       ? null
-      : await shadow.predict().then(
+      : await shadow.predict(false).then(
           (p) => p,
           (err: unknown) => {
             deps.metrics.shadowSkipped.inc(shadow.members.length);
@@ -126,12 +139,25 @@ export async function scoreCustomers(
   const createdAt = new Date().toISOString();
   const predictions = new Array<Prediction>(records.length);
   const logRows: PredictionRecord[] | null = deps.predictionLog === null ? null : [];
-  for (const { group, probabilities } of scored) {
-    collect(deps, group, probabilities, false, { requestId, latencyMs, createdAt }, logRows, predictions);
+  for (const { group, result } of scored) {
+    collect(deps, group, result.probabilities, false, { requestId, latencyMs, createdAt }, logRows, predictions);
+    if (options.explain) explainInto(group, result, options, predictions);
   }
-  if (shadow !== null && shadowScored !== null) collect(deps, shadow, shadowScored, true, { requestId, latencyMs, createdAt }, logRows, null);
+  if (shadow !== null && shadowScored !== null) collect(deps, shadow, shadowScored.probabilities, true, { requestId, latencyMs, createdAt }, logRows, null);
   if (logRows !== null) deps.predictionLog?.append(logRows);
   return { ok: true, predictions };
+}
+
+/** Each member's explanation (null, and said so, for a model whose bundle carries no contributions). */
+function explainInto(group: Group, result: Scored, options: ExplainOptions, out: Prediction[]): void {
+  const writers = group.served.reasons;
+  for (let i = 0; i < group.members.length; i++) {
+    const member = group.members[i] as Accepted;
+    const prediction = out[member.index];
+    if (prediction === undefined) continue;
+    prediction.explanation =
+      writers === null || result.contributions === null ? null : writers[options.language].explain(result.contributions, i, member.row, options.reasons);
+  }
 }
 
 /** The challenger's group in shadow mode: the champion's rows that the challenger's own schema accepts. */

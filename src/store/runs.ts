@@ -1,13 +1,15 @@
 import type SqliteDatabase from "better-sqlite3";
-import { sql } from "kysely";
+import { type Selectable, sql } from "kysely";
 import { describeIdentity } from "../data/input-identity.js";
 import { ChurnopsError } from "../errors.js";
 import { newOwner, ownerIsGone } from "../owner.js";
+import type { CodedReasons } from "../scoring/file-sink.js";
 import type { Store } from "./db.js";
 import type { QuarantineTable, ScoreRunsTable, ScoresTable } from "./schema.js";
 
 export type ScoreRun = ScoreRunsTable;
-export type ScoreRow = ScoresTable;
+/** A stored score; `reasons` (JSON, migration 016) is null or absent for scores made without reasons. */
+export type ScoreRow = Omit<Selectable<ScoresTable>, "reasons"> & { reasons?: string | null };
 export type QuarantineRow = QuarantineTable;
 
 /** Rows per INSERT statement: under both SQLite's and PostgreSQL's bound-parameter limits. */
@@ -305,6 +307,10 @@ export interface ScoreColumns {
   bands: string[];
   /** 1 = at or above the operating threshold. */
   decisions: ArrayLike<number>;
+  /** Per row, its top reasons as JSON (src/model/reasons.ts), when scored with --reasons; else absent. */
+  reasons?: (string | null)[] | undefined;
+  /** The same reasons for files, coded (see CodedReasons in src/scoring/file-sink.ts). */
+  reasonCodes?: CodedReasons | undefined;
 }
 
 export interface ChunkWrite {
@@ -343,10 +349,11 @@ export async function writeChunk(store: Store, runId: string, chunk: ChunkWrite)
     // pg would send a typed array as bytea.
     let inserted = 0;
     if (n > 0) {
-      const res = await sql`INSERT INTO scores (run_id, customer_id, probability, band, decision, model_name, model_version, scored_at)
-        SELECT ${c.runId}, u.customer_id, u.probability, u.band, u.decision, ${c.modelName}, ${c.modelVersion}, ${c.scoredAt}
-        FROM unnest(${c.customerIds}::text[], ${Array.from(c.probabilities)}::float8[], ${c.bands}::text[], ${Array.from(c.decisions)}::integer[])
-          AS u(customer_id, probability, band, decision)
+      const reasons = c.reasons ?? new Array<string | null>(n).fill(null);
+      const res = await sql`INSERT INTO scores (run_id, customer_id, probability, band, decision, model_name, model_version, scored_at, reasons)
+        SELECT ${c.runId}, u.customer_id, u.probability, u.band, u.decision, ${c.modelName}, ${c.modelVersion}, ${c.scoredAt}, u.reasons
+        FROM unnest(${c.customerIds}::text[], ${Array.from(c.probabilities)}::float8[], ${c.bands}::text[], ${Array.from(c.decisions)}::integer[], ${reasons}::text[])
+          AS u(customer_id, probability, band, decision, reasons)
         ORDER BY u.customer_id
         ON CONFLICT (run_id, customer_id) DO NOTHING`.execute(trx);
       inserted = Number(res.numAffectedRows ?? 0n);
@@ -387,11 +394,11 @@ const sqliteStatements = new WeakMap<SqliteDatabase.Database, ReturnType<typeof 
 const SQLITE_SCORE_ROWS = 64;
 
 function prepareSqlite(db: SqliteDatabase.Database) {
-  // The chunk-wide values (run, model, time) are bound once per statement by name; each row binds four.
-  const row = "(@run, ?, ?, ?, ?, @name, @version, @at)";
+  // The chunk-wide values (run, model, time) are bound once per statement by name; each row binds five.
+  const row = "(@run, ?, ?, ?, ?, @name, @version, @at, ?)";
   const insert = (rows: number) =>
     db.prepare(
-      `INSERT INTO scores (run_id, customer_id, probability, band, decision, model_name, model_version, scored_at) VALUES ${Array(rows).fill(row).join(", ")} ON CONFLICT (run_id, customer_id) DO NOTHING`,
+      `INSERT INTO scores (run_id, customer_id, probability, band, decision, model_name, model_version, scored_at, reasons) VALUES ${Array(rows).fill(row).join(", ")} ON CONFLICT (run_id, customer_id) DO NOTHING`,
     );
   return {
     renew: db.prepare("UPDATE score_runs SET lease_expires_at = ? WHERE run_id = ? AND lease_owner = ?"),
@@ -442,23 +449,25 @@ export function writeChunkSqlite(db: SqliteDatabase.Database, runId: string, chu
     const n = c.customerIds.length;
     const shared = { run: c.runId, name: c.modelName, version: c.modelVersion, at: c.scoredAt };
     const order = ascendingOrder(c.customerIds);
-    const args: unknown[] = new Array(SQLITE_SCORE_ROWS * 4);
+    const args: unknown[] = new Array(SQLITE_SCORE_ROWS * 5);
+    const reasons = c.reasons;
     // Rows the store took (a conflicting id adds nothing), so rows_scored is always the run's stored scores.
     let inserted = 0;
     let i = 0;
     for (; i + SQLITE_SCORE_ROWS <= n; i += SQLITE_SCORE_ROWS) {
       for (let k = 0; k < SQLITE_SCORE_ROWS; k++) {
         const j = order === null ? i + k : (order[i + k] as number);
-        args[4 * k] = c.customerIds[j];
-        args[4 * k + 1] = c.probabilities[j];
-        args[4 * k + 2] = c.bands[j];
-        args[4 * k + 3] = c.decisions[j];
+        args[5 * k] = c.customerIds[j];
+        args[5 * k + 1] = c.probabilities[j];
+        args[5 * k + 2] = c.bands[j];
+        args[5 * k + 3] = c.decisions[j];
+        args[5 * k + 4] = reasons === undefined ? null : reasons[j];
       }
       inserted += s.scoreMany.run(shared, ...args).changes;
     }
     for (; i < n; i++) {
       const j = order === null ? i : (order[i] as number);
-      inserted += s.scoreOne.run(shared, c.customerIds[j], c.probabilities[j], c.bands[j], c.decisions[j]).changes;
+      inserted += s.scoreOne.run(shared, c.customerIds[j], c.probabilities[j], c.bands[j], c.decisions[j], reasons === undefined ? null : reasons[j]).changes;
     }
     let quarantined = 0;
     for (const q of chunk.quarantine) quarantined += s.quarantine.run(q.run_id, q.row_number, q.customer_id, q.reason).changes;

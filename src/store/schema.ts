@@ -1,3 +1,5 @@
+import type { ColumnType } from "kysely";
+
 /** Tables of the store. Timestamps are ISO-8601 text so SQLite and PostgreSQL hold the same values. */
 export interface ScoreRunsTable {
   run_id: string;
@@ -44,6 +46,8 @@ export interface ScoresTable {
   model_name: string;
   model_version: string;
   scored_at: string;
+  /** JSON list of the top reasons (migration 016); null when scored without reasons. */
+  reasons: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 export interface QuarantineTable {

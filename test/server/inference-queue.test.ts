@@ -1,19 +1,25 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { ChurnModel } from "../../src/model/runtime.js";
-import { InferenceQueue } from "../../src/server/inference-queue.js";
+import { InferenceQueue, type Scored } from "../../src/server/inference-queue.js";
 import { ServedModel } from "../../src/server/models.js";
 import { customer } from "./helpers.js";
 
-/** A stand-in for one ONNX call: each row's "probability" is its own number, and every call is recorded. */
+/**
+ * A stand-in for one ONNX call: each row's "probability" is its own number and its two "contributions" are the
+ * number and its negative (row-major), and every call is recorded.
+ */
 function recorder(fail?: (rows: readonly number[]) => boolean) {
   const calls: number[][] = [];
-  const predict = async (rows: readonly number[]): Promise<Float32Array> => {
+  const predict = async (rows: readonly number[]): Promise<Scored> => {
     calls.push([...rows]);
     if (fail?.(rows) === true) throw new Error(`call over ${rows.length} rows failed`);
-    return Float32Array.from(rows);
+    return { probabilities: Float32Array.from(rows), contributions: Float64Array.from(rows.flatMap((r) => [r, -r])) };
   };
   return { calls, predict };
 }
+
+const probs = (s: Scored): number[] => [...s.probabilities];
+const contributions = (s: Scored): number[] => [...(s.contributions ?? [])];
 
 const range = (from: number, n: number): number[] => Array.from({ length: n }, (_, i) => from + i);
 
@@ -23,14 +29,21 @@ describe("the inference queue", () => {
     const queue = new InferenceQueue(predict, { chunkRows: 8 });
     const answers = await Promise.all([queue.score([1]), queue.score([2, 3]), queue.score([4])]);
     expect(calls).toEqual([[1, 2, 3, 4]]);
-    expect(answers.map((a) => [...a])).toEqual([[1], [2, 3], [4]]);
+    expect(answers.map(probs)).toEqual([[1], [2, 3], [4]]);
+    expect(answers.map(contributions)).toEqual([
+      [1, -1],
+      [2, -2, 3, -3],
+      [4, -4],
+    ]);
   });
 
   it("scores a large request chunk by chunk into one answer in its rows' order", async () => {
     const { calls, predict } = recorder();
     const queue = new InferenceQueue(predict, { chunkRows: 8 });
     const rows = range(0, 21);
-    expect([...(await queue.score(rows))]).toEqual(rows);
+    const answer = await queue.score(rows);
+    expect(probs(answer)).toEqual(rows);
+    expect(contributions(answer)).toEqual(rows.flatMap((r) => [r, -r]));
     expect(calls.map((c) => c.length)).toEqual([8, 8, 5]);
   });
 
@@ -44,7 +57,7 @@ describe("the inference queue", () => {
     });
     // Wait until the large request is under way (its first chunk scored), then send singles one after another.
     while (calls.length === 0) await new Promise((r) => setImmediate(r));
-    const singles: Promise<Float32Array>[] = [];
+    const singles: Promise<Scored>[] = [];
     for (let s = 0; s < 3; s++) {
       const chunksBefore = calls.filter((c) => c.length === 10).length;
       const single = queue.score([1000 + s]);
@@ -54,9 +67,9 @@ describe("the inference queue", () => {
       // Between the single's arrival and its answer, the large request got at most one chunk.
       expect(calls.filter((c) => c.length === 10).length - chunksBefore).toBeLessThanOrEqual(1);
     }
-    expect([...(await large)]).toEqual(range(0, 100));
+    expect(probs(await large)).toEqual(range(0, 100));
     expect(order).toEqual(["single 0", "single 1", "single 2", "large"]);
-    expect((await Promise.all(singles)).map((a) => [...a])).toEqual([[1000], [1001], [1002]]);
+    expect((await Promise.all(singles)).map(probs)).toEqual([[1000], [1001], [1002]]);
     // The large request still got every chunk, each a call of its own.
     expect(calls.filter((c) => c.length === 10)).toHaveLength(10);
   });
@@ -91,8 +104,8 @@ describe("the inference queue", () => {
     const large = queue.score([0, 1, 2, 3, -1, 5]);
     const after = queue.score([7]);
     await expect(large).rejects.toThrow(/failed/);
-    expect([...(await after)]).toEqual([7]);
-    expect([...(await queue.score(range(0, 9)))]).toEqual(range(0, 9));
+    expect(probs(await after)).toEqual([7]);
+    expect(probs(await queue.score(range(0, 9)))).toEqual(range(0, 9));
   });
 
   it("refuses a chunk size that is not a whole number of at least one row", () => {
@@ -131,7 +144,12 @@ describe("a served model", () => {
     });
     const [b, s] = await Promise.all([batch, single]);
     expect(order).toEqual(["single", "batch"]);
-    expect([...b]).toEqual([...alone]);
-    expect(s[0]).toBe(alone[7]);
+    expect(probs(b)).toEqual(probs(alone));
+    expect(s.probabilities[0]).toBe(alone.probabilities[7]);
+    // Explained, through its own queue: the same probabilities, and the row's contributions.
+    const explained = await served.score([rows[7] as (typeof rows)[number]], true);
+    expect(explained.probabilities[0]).toBe(alone.probabilities[7]);
+    expect(model.explains).toBe(true);
+    expect(explained.contributions?.length).toBe(model.bundle.explanations.available ? model.bundle.explanations.features.length : -1);
   });
 });

@@ -277,3 +277,67 @@ describe("model, health, docs and metrics", () => {
     expect(text).toMatch(/churnops_model_info\{variant="champion",name="churn",version="[^"]+"\} 1/);
   });
 });
+
+describe("explanations on /v1/predict", () => {
+  interface Explained {
+    churn_probability: number;
+    explanation?: {
+      baseline: number;
+      contributions: { feature: string; value: unknown; contribution: number }[];
+      reasons: { feature: string; text: string; contribution: number }[];
+    } | null;
+  }
+  const post = (url: string, body: unknown) =>
+    t.app.inject({
+      method: "POST",
+      url,
+      headers: { "content-type": "application/json", authorization: "Bearer test-key-0123456789abcdef" },
+      payload: JSON.stringify(body),
+    });
+
+  it("explains a prediction: baseline + contributions is the log-odds, reasons are the largest positive ones", async () => {
+    const res = await post("/v1/predict", customer("e-1", { tenure_months: 1, num_support_tickets: 7, contract_type: "month-to-month" }));
+    expect(res.statusCode).toBe(200);
+    const body = JSON.parse(res.body) as Explained;
+    const e = body.explanation;
+    if (e === null || e === undefined) throw new Error("no explanation");
+    const sum = e.baseline + e.contributions.reduce((a, c) => a + c.contribution, 0);
+    const p = body.churn_probability;
+    // churn_probability is the float32 every consumer stores; the identity holds to float32 rounding here.
+    expect(Math.abs(1 / (1 + Math.exp(-sum)) - p)).toBeLessThan(1e-6);
+    expect(e.contributions.find((c) => c.feature === "contract_type")?.value).toBe("month-to-month");
+    expect(e.reasons.length).toBeGreaterThan(0);
+    expect(e.reasons.length).toBeLessThanOrEqual(4);
+    for (const r of e.reasons) expect(r.contribution).toBeGreaterThan(0);
+    expect(e.reasons[0]?.text).toMatch(/raises risk the most$/);
+  });
+
+  it("leaves the explanation out with ?explain=false, and gives N reasons in Japanese with ?reasons=N&lang=ja", async () => {
+    const plain = JSON.parse((await post("/v1/predict?explain=false", customer("e-2"))).body) as Explained;
+    expect(plain.explanation).toBeUndefined();
+    const ja = JSON.parse((await post("/v1/predict?reasons=1&lang=ja", customer("e-2", { contract_type: "month-to-month" }))).body) as Explained;
+    expect(ja.explanation?.reasons.length).toBe(1);
+    expect(ja.explanation?.reasons[0]?.text).toMatch(/リスクを最も高めています$/);
+    expect(ja.churn_probability).toBe(plain.churn_probability);
+  });
+
+  it("explains every customer of a batch like a single request", async () => {
+    const rows = [customer("b-1"), customer("b-2", { tenure_months: 2 })];
+    const batch = JSON.parse((await predictBatch(t.app, rows)).body) as { predictions: Explained[] };
+    const single = JSON.parse((await post("/v1/predict", rows[1])).body) as Explained;
+    expect(batch.predictions[1]?.explanation).toEqual(single.explanation);
+  });
+
+  it("answers 422 naming the parameter for a bad ?reasons, ?lang or ?explain", async () => {
+    for (const [query, field] of [
+      ["reasons=0", "reasons"],
+      ["reasons=x", "reasons"],
+      ["lang=fr", "lang"],
+      ["explain=maybe", "explain"],
+    ] as const) {
+      const res = await post(`/v1/predict?${query}`, customer("q"));
+      expect(res.statusCode, query).toBe(422);
+      expect(res.body).toContain(field);
+    }
+  });
+});

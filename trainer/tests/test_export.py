@@ -111,9 +111,9 @@ def test_verifier_refuses_a_tampered_model_file(bundle_copy: Path) -> None:
 def test_verifier_refuses_a_changed_model_even_with_a_matching_sha(bundle_copy: Path) -> None:
     model = onnx.load(str(bundle_copy / "model.onnx"))
     for node in model.graph.node:
-        if node.op_type == "TreeEnsembleClassifier":
+        if node.op_type == "TreeEnsembleRegressor":
             for attr in node.attribute:
-                if attr.name == "class_weights":
+                if attr.name == "target_weights":
                     attr.floats[0] += 0.5
     onnx.save(model, str(bundle_copy / "model.onnx"))
     doc = json.loads((bundle_copy / "bundle.json").read_text())

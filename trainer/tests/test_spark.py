@@ -190,6 +190,32 @@ def test_parquet_scores_and_reasons_equal_the_typescript_scorer(
 
 
 @pytest.mark.skipif(NODE is None, reason="node is needed to run the TypeScript scorer")
+def test_reasons_equal_the_typescript_scorer_column_for_column(
+    spark: Any, bundle: Path, features: list[str], synth_frame: pd.DataFrame, tmp_path: Path
+) -> None:
+    """--reasons 3: the same reason_k / reason_k_text columns as `churnops score --reasons 3`, row for row."""
+    data = write_parquet(customers(synth_frame, features), tmp_path / "customers.parquet", PARQUET_SPECIAL)
+    config = S.SparkScoreConfig(
+        bundle=bundle, data=str(data), as_of=AS_OF, out=str(tmp_path / "spark.parquet"), reasons=3
+    )
+    S.run(config, spark=spark)
+    ours = pd.read_parquet(tmp_path / "spark.parquet")
+    ts_out = tmp_path / "ts.parquet"
+    args = ["--data", str(data), "--model", str(bundle), "--as-of", AS_OF, "--out", str(ts_out), "--reasons", "3"]
+    typescript_score(*args, "--no-store", workdir=tmp_path, store_url=f"sqlite://{tmp_path / 'ts.db'}")
+    theirs = pd.read_parquet(ts_out)
+    columns = S.reason_columns(3)
+    assert [c for c in ours.columns if c.startswith("reason_")] == columns
+    assert [c for c in theirs.columns if c.startswith("reason_")] == columns
+    merged = ours.merge(theirs, on="customer_id", suffixes=("", "_ts"), validate="one_to_one")
+    assert len(merged) == len(theirs) > 250
+    for column in columns:
+        assert (merged[column].fillna("<null>") == merged[f"{column}_ts"].fillna("<null>")).all(), column
+    assert merged["reason_1"].notna().mean() > 0.9
+    assert merged["reason_1_text"].dropna().str.endswith("raises risk the most").all()
+
+
+@pytest.mark.skipif(NODE is None, reason="node is needed to run the TypeScript scorer")
 def test_csv_text_is_parsed_like_the_typescript_scorer_through_the_cli(
     bundle: Path, features: list[str], synth_frame: pd.DataFrame, tmp_path: Path
 ) -> None:

@@ -1,17 +1,37 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
+import { DEFAULT_REASONS, parseLanguage } from "../../model/reasons.js";
 import type { ServerContext } from "../context.js";
 import { ApiError, validationError } from "../errors.js";
-import { batchRequestSchema, batchResponseSchema, customerSchema, errorResponses, predictionSchema } from "../schema.js";
-import { type Prediction, scoreCustomers } from "../scoring.js";
+import { batchRequestSchema, batchResponseSchema, customerSchema, errorResponses, explainQuerySchema, predictionSchema } from "../schema.js";
+import { type ExplainOptions, type Prediction, scoreCustomers } from "../scoring.js";
 import { isPlainObject } from "../validation.js";
 
 /** Body validation is the model's (RowValidator), not Ajv's: the schemas here document it and drive serialization. */
 const documentedOnly = () => () => true;
 
+const MAX_REASONS = 10;
+
+/** ?explain=true|false, ?reasons=N, ?lang=en|ja; anything else is the client's mistake (422 naming the parameter). */
+export function explainOptions(query: unknown): ExplainOptions {
+  const q = isPlainObject(query) ? query : {};
+  const bad = (field: string, message: string, expected: string): never => {
+    throw validationError([{ field, code: "invalid_query", message: `${field}: ${message}`, expected }], 1);
+  };
+  const explainText = q.explain ?? "true";
+  if (explainText !== "true" && explainText !== "false") bad("explain", `got ${JSON.stringify(explainText)}`, "true or false");
+  const reasonsText = q.reasons ?? String(DEFAULT_REASONS);
+  const reasons = typeof reasonsText === "string" && /^[0-9]+$/.test(reasonsText) ? Number(reasonsText) : Number.NaN;
+  if (!(reasons >= 1 && reasons <= MAX_REASONS)) bad("reasons", `got ${JSON.stringify(reasonsText)}`, `a whole number from 1 to ${MAX_REASONS}`);
+  const language = parseLanguage(q.lang ?? "en");
+  if (language === null) bad("lang", `got ${JSON.stringify(q.lang)}`, "en or ja");
+  return { explain: explainText === "true", reasons, language: language ?? "en" };
+}
+
 async function score(ctx: ServerContext, request: FastifyRequest, records: readonly unknown[], pathOf: (i: number) => string): Promise<Prediction[]> {
+  const options = explainOptions(request.query);
   const lease = ctx.models.acquire();
   try {
-    const outcome = await scoreCustomers(ctx, lease, records, pathOf, request.id, request.startedAt);
+    const outcome = await scoreCustomers(ctx, lease, records, pathOf, request.id, request.startedAt, options);
     if (!outcome.ok) throw validationError(outcome.violations, outcome.total);
     return outcome.predictions;
   } finally {
@@ -29,8 +49,10 @@ export function predictRoutes(app: FastifyInstance, ctx: ServerContext): void {
       validatorCompiler: documentedOnly,
       schema: {
         summary: "Score one customer",
-        description: "Churn probability, risk band and decision for one customer. The body's fields are the serving model's input schema (see GET /v1/model).",
+        description:
+          "Churn probability, risk band, decision and explanation (reasons) for one customer. The body's fields are the serving model's input schema (see GET /v1/model).",
         tags: ["predict"],
+        querystring: explainQuerySchema,
         body: customer,
         response: { 200: { description: "the prediction", ...predictionSchema }, ...errorResponses([422]) },
       },
@@ -46,6 +68,7 @@ export function predictRoutes(app: FastifyInstance, ctx: ServerContext): void {
         summary: `Score up to ${limit} customers in one model call`,
         description: "All customers are validated first: if any is invalid, none is scored and every violation is listed (422).",
         tags: ["predict"],
+        querystring: explainQuerySchema,
         body: batchRequestSchema(customer, limit),
         response: { 200: { description: "one prediction per customer, in request order", ...batchResponseSchema }, ...errorResponses([422]) },
       },

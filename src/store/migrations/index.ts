@@ -8,6 +8,7 @@ import * as m006 from "./006_run_inputs.js";
 import * as m012 from "./012_console_users.js";
 import * as m013 from "./013_risk_list_index.js";
 import * as m015 from "./015_estimates.js";
+import * as m016 from "./016_score_reasons.js";
 import * as m017 from "./017_datasets.js";
 import * as m018 from "./018_risk_covering_index.js";
 import * as m019 from "./019_run_replaces.js";
@@ -26,6 +27,7 @@ export const migrations: Record<string, Migration> = {
   "012_console_users": m012,
   "013_risk_list_index": m013,
   "015_estimates": m015,
+  "016_score_reasons": m016,
   "017_datasets": m017,
   "018_risk_covering_index": m018,
   "019_run_replaces": m019,

@@ -19,7 +19,7 @@ MIN_GOLDEN_ROWS = 200
 # The signing key for bundle digests and the registry cache (HMAC-SHA256); never logged, never stored.
 KEY_ENV = "CHURNOPS_BUNDLE_KEY"
 # ONNX TensorProto element types the contract allows for graph inputs.
-_FLOAT, _STRING = 1, 8
+_FLOAT, _STRING, _DOUBLE = 1, 8, 11
 _CATEGORY_ATTRIBUTES = ("cats_strings", "classes_strings", "keys_strings")
 
 
@@ -117,8 +117,17 @@ def check_graph(directory: Path, document: dict[str, Any]) -> None:
                 )
     output = document["onnx"].get("probability_output", "probabilities")
     outputs = {o.name: o.type.tensor_type.elem_type for o in graph.output}
-    if outputs.get(output) != _FLOAT:
+    # Older bundles give float32 probabilities; those with contributions compute the head in double.
+    if outputs.get(output) not in (_FLOAT, _DOUBLE):
         raise BundleError(f"bundle {directory}: the graph has no float output named {output!r}")
+    explanations = document.get("explanations") or {}
+    if explanations.get("available"):
+        contributions = explanations.get("output")
+        if outputs.get(contributions) != _DOUBLE:
+            raise BundleError(f"bundle {directory}: explanations.output {contributions!r} is not a double output")
+        names = [f.get("name") for f in explanations.get("features") or []]
+        if not names or len(set(names)) != len(names):
+            raise BundleError(f"bundle {directory}: explanations.features must name each feature once, got {names}")
 
 
 def _graph_categories(graph: Any, input_name: str) -> set[str]:

@@ -347,6 +347,8 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, tuple[Handler, Su
     p.add_argument("--jdbc-out", help="jdbc: URL of the churnops store: fills score_runs, scores, quarantine")
     p.add_argument("--master", help="Spark master, e.g. local[*] (default: spark-submit's)")
     p.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE", help="Spark setting (repeatable)")
+    p.add_argument("--reasons", type=int, default=0, help="top-N reasons per score (reason_1..N columns), 0-10")
+    p.add_argument("--lang", choices=("en", "ja"), default="en", help="language of the reason texts")
     return parser, handlers
 
 

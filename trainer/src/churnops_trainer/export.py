@@ -17,12 +17,14 @@ import pandas as pd
 
 from churnops_trainer.errors import BundleError, ExportRefused
 from churnops_trainer.features import FeatureSet, to_model_frame
-from churnops_trainer.onnx_convert import ML_OPSET, ONNX_OPSET, PROBABILITY_OUTPUT, onnx_inputs
+from churnops_trainer.onnx_convert import CONTRIBUTION_OUTPUT, ML_OPSET, ONNX_OPSET, PROBABILITY_OUTPUT, onnx_inputs
 
 FORMAT_VERSION = 1
 MODEL_FILE = "model.onnx"
 BUNDLE_FILE = "bundle.json"
 GOLDEN_TOLERANCE = 1e-6
+#: |baseline + Σ contributions − logit(probability)| a bundle may show on any row (docs/bundle.md).
+IDENTITY_TOLERANCE = 1e-5
 NATIVE_TOLERANCE = 1e-4
 GOLDEN_ROWS = 200
 UNSEEN_CATEGORY = "__unseen_category__"
@@ -71,6 +73,31 @@ def onnx_probabilities(session: Any, frame: pd.DataFrame, features: FeatureSet) 
     input_names = [i.name for i in session.get_inputs()]
     output = session.run([PROBABILITY_OUTPUT], onnx_inputs(frame, features, input_names))[0]
     return np.asarray(output[:, 1], dtype=np.float64)
+
+
+def onnx_explained(session: Any, frame: pd.DataFrame, features: FeatureSet) -> tuple[np.ndarray, np.ndarray]:
+    """Positive-class probabilities and per-feature contributions (log-odds) in one call of an additive graph."""
+    input_names = [i.name for i in session.get_inputs()]
+    probabilities, contributions = session.run(
+        [PROBABILITY_OUTPUT, CONTRIBUTION_OUTPUT], onnx_inputs(frame, features, input_names)
+    )
+    return np.asarray(probabilities[:, 1], dtype=np.float64), np.asarray(contributions, dtype=np.float64)
+
+
+def identity_gap(probabilities: np.ndarray, contributions: np.ndarray, baseline: float) -> np.ndarray:
+    """|baseline + Σ contributions − logit(p)| per row (inf where p is 0 or 1)."""
+    with np.errstate(divide="ignore"):
+        logit = np.log(probabilities) - np.log1p(-probabilities)
+    return np.abs(baseline + contributions.sum(axis=1) - logit)
+
+
+def percentiles(values: np.ndarray) -> list[float]:
+    """The 0th…100th percentiles of the present values (what reason texts compare a customer's value with)."""
+    present = np.asarray(values, dtype=np.float64)
+    present = present[~np.isnan(present)]
+    if not len(present):
+        return []
+    return [float(v) for v in np.quantile(present, np.linspace(0, 1, 101))]
 
 
 def rows_frame(rows: list[dict[str, Any]], features: FeatureSet) -> pd.DataFrame:
@@ -244,6 +271,8 @@ class BundleParts:
     export_check: dict[str, Any]
     # Trees and nodes before and after merging one-feature trees (tree_compact), for the record.
     tree_compaction: dict[str, int] | None = None
+    #: The contributions block (docs/bundle.md); `{"available": false, ...}` for a model without them.
+    explanations: dict[str, Any] | None = None
 
 
 def bundle_document(parts: BundleParts, model_name: str, model_version: str, run_id: str) -> dict[str, Any]:
@@ -268,6 +297,7 @@ def bundle_document(parts: BundleParts, model_name: str, model_version: str, run
         "metrics": parts.metrics,
         "reference": parts.reference,
         "golden": parts.golden,
+        "explanations": parts.explanations or {"available": False, "reason": "exported without contributions"},
         "export_check": parts.export_check,
         "versions": library_versions(),
     }
@@ -351,4 +381,40 @@ def verify_bundle(directory: Path) -> Verification:
             f"bundle {directory}: {len(bad)} of {len(rows)} golden vectors differ by more than {GOLDEN_TOLERANCE:g} "
             f"(first: row {int(bad[0])}, expected {expected[bad[0]]:.9f}, got {got[bad[0]]:.9f})"
         )
+    explanations = document.get("explanations") or {}
+    if explanations.get("available"):
+        verify_contributions(directory, document, session, rows_frame(rows, features), features)
     return Verification(str(directory), actual, len(rows), float(diff.max()))
+
+
+def verify_contributions(
+    directory: Path, document: dict[str, Any], session: Any, frame: pd.DataFrame, features: FeatureSet
+) -> None:
+    """The golden contributions to 1e-6, and baseline + Σ contributions = logit(p) to 1e-5 on every golden row."""
+    explanations = document["explanations"]
+    names = [f["name"] for f in explanations.get("features", [])]
+    expected = np.asarray(document["golden"].get("contributions") or [], dtype=np.float64)
+    if expected.shape != (len(frame), len(names)):
+        raise BundleError(
+            f"bundle {directory}: golden.contributions must hold {len(names)} values for each of {len(frame)} "
+            f"golden rows, has shape {list(expected.shape)}"
+        )
+    probabilities, got = onnx_explained(session, frame, features)
+    if got.shape != expected.shape:
+        raise BundleError(
+            f"bundle {directory}: the graph gives {got.shape[1]} contributions, bundle.json names {len(names)}"
+        )
+    diff = np.abs(got - expected)
+    if diff.max() > GOLDEN_TOLERANCE:
+        row, col = np.unravel_index(int(np.argmax(diff)), diff.shape)
+        raise BundleError(
+            f"bundle {directory}: golden contribution of {names[col]!r} on row {row} is {expected[row, col]:.9f} "
+            f"in bundle.json but {got[row, col]:.9f} from the graph (limit {GOLDEN_TOLERANCE:g})"
+        )
+    gap = identity_gap(probabilities, got, float(explanations["baseline"]))
+    if not gap.max() <= IDENTITY_TOLERANCE:
+        row = int(np.argmax(gap))
+        raise BundleError(
+            f"bundle {directory}: on golden row {row} baseline + sum of contributions differs from logit(p) by "
+            f"{gap[row]:.3g} (limit {IDENTITY_TOLERANCE:g})"
+        )

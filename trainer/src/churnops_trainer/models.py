@@ -75,14 +75,14 @@ class Float32LGBMClassifier(LGBMClassifier):
         self._Booster = float32_safe_booster(self._Booster)
         return self
 
-    @property
-    def decision_function(self) -> Any:
-        """Hidden so calibration reads predict_proba, which is what the ONNX calibration converter feeds it.
+    def decision_function(self, X: Any) -> np.ndarray:
+        """The margin (log-odds before calibration), which Platt scaling calibrates.
 
-        (LightGBM >= 4.6 has decision_function, and scikit-learn prefers it; the exported graph would then
-        apply the calibrator to a different quantity than the native model did.)
+        Calibrating the margin rather than predict_proba makes logit(calibrated p) affine in the margin, so an
+        additive model's per-feature terms are exact contributions to the calibrated log-odds (contributions.py);
+        the exported graph computes this very quantity from its trees.
         """
-        raise AttributeError("Float32LGBMClassifier is calibrated on predict_proba")
+        return np.asarray(self.predict(X, raw_score=True), dtype=np.float64)
 
 
 def lgbm_estimator(

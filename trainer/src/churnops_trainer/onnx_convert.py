@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
 import numpy as np
 import onnx
+import pandas as pd
 from sklearn.pipeline import Pipeline
 
+from churnops_trainer.contributions import (
+    CONTRIBUTION_OUTPUT,
+    Calibration,
+    column_groups,
+    explained_features,
+    replace_head,
+)
 from churnops_trainer.features import FeatureSet, Float32Imputer, RatioFeatures
 from churnops_trainer.tree_compact import Compaction, compact_trees
 
@@ -73,11 +82,23 @@ def register_converters() -> None:
     update_registered_converter(RatioFeatures, "ChurnopsRatioFeatures", _ratio_shape, _ratio_converter)
 
 
-def convert_pipeline(pipeline: Pipeline, features: FeatureSet) -> tuple[onnx.ModelProto, Compaction]:
-    """The whole fitted pipeline as one ONNX graph: one [N,1] input per raw column, calibrated probabilities.
+@dataclass
+class Converted:
+    """The exported graph, what tree merging did, and bundle.json's `explanations` block (docs/bundle.md)."""
 
-    Inputs follow `features.raw_columns` in order; their names are the converter's (see onnx_inputs), which
-    the bundle records per feature as `input_name`.
+    model: onnx.ModelProto
+    compaction: Compaction
+    explanations: dict[str, Any]
+
+
+def convert_pipeline(pipeline: Pipeline, features: FeatureSet, background: pd.DataFrame) -> Converted:
+    """The whole fitted pipeline as one ONNX graph: one [N,1] input per raw column, calibrated probabilities
+    and, for an additive model, per-feature contributions to their log-odds (contributions.py).
+
+    The preprocessing and LightGBM's trees come from the converters; the scoring head (trees regrouped per
+    raw feature, Platt calibration of the margin) is built here. `background` is the training split as a
+    model frame: the contributions' reference is its mean. Inputs follow `features.raw_columns` in order;
+    their names are the converter's (see onnx_inputs), which the bundle records per feature as `input_name`.
 
     One-feature trees are merged per feature afterwards (tree_compact): same function, far fewer trees.
     """
@@ -85,22 +106,74 @@ def convert_pipeline(pipeline: Pipeline, features: FeatureSet) -> tuple[onnx.Mod
     from skl2onnx.common.data_types import FloatTensorType, StringTensorType
 
     register_converters()
+    pre = pipeline.named_steps["pre"]
+    fitted = pipeline.named_steps["clf"].calibrated_classifiers_[0]
+    calibrator = fitted.calibrators[0]
+    calibration = Calibration(slope=-float(calibrator.a_), intercept=-float(calibrator.b_))
+    bare = Pipeline([("pre", pre), ("clf", fitted.estimator)])
     initial_types: list[tuple[str, Any]] = [(name, FloatTensorType([None, 1])) for name in features.numeric]
     initial_types += [(name, StringTensorType([None, 1])) for name in features.categorical]
-    model = convert_sklearn(
-        pipeline,
+    converted = convert_sklearn(
+        bare,
         initial_types=initial_types,
         target_opset={"": ONNX_OPSET, "ai.onnx.ml": ML_OPSET},
-        options={id(pipeline): {"zipmap": False}},
+        options={id(bare): {"zipmap": False}},
         name="churnops",
     )
-    inputs = [i.name for i in model.graph.input]
+    inputs = [i.name for i in converted.graph.input]
     if len(inputs) != len(features.raw_columns) or len(set(inputs)) != len(inputs):
         raise RuntimeError(f"converted graph has inputs {inputs} for feature columns {list(features.raw_columns)}")
-    outputs = [o.name for o in model.graph.output]
-    if PROBABILITY_OUTPUT not in outputs:
-        raise RuntimeError(f"converted graph has no '{PROBABILITY_OUTPUT}' output (outputs: {outputs})")
-    return model, compact_trees(model)
+    groups = column_groups(pre, features)
+    model = onnx.ModelProto()
+    model.CopyFrom(converted)
+    additive, baseline = replace_head(model, groups, calibration, None, PROBABILITY_OUTPUT)
+    compaction = compact_trees(model)
+    if not additive:
+        return Converted(model, compaction, _unavailable())
+    # Second pass: measure each feature's mean term on the training split, then centre on it.
+    parts = _run(model, onnx_inputs(background, features, inputs))[1]
+    reference = parts.mean(axis=0) / calibration.slope
+    model = onnx.ModelProto()
+    model.CopyFrom(converted)
+    _, baseline = replace_head(model, groups, calibration, reference, PROBABILITY_OUTPUT)
+    compaction = compact_trees(model)
+    explanations = {
+        "available": True,
+        "output": CONTRIBUTION_OUTPUT,
+        "scale": "log_odds",
+        "method": "exact Shapley values of an additive model (one tree sum per raw feature)",
+        "background": {"source": "training split", "rows": len(background)},
+        "baseline": baseline,
+        "features": [
+            {
+                "name": f.name,
+                "kind": f.kind,
+                **({"definition": f.definition} if f.definition else {}),
+                **({"ratio": f.ratio} if f.ratio else {}),
+            }
+            for f in explained_features(features)
+        ],
+    }
+    return Converted(model, compaction, explanations)
+
+
+def _unavailable() -> dict[str, Any]:
+    return {
+        "available": False,
+        "reason": (
+            "the chosen model's trees test several features at once, so its log-odds do not split exactly into "
+            "one contribution per feature; this bundle carries no contributions"
+        ),
+    }
+
+
+def _run(model: onnx.ModelProto, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    return session.run(None, feeds)
 
 
 def onnx_inputs(frame: Any, features: FeatureSet, input_names: Sequence[str]) -> dict[str, np.ndarray]:

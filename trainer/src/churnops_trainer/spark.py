@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from churnops_trainer.errors import BundleError, DataError, TrainerError
 from churnops_trainer.export import BUNDLE_FILE, load_bundle, onnx_session, verify_bundle
@@ -328,6 +328,145 @@ def validate_batch(plan: ValidationPlan, batch: pd.DataFrame) -> tuple[dict[str,
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# Reasons, exactly as src/model/reasons.ts writes them (same texts, same JSON), from the same contributions.
+
+_PHRASES: dict[str, dict[str, str]] = {
+    "en": {
+        "missing": "not recorded",
+        "share": "{pct}% of customers",
+        "higher": "higher than {pct}% of customers",
+        "lower": "lower than {pct}% of customers",
+        "first": "raises risk the most",
+        "other": "raises risk",
+        "join": "{head} — {profile}; {effect}",
+    },
+    "ja": {
+        "missing": "未記録",
+        "share": "顧客の{pct}%",
+        "higher": "顧客の{pct}%より高い",
+        "lower": "顧客の{pct}%より低い",
+        "first": "リスクを最も高めています",
+        "other": "リスクを高めています",
+        "join": "{head} — {profile}。{effect}",
+    },
+}
+
+
+def js_round(x: float) -> int:
+    """Math.round: halves go up (Python's round goes to even)."""
+    return math.floor(x + 0.5)
+
+
+def percentile_of(percentiles: list[float], value: float) -> float:
+    """reasons.ts percentileOf: share of training values below `value`, ties at their middle."""
+    n = len(percentiles)
+    if n < 2:
+        return 0.5
+    below = 0
+    while below < n and percentiles[below] < value:
+        below += 1
+    up_to = below
+    while up_to < n and percentiles[up_to] == value:
+        up_to += 1
+    step = 1 / (n - 1)
+    if up_to > below:
+        return ((below + up_to - 1) / 2) * step
+    if below == 0:
+        return 0.0
+    if below == n:
+        return 1.0
+    lo, hi = percentiles[below - 1], percentiles[below]
+    return (below - 1 + (value - lo) / (hi - lo)) * step
+
+
+def _format_value(value: float | str) -> str:
+    if isinstance(value, str):
+        return value
+    if float(value).is_integer():
+        return js_number(float(value))
+    return js_number(float(f"{value:.4g}"))
+
+
+@dataclass(frozen=True)
+class ReasonWriter:
+    """The top-N risk-raising features of each row and their sentences (bundle.json `explanations`)."""
+
+    features: tuple[dict[str, Any], ...]
+    shares: tuple[dict[str, float] | None, ...]
+    language: str = "en"
+
+    @classmethod
+    def of(cls, document: dict[str, Any], language: str = "en") -> ReasonWriter:
+        explanations = document.get("explanations") or {}
+        if not explanations.get("available"):
+            raise BundleError(
+                f"model {document['model_name']} v{document['model_version']} has no contributions "
+                f"({explanations.get('reason', 'the bundle predates them')}); score without --reasons"
+            )
+        features = tuple(explanations["features"])
+        profiles = document["reference"]["features"]
+        shares = tuple(
+            dict(profiles[f["name"]]["freqs"])
+            if f["kind"] == "categorical" and profiles.get(f["name"], {}).get("kind") == "categorical"
+            else None
+            for f in features
+        )
+        return cls(features, shares, language)
+
+    def label(self, j: int) -> str:
+        return str(self.features[j].get("label") or self.features[j]["name"])
+
+    def text(self, j: int, value: float | str | None, first: bool) -> str:
+        words = _PHRASES[self.language]
+        head = f"{self.label(j)}: {words['missing'] if value is None else _format_value(value)}"
+        effect = words["first" if first else "other"]
+        shares = self.shares[j]
+        if shares is not None:
+            share = None if value is None else shares.get(str(value))
+            profile = words["missing"] if share is None else words["share"].format(pct=js_round(share * 100))
+        else:
+            percentiles = self.features[j].get("percentiles") or []
+            if not isinstance(value, float | int) or len(percentiles) < 2:
+                profile = words["missing"]
+            else:
+                below = percentile_of(percentiles, float(value))
+                profile = (
+                    words["higher"].format(pct=js_round(below * 100))
+                    if below >= 0.5
+                    else words["lower"].format(pct=js_round((1 - below) * 100))
+                )
+        return words["join"].format(head=head, profile=profile, effect=effect)
+
+    def top(self, row: np.ndarray, n: int) -> list[int]:
+        """Indexes of the largest positive contributions, highest first (ties keep feature order)."""
+        order = sorted((j for j in range(len(row)) if row[j] > 0), key=lambda j: -row[j])
+        return order[:n]
+
+    def value(self, j: int, inputs: dict[str, Any], missing_token: str) -> float | str | None:
+        """The customer's value of feature j from the graph's inputs (a derived ratio from its two inputs)."""
+        feature = self.features[j]
+        ratio = feature.get("ratio")
+        if ratio is None:
+            return inputs.get(feature["name"])
+        num, den = inputs.get(ratio["numerator"]), inputs.get(ratio["denominator"])
+        if not isinstance(num, float) or not isinstance(den, float):
+            return None
+        d = den + float(ratio["offset"])
+        return 0.0 if d == 0 else num / d
+
+    def json(self, items: list[tuple[int, float | str | None, float, str]]) -> str:
+        """JSON.stringify of the reasons list, as the TS scorer stores it."""
+        parts = []
+        for j, value, contribution, text in items:
+            shown = "null" if value is None else js_json_string(value) if isinstance(value, str) else js_number(value)
+            parts.append(
+                f'{{"feature":{js_json_string(self.features[j]["name"])},"label":{js_json_string(self.label(j))},'
+                f'"value":{shown},"contribution":{js_number(contribution)},"text":{js_json_string(text)}}}'
+            )
+        return "[" + ",".join(parts) + "]"
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # The bundle on the executors: fetched through SparkFiles, verified once per Python worker, then cached.
 
 
@@ -381,6 +520,19 @@ SCORED_SCHEMA = (
 )
 
 
+def scored_schema(reasons: int) -> str:
+    """SCORED_SCHEMA plus, with --reasons N, reason_1..N, reason_1..N_text and the stored JSON (`reasons`)."""
+    if reasons <= 0:
+        return SCORED_SCHEMA
+    extra = "".join(f", reason_{k} string, reason_{k}_text string" for k in range(1, reasons + 1))
+    return f"{SCORED_SCHEMA}{extra}, reasons string"
+
+
+def reason_columns(reasons: int) -> list[str]:
+    """The score file's reason columns, in order (as batch.ts writes them)."""
+    return [c for k in range(1, reasons + 1) for c in (f"reason_{k}", f"reason_{k}_text")]
+
+
 @dataclass(frozen=True)
 class BatchScorer:
     """The mapInPandas function: validate, score the valid rows with the verified graph, band and decide."""
@@ -392,6 +544,10 @@ class BatchScorer:
     bands: tuple[tuple[str, float], ...]
     operating: float
     verifications: Any = None  # a Spark accumulator counting worker-side verifications
+    #: --reasons N: the top-N reasons per scored row, from the graph's contribution output.
+    reasons: int = 0
+    writer: ReasonWriter | None = None
+    contribution_output: str | None = None
 
     def __call__(self, batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         session, verified_now = executor_session(self.shipped)
@@ -417,9 +573,14 @@ class BatchScorer:
                     reason_text[i] = empty
         good = np.fromiter((r is None for r in reason_text), dtype=bool, count=n)
         probability = np.full(n, np.nan)
+        reason_cells: dict[str, list[str | None]] = {}
         if good.any():
             feed = {name: values[good] for name, values in inputs.items()}
-            output = session.run([self.probability_output], feed)[0]
+            if self.reasons > 0 and self.contribution_output is not None:
+                output, contributions = session.run([self.probability_output, self.contribution_output], feed)
+                reason_cells = self.reason_cells(feed, contributions, good)
+            else:
+                output = session.run([self.probability_output], feed)[0]
             probability[good] = np.asarray(output[:, self.positive_index], dtype=np.float32).astype(np.float64)
         band = np.full(n, None, dtype=object)
         for name, low in self.bands:
@@ -439,7 +600,39 @@ class BatchScorer:
         ).assign(
             probability=lambda f: f["probability"].where(good, None),
             decision=lambda f: f["decision"].where(good, None),
+            **reason_cells,
         )
+
+    def reason_cells(self, feed: dict[str, np.ndarray], contributions: np.ndarray, good: np.ndarray) -> dict[str, Any]:
+        """reason_k / reason_k_text / reasons columns for the batch (None on rows not scored)."""
+        writer = self.writer
+        assert writer is not None
+        n, m = len(good), self.reasons
+        cells: dict[str, list[Any]] = {c: [None] * n for c in [*reason_columns(m), "reasons"]}
+        by_input = {col.input_name: col for col in self.plan.columns}
+        token = self.plan.missing_token
+        columns: dict[str, np.ndarray] = {by_input[k].name: v[:, 0] for k, v in feed.items()}
+        numeric = {col.name for col in self.plan.columns if col.numeric}
+        rows = np.flatnonzero(good)
+        for r, i in enumerate(rows):
+            row = contributions[r]
+            top = writer.top(row, m)
+            values: dict[str, Any] = {}
+            for name, column in columns.items():
+                v = column[r]
+                if name in numeric:
+                    values[name] = None if np.isnan(v) else float(v)
+                else:
+                    values[name] = None if v == token else str(v)
+            items = []
+            for rank, j in enumerate(top):
+                value = writer.value(j, values, token)
+                text = writer.text(j, value, rank == 0)
+                cells[f"reason_{rank + 1}"][i] = writer.features[j]["name"]
+                cells[f"reason_{rank + 1}_text"][i] = text
+                items.append((j, value, float(row[j]), text))
+            cells["reasons"][i] = writer.json(items)
+        return cells
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -462,6 +655,9 @@ class SparkScoreConfig(BaseModel):
     jdbc_out: str | None = None
     master: str | None = None
     conf: dict[str, str] = {}
+    #: --reasons N (0 = none): reason_1..N columns in --out and the JSON `reasons` column in the store.
+    reasons: int = Field(default=0, ge=0, le=10)
+    language: Literal["en", "ja"] = "en"
 
     @field_validator("as_of")
     @classmethod
@@ -736,6 +932,8 @@ def score_dataframe(
     run_id: str,
     scored_at: str,
     verifications: Any = None,
+    reasons: int = 0,
+    language: str = "en",
 ) -> ScoredTables:
     """Scores and quarantine rows in batch.ts's shape; intermediates stay cached until tables.unpersist()."""
     from pyspark import StorageLevel
@@ -749,8 +947,13 @@ def score_dataframe(
         bands=tuple((b["name"], float(b["min"])) for b in document["bands"]),
         operating=float(document["thresholds"]["operating"]),
         verifications=verifications,
+        reasons=reasons,
+        writer=ReasonWriter.of(document, language) if reasons > 0 else None,
+        contribution_output=(document.get("explanations") or {}).get("output") if reasons > 0 else None,
     )
-    scored = prepared_input(frame, plan).mapInPandas(scorer, SCORED_SCHEMA).persist(StorageLevel.MEMORY_AND_DISK)
+    scored = (
+        prepared_input(frame, plan).mapInPandas(scorer, scored_schema(reasons)).persist(StorageLevel.MEMORY_AND_DISK)
+    )
     # Row numbers follow the input order: partition by partition, row by row within one.
     counts = sorted(
         (int(r["part"]), int(r["n"])) for r in scored.groupBy("part").agg(F.count("*").alias("n")).collect()
@@ -799,6 +1002,8 @@ def score_dataframe(
         F.lit(str(document["model_name"])).alias("model_name"),
         F.lit(str(document["model_version"])).alias("model_version"),
         F.lit(scored_at).alias("scored_at"),
+        *reason_columns(reasons),
+        *(["reasons"] if reasons > 0 else []),
     )
     quarantine = resolved.filter(F.col("reason").isNotNull()).select(
         F.lit(run_id).alias("run_id"),
@@ -871,7 +1076,18 @@ def run(config: SparkScoreConfig, spark: SparkSession | None = None) -> dict[str
         tables: ScoredTables | None = None
         try:
             with ProgressLog(session, run_id):
-                tables = score_dataframe(session, frame, document, shipped, plan, run_id, scored_at, verifications)
+                tables = score_dataframe(
+                    session,
+                    frame,
+                    document,
+                    shipped,
+                    plan,
+                    run_id,
+                    scored_at,
+                    verifications,
+                    config.reasons,
+                    config.language,
+                )
                 summary = _write_outputs(session, Job(config, document, run_id, description, tables))
         except Exception as exc:
             refused = refused_on_executor(exc)
@@ -911,7 +1127,8 @@ def run(config: SparkScoreConfig, spark: SparkSession | None = None) -> dict[str
 def _write_outputs(spark: SparkSession, job: Job) -> dict[str, Any]:
     config, tables = job.config, job.tables
     if config.out is not None:
-        _write(tables.scores, config.out)
+        # The file has the reason_k columns; the store's JSON `reasons` column is for the store only.
+        _write(tables.scores.drop("reasons") if config.reasons > 0 else tables.scores, config.out)
     quarantine_path = config.quarantine_path
     if quarantine_path is not None:
         _write(tables.quarantine, quarantine_path)
@@ -1100,7 +1317,9 @@ def write_store(spark: SparkSession, job: Job) -> tuple[int, int]:
             options = {"url": config.jdbc_out, "batchsize": "5000"}
             if (driver := jdbc_driver(config.jdbc_out)) is not None:
                 options["driver"] = driver
-            scores = tables.scores.withColumn("decision", F.col("decision").cast("int"))
+            scores = tables.scores.withColumn("decision", F.col("decision").cast("int")).drop(
+                *reason_columns(config.reasons)
+            )
             scores.write.format("jdbc").options(dbtable="scores", **options).mode("append").save()
             tables.quarantine.write.format("jdbc").options(dbtable="quarantine", **options).mode("append").save()
             counts = (tables.scores.count(), tables.quarantine.count())
@@ -1145,6 +1364,8 @@ def cli_run(args: Any) -> dict[str, Any]:
             jdbc_out=args.jdbc_out,
             master=args.master,
             conf=conf,
+            reasons=getattr(args, "reasons", 0) or 0,
+            language=getattr(args, "lang", "en") or "en",
         )
     except ValidationError as exc:
         raise TrainerError("; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())) from None

@@ -31,8 +31,10 @@ from churnops_trainer.export import (
     calibration_profile,
     export_check,
     golden_rows,
+    onnx_explained,
     onnx_probabilities,
     onnx_session,
+    percentiles,
     reference_profile,
     rows_frame,
     write_bundle,
@@ -55,6 +57,8 @@ log = get_logger("train")
 MAX_TREES = 2000
 EARLY_STOPPING_ROUNDS = 100
 CALIBRATION = "sigmoid"
+#: CV ROC AUC an additive candidate may trail the best by and still be chosen (exact reasons, see choose_candidate).
+ADDITIVE_TOLERANCE = 0.005
 #: The timed steps of `train` on this thread (load … tracking; `--tune` adds one), for its k/total progress.
 TRAIN_STEPS = 9
 
@@ -218,6 +222,25 @@ def _early_stopping() -> Any:
     return early_stopping(EARLY_STOPPING_ROUNDS, first_metric_only=True, verbose=False)
 
 
+def choose_candidate(candidates: list[CandidateCV]) -> CandidateCV:
+    """The best by out-of-fold ROC AUC, unless an additive (stump) candidate is within ADDITIVE_TOLERANCE of it.
+
+    An additive model's per-customer reasons are exact (contributions.py); a model whose trees mix features
+    gets none. A difference in CV ROC AUC below the tolerance is within the fold-to-fold noise of one
+    candidate (seen on Telco), so it is not worth giving up exact reasons for.
+    """
+
+    def rank(c: CandidateCV) -> tuple[float, float]:
+        return (c.roc_auc, c.precision_at_target)
+
+    best = max(candidates, key=rank)
+    additive = [c for c in candidates if c.params.get("num_leaves") == 2]
+    if not additive:
+        return best
+    stumps = max(additive, key=rank)
+    return stumps if best.roc_auc - stumps.roc_auc <= ADDITIVE_TOLERANCE else best
+
+
 def tune_params(
     x: pd.DataFrame, y: np.ndarray, features: FeatureSet, config: TrainConfig, folds: Folds
 ) -> dict[str, Any]:
@@ -310,7 +333,7 @@ def _fit_lightgbm_and_evaluate(
     # Chosen by out-of-fold ROC AUC, the whole ranking: precision at the single recall-target point swung by
     # up to 0.005 between candidates when only the fold seed changed (Telco), more than the candidates differ.
     # The operating threshold is picked afterwards on the chosen model's own cross-fitted scores.
-    chosen = max(candidates, key=lambda c: (c.roc_auc, c.precision_at_target))
+    chosen = choose_candidate(candidates)
     n_estimators = max(20, int(np.mean(chosen.best_iterations) * 1.1))
     log.info(
         "candidate chosen",
@@ -339,8 +362,8 @@ def _fit_lightgbm_and_evaluate(
     with timed(log, "threshold_oof", timings):
         transformed_train = pipeline.named_steps["pre"].transform(x_train)
         raw_oof = cross_val_predict(
-            clone(estimator), transformed_train, y_train, cv=split.folds, method="predict_proba"
-        )[:, 1]
+            clone(estimator), transformed_train, y_train, cv=split.folds, method="decision_function"
+        )
     oof_scores = calibrator.predict(raw_oof)
     all_cuts = ev.cuts(y_train, oof_scores)
     operating = ev.recall_first_cut(all_cuts, config.recall_target)
@@ -464,7 +487,9 @@ def build_bundle_parts(outcome: TrainOutcome, config: TrainConfig, timings: dict
     """Convert to ONNX, check it against the native pipeline, and assemble bundle.json's content."""
     features, prepared = outcome.features, outcome.prepared
     with timed(log, "export", timings):
-        model, compaction = convert_pipeline(outcome.pipeline, features)
+        background = to_model_frame(outcome.split.train, features)
+        converted = convert_pipeline(outcome.pipeline, features, background)
+        model, compaction = converted.model, converted.compaction
         model_bytes = model.SerializeToString()
         graph_inputs = [i.name for i in model.graph.input]
         session = onnx_session(model_bytes)
@@ -475,6 +500,12 @@ def build_bundle_parts(outcome: TrainOutcome, config: TrainConfig, timings: dict
         native = outcome.pipeline.predict_proba(check_frame)[:, 1]
         check = export_check(session, native, check_frame, features, outcome.thresholds["operating"])
         golden_probabilities = onnx_probabilities(session, golden_frame, features)
+        explanations = converted.explanations
+        golden_block: dict[str, Any] = {"rows": golden, "probabilities": [float(p) for p in golden_probabilities]}
+        if explanations["available"]:
+            _, contributions = onnx_explained(session, golden_frame, features)
+            golden_block["contributions"] = contributions.tolist()
+            _add_percentiles(explanations, outcome, background)
     log.info("export check passed", extra=check)
     schema = {
         "id_column": prepared.id_column,
@@ -496,10 +527,26 @@ def build_bundle_parts(outcome: TrainOutcome, config: TrainConfig, timings: dict
             **reference_profile(outcome.split.train, features, outcome.oof_scores),
             "calibration": calibration_profile(outcome.split.y_test, outcome.test_scores),
         },
-        golden={"rows": golden, "probabilities": [float(p) for p in golden_probabilities]},
+        golden=golden_block,
         export_check=check,
         tree_compaction=asdict(compaction),
+        explanations=explanations,
     )
+
+
+def _add_percentiles(explanations: dict[str, Any], outcome: TrainOutcome, background: pd.DataFrame) -> None:
+    """Training percentiles of each numeric and derived feature, for reason texts ("shorter than 90%")."""
+    features = outcome.features
+    derived: dict[str, np.ndarray] = {}
+    if features.ratios:
+        step = outcome.pipeline.named_steps["pre"].named_transformers_["ratio"]
+        values = step.transform(background[list(features.ratio_inputs)])
+        derived = {r.name: values[:, k] for k, r in enumerate(features.ratios)}
+    for feature in explanations["features"]:
+        if feature["kind"] == "numeric":
+            feature["percentiles"] = percentiles(outcome.split.train[feature["name"]].to_numpy(dtype=np.float64))
+        elif feature["kind"] == "derived":
+            feature["percentiles"] = percentiles(derived[feature["name"]])
 
 
 def _schema_features(prepared: PreparedData, input_names: dict[str, str]) -> list[dict[str, Any]]:

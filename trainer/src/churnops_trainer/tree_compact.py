@@ -46,7 +46,7 @@ class Compaction:
 
 
 @dataclass
-class _Tree:
+class Tree:
     nodes: dict[int, tuple[bytes, int, float, int, int, int]] = field(default_factory=dict)
     leaves: dict[int, list[tuple[int, float]]] = field(default_factory=lambda: defaultdict(list))
 
@@ -59,6 +59,10 @@ class _Tree:
         if len(keys) != 1 or any(n[0] != b"BRANCH_LEQ" for n in branches):
             return None
         return next(iter(keys))
+
+    def split_features(self) -> set[int]:
+        """The input columns the tree's splits test (empty for a constant tree)."""
+        return {n[1] for n in self.nodes.values() if n[0] != b"LEAF"}
 
     def thresholds(self) -> list[float]:
         return [n[2] for n in self.nodes.values() if n[0] != b"LEAF"]
@@ -89,8 +93,8 @@ def _weight_prefix(op_type: str) -> str:
     return "class" if op_type == "TreeEnsembleClassifier" else "target"
 
 
-def _read_trees(attrs: dict[str, object], prefix: str) -> dict[int, _Tree]:
-    trees: dict[int, _Tree] = defaultdict(_Tree)
+def _read_trees(attrs: dict[str, object], prefix: str) -> dict[int, Tree]:
+    trees: dict[int, Tree] = defaultdict(Tree)
     columns = [attrs[name] for name in NODE_ATTRS]
     for tree_id, node_id, feature, mode, value, true_id, false_id, missing in zip(*columns, strict=True):  # type: ignore[call-overload]
         trees[tree_id].nodes[node_id] = (mode, feature, float(value), true_id, false_id, missing)
@@ -106,7 +110,7 @@ def _read_trees(attrs: dict[str, object], prefix: str) -> dict[int, _Tree]:
     return trees
 
 
-def _merge_group(trees: list[_Tree], feature: int, missing: int) -> _Tree:
+def _merge_group(trees: list[Tree], feature: int, missing: int) -> Tree:
     """One balanced tree over the group's distinct thresholds; each leaf holds the group's summed weights."""
     cuts = sorted(set(np.float32(t).item() for tree in trees for t in tree.thresholds()))
     # Leaf j covers (cuts[j-1], cuts[j]]; every original split compares with one of the cuts, so any value
@@ -119,7 +123,7 @@ def _merge_group(trees: list[_Tree], feature: int, missing: int) -> _Tree:
             for class_id, weight in tree.leaves[tree.leaf_at(probe)]:
                 total[class_id] += weight
         sums.append(total)
-    merged = _Tree()
+    merged = Tree()
     next_id = 0
 
     def build(lo: int, hi: int) -> int:
@@ -141,7 +145,8 @@ def _merge_group(trees: list[_Tree], feature: int, missing: int) -> _Tree:
     return merged
 
 
-def _ensemble_node(node: onnx.NodeProto, trees: list[_Tree], attrs: dict[str, object], prefix: str) -> onnx.NodeProto:
+def tree_columns(trees: list[Tree], prefix: str) -> dict[str, list[object]]:
+    """The node and leaf-weight attribute columns of a tree ensemble holding `trees` (tree ids = positions)."""
     columns: dict[str, list[object]] = defaultdict(list)
     for tree_id, tree in enumerate(trees):
         for node_id in sorted(tree.nodes):
@@ -158,6 +163,17 @@ def _ensemble_node(node: onnx.NodeProto, trees: list[_Tree], attrs: dict[str, ob
                 columns[f"{prefix}_nodeids"].append(node_id)
                 columns[f"{prefix}_ids"].append(class_id)
                 columns[f"{prefix}_weights"].append(weight)
+    return columns
+
+
+def read_ensemble(node: onnx.NodeProto) -> tuple[dict[str, object], dict[int, Tree]]:
+    """A tree ensemble node's attributes and its trees by id."""
+    attrs = _attrs(node)
+    return attrs, _read_trees(attrs, _weight_prefix(node.op_type))
+
+
+def _ensemble_node(node: onnx.NodeProto, trees: list[Tree], attrs: dict[str, object], prefix: str) -> onnx.NodeProto:
+    columns = tree_columns(trees, prefix)
     kept = {k: v for k, v in attrs.items() if k not in columns and k != "nodes_hitrates"}
     return helper.make_node(
         node.op_type, list(node.input), list(node.output), name=node.name, domain=node.domain, **kept, **columns
@@ -175,8 +191,8 @@ def compact_trees(model: onnx.ModelProto) -> Compaction:
             continue
         prefix = _weight_prefix(node.op_type)
         trees = _read_trees(attrs, prefix)
-        groups: dict[tuple[int, int], list[_Tree]] = defaultdict(list)
-        rest: list[_Tree] = []
+        groups: dict[tuple[int, int], list[Tree]] = defaultdict(list)
+        rest: list[Tree] = []
         for tree_id in sorted(trees):
             signature = trees[tree_id].signature()
             (rest if signature is None else groups[signature]).append(trees[tree_id])

@@ -1,0 +1,51 @@
+import { z } from "zod";
+import type { Store } from "../db.js";
+
+/**
+ * A customer's stored reasons (migration 016): what `churnops score --reasons N` (or `spark-score --reasons N`)
+ * kept with each score, decoded and checked. The console's customer page and risk list read this; nothing
+ * else parses scores.reasons.
+ */
+export const storedReasonSchema = z.object({
+  feature: z.string(),
+  label: z.string(),
+  value: z.union([z.number(), z.string(), z.null()]),
+  contribution: z.number(),
+  text: z.string(),
+});
+export type StoredReason = z.infer<typeof storedReasonSchema>;
+
+const storedReasonsSchema = z.array(storedReasonSchema);
+
+export interface CustomerReasons {
+  runId: string;
+  modelVersion: string;
+  probability: number;
+  /** Highest first; empty when no feature raised this customer's risk. */
+  reasons: StoredReason[];
+}
+
+/** Decode one scores.reasons cell; null for scores made without reasons. A malformed cell is a store fault. */
+export function decodeReasons(cell: string | null | undefined, where: string): StoredReason[] | null {
+  if (cell === null || cell === undefined) return null;
+  const parsed = storedReasonsSchema.safeParse(JSON.parse(cell));
+  if (!parsed.success) throw new Error(`scores.reasons of ${where} is not a list of reasons: ${parsed.error.issues[0]?.message}`);
+  return parsed.data;
+}
+
+/** The reasons stored with a customer's latest score that has them (null when none of their scores has). */
+export async function customerReasons(store: Store, customerId: string): Promise<CustomerReasons | null> {
+  const row = await store.db
+    .selectFrom("scores")
+    .innerJoin("score_runs", "score_runs.run_id", "scores.run_id")
+    .select(["scores.run_id", "scores.model_version", "scores.probability", "scores.reasons"])
+    .where("scores.customer_id", "=", customerId)
+    .where("scores.reasons", "is not", null)
+    .orderBy("score_runs.as_of", "desc")
+    .orderBy("score_runs.started_at", "desc")
+    .limit(1)
+    .executeTakeFirst();
+  if (row === undefined) return null;
+  const reasons = decodeReasons(row.reasons, `customer ${customerId} in run ${row.run_id}`) ?? [];
+  return { runId: row.run_id, modelVersion: row.model_version, probability: Number(row.probability), reasons };
+}
