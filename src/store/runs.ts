@@ -40,21 +40,7 @@ export interface RunKey {
  */
 export async function startOrResumeRun(store: Store, key: RunKey, now: Date = new Date()): Promise<ScoreRun> {
   const run_id = scoreRunId(key.kind, key.asOf, key.modelName, key.modelVersion);
-  await store.db
-    .insertInto("score_runs")
-    .values({
-      run_id,
-      kind: key.kind,
-      as_of: key.asOf,
-      model_name: key.modelName,
-      model_version: key.modelVersion,
-      ...startingState(key, now),
-      lease_owner: null,
-      lease_expires_at: null,
-      replaces: null,
-    })
-    .onConflict((oc) => oc.column("run_id").doNothing())
-    .execute();
+  await insertRunOnce(store, run_id, key, now, null);
   const run = await getRun(store, run_id);
   // Runs stored before input records (migration 006) are known by their source's description only.
   const otherInput = run.input !== null && key.input !== undefined ? run.input !== key.input : run.source !== key.source;
@@ -103,21 +89,7 @@ export function rerunId(runId: string): string {
  */
 async function startOrResumeRerun(store: Store, original: ScoreRun, key: RunKey, now: Date): Promise<ScoreRun> {
   const run_id = rerunId(original.run_id);
-  await store.db
-    .insertInto("score_runs")
-    .values({
-      run_id,
-      kind: key.kind,
-      as_of: key.asOf,
-      model_name: key.modelName,
-      model_version: key.modelVersion,
-      ...startingState(key, now),
-      lease_owner: null,
-      lease_expires_at: null,
-      replaces: original.run_id,
-    })
-    .onConflict((oc) => oc.column("run_id").doNothing())
-    .execute();
+  await insertRunOnce(store, run_id, key, now, original.run_id);
   const staged = await getRun(store, run_id);
   await claimRun(store, staged, now);
   const otherInput = staged.input !== null && key.input !== undefined ? staged.input !== key.input : staged.source !== key.source;
@@ -160,6 +132,25 @@ async function replaceWithRerun(store: Store, rerun: ScoreRun, finished: { finis
       .execute();
     await trx.deleteFrom("score_runs").where("run_id", "=", rerun.run_id).execute();
   });
+}
+
+/** A new run's record, unless one with this id exists (then it is left as it is). */
+async function insertRunOnce(store: Store, run_id: string, key: RunKey, now: Date, replaces: string | null): Promise<void> {
+  await store.db
+    .insertInto("score_runs")
+    .values({
+      run_id,
+      kind: key.kind,
+      as_of: key.asOf,
+      model_name: key.modelName,
+      model_version: key.modelVersion,
+      ...startingState(key, now),
+      lease_owner: null,
+      lease_expires_at: null,
+      replaces,
+    })
+    .onConflict((oc) => oc.column("run_id").doNothing())
+    .execute();
 }
 
 /** A run's record as it starts from row zero with this input (new, or started over). */
