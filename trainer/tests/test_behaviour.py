@@ -107,11 +107,12 @@ def test_thresholds_come_from_the_scores_the_calibrator_was_fit_on(synth_frame: 
     outcome = fit_and_evaluate(prepare(synth_frame, SYNTH_SPEC), config)
     calibrated = outcome.pipeline.named_steps["clf"].calibrated_classifiers_[0]
     x = outcome.pipeline.named_steps["pre"].transform(to_model_frame(outcome.split.train, outcome.features))
-    raw = cross_val_predict(
-        clone(calibrated.estimator), x, outcome.split.y_train, cv=outcome.split.folds, method="predict_proba"
+    # Platt scaling calibrates the trees' margin (decision_function), not predict_proba: see models.py.
+    margin = cross_val_predict(
+        clone(calibrated.estimator), x, outcome.split.y_train, cv=outcome.split.folds, method="decision_function"
     )
-    refit = _SigmoidCalibration().fit(raw[:, 1], outcome.split.y_train)
+    refit = _SigmoidCalibration().fit(margin, outcome.split.y_train)
     assert (refit.a_, refit.b_) == (calibrated.calibrators[0].a_, calibrated.calibrators[0].b_)
-    np.testing.assert_allclose(outcome.oof_scores, calibrated.calibrators[0].predict(raw[:, 1]))
+    np.testing.assert_allclose(outcome.oof_scores, calibrated.calibrators[0].predict(margin))
     cut = ev.recall_first_cut(ev.cuts(outcome.split.y_train, outcome.oof_scores), config.recall_target)
     assert outcome.thresholds["operating"] == round(cut.threshold, 9)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import pytest
 from skl2onnx import convert_sklearn
 from skl2onnx.common.data_types import FloatTensorType
 
@@ -111,7 +110,14 @@ def test_plain_lightgbm_would_disagree_with_its_onnx_graph_on_such_data() -> Non
     assert np.abs(_onnx_scores(plain, x) - plain.predict_proba(x)[:, 1]).max() > 0.1
 
 
-def test_calibration_reads_probabilities_like_the_converter() -> None:
-    with pytest.raises(AttributeError):
-        _ = Float32LGBMClassifier().decision_function
-    assert not hasattr(Float32LGBMClassifier(), "decision_function")
+def test_calibration_reads_the_margin_the_exported_graph_computes() -> None:
+    """CalibratedClassifierCV prefers decision_function: it must be the trees' raw log-odds (the margin that the
+    ONNX graph's contributions sum to), i.e. the logit of LightGBM's own uncalibrated probability."""
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(400, 3))
+    y = (x[:, 0] + 0.5 * rng.normal(size=400) > 0).astype(int)
+    clf = Float32LGBMClassifier(n_estimators=20, num_leaves=4, verbose=-1).fit(x, y)
+    margin = clf.decision_function(x)
+    p = clf.predict_proba(x)[:, 1]
+    assert margin.dtype == np.float64 and margin.shape == (400,)
+    np.testing.assert_allclose(margin, np.log(p / (1 - p)), rtol=1e-6, atol=1e-9)
