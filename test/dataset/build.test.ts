@@ -9,7 +9,7 @@ import { weightedRocAuc } from "../../src/monitoring/performance.js";
 import { keepSnapshotRecord } from "../../src/store/datasets.js";
 import { openStore, type Store } from "../../src/store/db.js";
 import { upsertOutcomes } from "../../src/store/outcomes.js";
-import { storeTargets } from "../helpers/stores.js";
+import { completeRun, storeTargets } from "../helpers/stores.js";
 
 const dir = () => mkdtempSync(join(tmpdir(), "churnops-dataset-"));
 
@@ -140,27 +140,7 @@ describe.each(storeTargets)("point-in-time dataset build on $name", (target) => 
     );
     await store.db
       .insertInto("score_runs")
-      .values({
-        run_id: "r",
-        kind: "monthly",
-        as_of: "2026-01-01",
-        model_name: "churn",
-        model_version: "1",
-        source: "s",
-        status: "complete",
-        started_at: "2026-01-01T00:00:00Z",
-        finished_at: "2026-01-01T00:01:00Z",
-        rows_read: 6,
-        rows_scored: 6,
-        rows_quarantined: 0,
-        checkpoint_rows: 6,
-        duration_ms: 1,
-        error: null,
-        lease_owner: null,
-        lease_expires_at: null,
-        input: null,
-        input_fingerprint: null,
-      })
+      .values(completeRun({ runId: "r", kind: "monthly", asOf: "2026-01-01", rows: 6, source: "s" }))
       .execute();
     const campaign = (name: string, asOf: string) => ({
       name,
@@ -259,27 +239,16 @@ describe.each(storeTargets)("point-in-time dataset build on $name", (target) => 
     const st = statSync(path);
     await store.db
       .insertInto("score_runs")
-      .values({
-        run_id: "daily-2026-01-01-churn-v1",
-        kind: "daily",
-        as_of: "2026-01-01",
-        model_name: "churn",
-        model_version: "1",
-        source: path,
-        status: "complete",
-        started_at: "2026-01-01T00:00:00Z",
-        finished_at: "2026-01-01T00:01:00Z",
-        rows_read: 1,
-        rows_scored: 1,
-        rows_quarantined: 0,
-        checkpoint_rows: 1,
-        duration_ms: 1,
-        error: null,
-        lease_owner: null,
-        lease_expires_at: null,
-        input: identity(st.size, st.mtime.toISOString()),
-        input_fingerprint: null,
-      })
+      .values(
+        completeRun({
+          runId: "daily-2026-01-01-churn-v1",
+          kind: "daily",
+          asOf: "2026-01-01",
+          rows: 1,
+          source: path,
+          input: identity(st.size, st.mtime.toISOString()),
+        }),
+      )
       .execute();
     // Another customer's outcome on 02-01 tells that outcomes are known through then, so the horizon has ended.
     await upsertOutcomes(store, [outcome("a", "2026-01-15", 1), outcome("z", "2026-02-01", 0)]);

@@ -3,36 +3,21 @@ import { openStore, type Store } from "../../src/store/db.js";
 import { applyPrune, monthsBefore, planPrune, type RetentionPolicy } from "../../src/store/retention.js";
 import { getRun, requireScores } from "../../src/store/runs.js";
 import { runCli } from "../helpers/cli.js";
-import { countRows, storeTargets } from "../helpers/stores.js";
+import { completeRun, countRows, storeTargets } from "../helpers/stores.js";
 
 const TODAY = "2026-12-01";
 
 async function addRun(store: Store, kind: "daily" | "monthly", asOf: string, scores = 3, finishedAt = `${asOf}T01:00:00.000Z`): Promise<string> {
   const runId = `${kind}-${asOf}-churn-v1`;
+  // One more row read than scored: the quarantined one below.
   await store.db
     .insertInto("score_runs")
     .values({
-      run_id: runId,
-      kind,
-      as_of: asOf,
-      model_name: "churn",
-      model_version: "1",
-      source: "customers.parquet",
-      status: "complete",
-      started_at: `${asOf}T00:00:00.000Z`,
-      finished_at: finishedAt,
+      ...completeRun({ runId, kind, asOf, rows: scores }),
       rows_read: scores + 1,
-      rows_scored: scores,
       rows_quarantined: 1,
       checkpoint_rows: scores + 1,
-      duration_ms: 1,
-      error: null,
-      lease_owner: null,
-      lease_expires_at: null,
-      input: null,
-      input_fingerprint: null,
-      replaces: null,
-      pruned_at: null,
+      finished_at: finishedAt,
     })
     .execute();
   const rows = Array.from({ length: scores }, (_, i) => i);
