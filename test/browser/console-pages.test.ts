@@ -4,14 +4,13 @@ import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import type { Config } from "../../src/config.js";
 import { createLogger } from "../../src/log.js";
 import { estimateRun } from "../../src/monitoring/check-estimate.js";
-import { checkPerformance } from "../../src/monitoring/performance.js";
 import { listAudit } from "../../src/store/audit.js";
 import { campaignMembers } from "../../src/store/campaigns.js";
 import { openStore, type Store } from "../../src/store/db.js";
 import { saveDriftReport } from "../../src/store/monitoring.js";
 import { upsertOutcomes } from "../../src/store/outcomes.js";
 import { type SeededRun, seedRun } from "../campaigns/seed.js";
-import { addUsers, type ConsoleServer, registryConfig, startConsole } from "../console/helpers.js";
+import { addUsers, type ConsoleServer, realiseRun, registryConfig, startConsole } from "../console/helpers.js";
 import { countRows, storeTargets } from "../helpers/stores.js";
 import { ARGS, CHROMIUM, OUT, seriousViolations, shot, signIn } from "./browser.js";
 
@@ -152,21 +151,7 @@ describe("campaign, models and monitoring pages in a real browser (SQLite)", () 
       });
       await estimateRun({ store, config: settings, log: quiet }, run.runId, { bundleDir: inject("fixture").bundleDir });
     }
-    await upsertOutcomes(
-      store,
-      older.customers.map((c, k) => ({
-        customer_id: c.id,
-        observed_at: "2026-09-25",
-        churned: ((k * 7919) % 1000) / 1000 < c.probability ? 1 : 0,
-        source: "test",
-        ingested_at: new Date().toISOString(),
-      })),
-    );
-    await checkPerformance({
-      store,
-      config: { ...settings, monitoring: { ...settings.monitoring, performance: { ...settings.monitoring.performance, min_positives: 1 } } },
-      log: quiet,
-    });
+    await realiseRun(store, settings, older, "2026-09-25");
     const page = await signIn(browser, server.base, "viewer", pageErrors);
     await page.getByRole("link", { name: "Monitoring" }).click();
     await expect.poll(() => page.getByRole("heading", { level: 1 }).textContent()).toBe("Monitoring");

@@ -1,11 +1,14 @@
 import type { FastifyInstance } from "fastify";
 import { type Config, loadConfig } from "../../src/config.js";
 import { createLogger } from "../../src/log.js";
+import { checkPerformance } from "../../src/monitoring/performance.js";
 import { buildApp } from "../../src/server/app.js";
 import { ApiKeys } from "../../src/server/auth.js";
 import { loadPair, ModelHolder } from "../../src/server/models.js";
 import type { Store } from "../../src/store/db.js";
+import { upsertOutcomes } from "../../src/store/outcomes.js";
 import { addUser, type Role } from "../../src/store/users.js";
+import type { SeededRun } from "../campaigns/seed.js";
 import { copyHome } from "../monitoring/helpers.js";
 import { ADMIN_KEY, API_KEY, copyBundle, testConfig } from "../server/helpers.js";
 import type { Fixture } from "../setup/fixture.js";
@@ -102,4 +105,26 @@ export class Client {
     const csrf = await this.token("/login");
     return this.request("POST", "/login", { _csrf: csrf, username, password });
   }
+}
+
+/**
+ * Labels for a seeded run's customers (churn drawn deterministically by each one's seeded probability), observed
+ * on `observedAt`, and the realised performance they give: a monitoring page then has a realised point.
+ */
+export async function realiseRun(store: Store, settings: Config, run: SeededRun, observedAt: string): Promise<void> {
+  await upsertOutcomes(
+    store,
+    run.customers.map((c, k) => ({
+      customer_id: c.id,
+      observed_at: observedAt,
+      churned: ((k * 7919) % 1000) / 1000 < c.probability ? 1 : 0,
+      source: "test",
+      ingested_at: new Date().toISOString(),
+    })),
+  );
+  await checkPerformance({
+    store,
+    config: { ...settings, monitoring: { ...settings.monitoring, performance: { ...settings.monitoring.performance, min_positives: 1 } } },
+    log: createLogger({ test: true }, "silent"),
+  });
 }

@@ -5,7 +5,6 @@ import type { Config } from "../../src/config.js";
 import { createLogger } from "../../src/log.js";
 import { registeredBands } from "../../src/model/registry.js";
 import { estimateRun } from "../../src/monitoring/check-estimate.js";
-import { checkPerformance } from "../../src/monitoring/performance.js";
 import { listAudit } from "../../src/store/audit.js";
 import { campaignMembers } from "../../src/store/campaigns.js";
 import { openStore, type Store } from "../../src/store/db.js";
@@ -13,7 +12,7 @@ import { saveDriftReport } from "../../src/store/monitoring.js";
 import { upsertOutcomes } from "../../src/store/outcomes.js";
 import { type SeededRun, seedRun } from "../campaigns/seed.js";
 import { countRows, storeTargets } from "../helpers/stores.js";
-import { addUsers, Client, type ConsoleServer, registryConfig, startConsole } from "./helpers.js";
+import { addUsers, Client, type ConsoleServer, realiseRun, registryConfig, startConsole } from "./helpers.js";
 
 const quiet = createLogger({ test: true }, "silent");
 
@@ -196,21 +195,7 @@ describe.each(storeTargets)("campaign, models and monitoring pages ($name)", (ta
     const fixture = inject("fixture");
     for (const run of [older, latest]) await estimateRun({ store, config: settings, log: quiet }, run.runId, { bundleDir: fixture.bundleDir });
     // Labels for the older run's customers (true churn drawn by the seeded probability), so a realised point exists.
-    await upsertOutcomes(
-      store,
-      older.customers.map((c, k) => ({
-        customer_id: c.id,
-        observed_at: "2026-09-20",
-        churned: ((k * 7919) % 1000) / 1000 < c.probability ? 1 : 0,
-        source: "test",
-        ingested_at: new Date().toISOString(),
-      })),
-    );
-    await checkPerformance({
-      store,
-      config: { ...settings, monitoring: { ...settings.monitoring, performance: { ...settings.monitoring.performance, min_positives: 1 } } },
-      log: quiet,
-    });
+    await realiseRun(store, settings, older, "2026-09-20");
     const viewer = new Client(server.base);
     await viewer.signIn("viewer");
     const res = await viewer.get("/monitoring");
