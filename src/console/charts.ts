@@ -303,3 +303,85 @@ export function intervalChart(o: IntervalChartOptions): string {
   });
   return svg(o, parts.join(""));
 }
+
+export interface WaterfallOptions extends Frame {
+  /** Where every customer starts: the model's log-odds for the training reference (docs/bundle.md). */
+  baseline: { label: string; logOdds: number };
+  /** What moves this customer away from it, in order: each a step on the log-odds scale. */
+  steps: { label: string; delta: number }[];
+  /** Where the steps end: this customer's log-odds (baseline + Σ steps, to rounding). */
+  total: { label: string; logOdds: number };
+  /** Formats the baseline's and the customer's probabilities. */
+  formatProbability: (p: number) => string;
+  /** Axis ticks are drawn at round probabilities (1%, 5%, 50%…); this formats them. */
+  formatTick: (p: number) => string;
+  formatDelta: (d: number) => string;
+}
+
+const sigmoid = (z: number): number => 1 / (1 + Math.exp(-z));
+const logit = (p: number): number => Math.log(p / (1 - p));
+const RAISES = "#b5452f";
+const LOWERS = "#2f6db5";
+
+/**
+ * A customer's contributions as a horizontal waterfall on the log-odds scale, where they add up exactly
+ * (baseline + Σ contributions = logit of the probability); the axis is labelled in probabilities, which is what
+ * people read. Bars that raise risk and bars that lower it differ in colour and in the sign of their label.
+ */
+export function waterfallChart(o: WaterfallOptions): string {
+  const left = 200;
+  const right = 64;
+  const plotW = o.width - left - right;
+  const rows = o.steps.length + 2;
+  const rowH = (o.height - PAD.top - PAD.bottom) / rows;
+  const points = [o.baseline.logOdds, o.total.logOdds];
+  let cum = o.baseline.logOdds;
+  for (const s of o.steps) {
+    cum += s.delta;
+    points.push(cum);
+  }
+  let lo = Math.min(...points);
+  let hi = Math.max(...points);
+  const pad = Math.max((hi - lo) * 0.08, 0.2);
+  lo -= pad;
+  hi += pad;
+  const x = (z: number): number => left + ((z - lo) / (hi - lo)) * plotW;
+  const parts: string[] = [];
+  const tickPs = [0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99].filter((p) => logit(p) >= lo && logit(p) <= hi);
+  const shown = tickPs.length > 7 ? tickPs.filter((_, k) => k % 2 === 0) : tickPs;
+  for (const p of shown) {
+    const tx = x(logit(p));
+    parts.push(`<line x1="${tx.toFixed(1)}" x2="${tx.toFixed(1)}" y1="${PAD.top}" y2="${o.height - PAD.bottom}" stroke="#ddd"/>`);
+    parts.push(text(tx, o.height - PAD.bottom + 16, o.formatTick(p)));
+  }
+  const cy = (i: number): number => PAD.top + rowH * (i + 0.5);
+  const barH = Math.min(rowH * 0.6, 18);
+  const marker = (i: number, label: string, z: number): void => {
+    parts.push(text(left - 8, cy(i) + 4, label, "end"));
+    parts.push(
+      `<rect x="${(x(z) - 3).toFixed(1)}" y="${(cy(i) - barH / 2).toFixed(1)}" width="6" height="${barH.toFixed(1)}" fill="${AXIS}"><title>${escapeXml(`${label}: ${o.formatProbability(sigmoid(z))}`)}</title></rect>`,
+    );
+    parts.push(text(x(z) + 8, cy(i) + 4, o.formatProbability(sigmoid(z)), "start"));
+  };
+  marker(0, o.baseline.label, o.baseline.logOdds);
+  cum = o.baseline.logOdds;
+  o.steps.forEach((s, k) => {
+    const i = k + 1;
+    const from = cum;
+    cum += s.delta;
+    const x0 = x(Math.min(from, cum));
+    const w = Math.max(Math.abs(x(cum) - x(from)), 1);
+    parts.push(text(left - 8, cy(i) + 4, s.label, "end"));
+    parts.push(
+      `<rect class="${s.delta >= 0 ? "raises" : "lowers"}" x="${x0.toFixed(1)}" y="${(cy(i) - barH / 2).toFixed(1)}" width="${w.toFixed(1)}" height="${barH.toFixed(1)}" fill="${s.delta >= 0 ? RAISES : LOWERS}"><title>${escapeXml(`${s.label}: ${o.formatDelta(s.delta)}`)}</title></rect>`,
+    );
+    parts.push(text(x(Math.max(from, cum)) + 6, cy(i) + 4, o.formatDelta(s.delta), "start"));
+    // A thin connector from this step's end to the next row, as waterfalls draw them.
+    parts.push(
+      `<line x1="${x(cum).toFixed(1)}" x2="${x(cum).toFixed(1)}" y1="${(cy(i) + barH / 2).toFixed(1)}" y2="${(cy(i + 1) - barH / 2).toFixed(1)}" stroke="${AXIS}" stroke-dasharray="2 2"/>`,
+    );
+  });
+  marker(rows - 1, o.total.label, o.total.logOdds);
+  parts.push(`<line x1="${left}" x2="${o.width - right}" y1="${o.height - PAD.bottom}" y2="${o.height - PAD.bottom}" stroke="${AXIS}"/>`);
+  return svg(o, parts.join(""));
+}

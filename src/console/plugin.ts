@@ -149,7 +149,7 @@ export async function consolePlugin(app: FastifyInstance, options: ConsoleOption
   loginRoutes(app, auth, render);
   // Band counts and distributions of complete runs, read once and shared by the pages that show them.
   const cache = new RunStatsCache(store);
-  pageRoutes(app, { store, prefix, cache }, render);
+  pageRoutes(app, { store, settings, prefix, cache }, render);
   modelRoutes(app, { store, settings, prefix }, render);
   campaignRoutes(app, { store, settings, prefix, cache }, render);
   monitoringRoutes(app, { store, settings }, render);

@@ -1,4 +1,5 @@
 import type { Store } from "../store/db.js";
+import { indexRunIds } from "../store/id-search.js";
 import { type RunStats, runStats } from "../store/read/overview.js";
 
 /**
@@ -18,6 +19,10 @@ export class RunStatsCache {
     if (hit !== undefined) return hit;
     const loading = runStats(this.store, runId);
     this.entries.set(runId, loading);
+    // The cache holds complete runs only; their ids go into the id search's index now, in the background,
+    // so that the first search of the run does not wait for it (src/store/id-search.ts). A failure here only
+    // means the first search builds it.
+    loading.then(() => indexRunIds(this.store, runId)).catch(() => undefined);
     // A failed read is not kept; the oldest entry makes room for a new one.
     loading.catch(() => this.entries.delete(runId));
     if (this.entries.size > this.capacity) this.entries.delete(this.entries.keys().next().value as string);

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import type { Config } from "../config.js";
 import { ChurnopsError } from "../errors.js";
 import { createLogger } from "../log.js";
-import { type Band, MAX_GRAPH_BYTES, MAX_JSON_BYTES, type RegisteredDigest, readBundle } from "./bundle.js";
+import { type Band, type BundleJson, MAX_GRAPH_BYTES, MAX_JSON_BYTES, type RegisteredDigest, readBundle } from "./bundle.js";
 import { type RegisteredVersion, readRegistryCache } from "./registry-cache.js";
 import type { ChurnModel, RuntimeOptions } from "./runtime.js";
 import { trainerJson } from "./trainer.js";
@@ -150,6 +150,32 @@ export async function rollbackChampion(config: Config): Promise<ChampionChange> 
   const result = await trainerJson<ChampionChange>(config, ["rollback", "--model-name", config.model_name]);
   clearResolveCache();
   return result;
+}
+
+/**
+ * The bundle.json of the registered model version that scored a run: the console reads its contributions'
+ * baseline and reference profile to draw and word a customer's stored reasons. Versions are immutable, so each
+ * is read once; a version that cannot be resolved (deleted, registry down) answers null and the caller shows
+ * what the store alone holds. It is asked again next time.
+ */
+export function registeredBundleJson(config: Config): (run: { model_name: string; model_version: string }) => Promise<BundleJson | null> {
+  const known = new Map<string, BundleJson>();
+  return async (run) => {
+    const key = `${run.model_name}\u0000${run.model_version}`;
+    const hit = known.get(key);
+    if (hit !== undefined) return hit;
+    try {
+      const json = (await readBundle((await resolveBundle({ ...config, model_name: run.model_name }, run.model_version)).bundlePath)).json;
+      known.set(key, json);
+      return json;
+    } catch (err) {
+      createLogger({ component: "registry" }).warn(
+        { err, event: "registry.bundle_unavailable", model_name: run.model_name, model_version: run.model_version },
+        "bundle of a scored run unavailable",
+      );
+      return null;
+    }
+  };
 }
 
 /** The bands of the registered model version that scored a run (its bundle.json, through the registry). */

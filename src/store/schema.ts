@@ -284,7 +284,20 @@ export interface RetrainDecisionsTable {
   challenger_version: string | null;
 }
 
+/** Every customer id the store has scored, once, for the risk list's id search (migration 026). */
+export interface SearchIdsTable {
+  customer_id: string;
+}
+
+/** The runs whose ids are in search_ids (src/store/id-search.ts). */
+export interface SearchIndexedRunsTable {
+  run_id: string;
+  indexed_at: string;
+}
+
 export interface Database {
+  search_ids: SearchIdsTable;
+  search_indexed_runs: SearchIndexedRunsTable;
   score_runs: ScoreRunsTable;
   scores: ScoresTable;
   quarantine: QuarantineTable;

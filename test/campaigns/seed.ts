@@ -22,7 +22,10 @@ export interface SeededRun {
  * A complete score run written straight into the store: `n` customers `c00001…` with seeded probabilities,
  * banded like a real bundle (high ≥ 0.6, medium ≥ 0.3). Lets campaign tests run without a trained model.
  */
-export async function seedRun(store: Store, options: { n: number; asOf: string; seed?: number; version?: string }): Promise<SeededRun> {
+export async function seedRun(
+  store: Store,
+  options: { n: number; asOf: string; seed?: number; version?: string; ids?: readonly string[] },
+): Promise<SeededRun> {
   const version = options.version ?? "1";
   const runId = `daily-${options.asOf}-churn-v${version}`;
   const random = seededRandom(options.seed ?? 1);
@@ -53,7 +56,7 @@ export async function seedRun(store: Store, options: { n: number; asOf: string; 
   const rows: ScoreRow[] = [];
   for (let i = 1; i <= options.n; i++) {
     const probability = random() ** 1.5;
-    const id = `c${String(i).padStart(5, "0")}`;
+    const id = options.ids?.[i - 1] ?? `c${String(i).padStart(5, "0")}`;
     const band = bandOf(probability);
     customers.push({ id, probability, band });
     rows.push({

@@ -27,11 +27,12 @@ export async function startConsole(store: Store, consoleConfig: { login_attempts
   const config = settings ?? testConfig();
   const refs = { champion: copyBundle(), challenger: null };
   const pair = await loadPair(config, refs, { fresh: false });
+  // CHURNOPS_TEST_LOG=error shows the server's log (a page's "internal error" says what broke).
   const app = await buildApp({
     config: config.server,
     models: new ModelHolder(pair, config.server.unknown_fields),
     store: null,
-    log: createLogger({ test: true }, "silent"),
+    log: createLogger({ test: true }, (process.env.CHURNOPS_TEST_LOG ?? "silent") as "silent"),
     keys: new ApiKeys([API_KEY], ADMIN_KEY),
     loadModels: null,
     console: { store, config: { ...config.console, ...consoleConfig }, settings: config },

@@ -59,6 +59,21 @@ describe.each(storeTargets)("risk list and read models ($name)", (target) => {
     }
   });
 
+  it("finds ids containing the search text exactly, case-sensitive, whatever characters the ids and the text hold", async () => {
+    const odd = ["AB%CD-1", "ab%cd-2", 'x_yz"q', "back\\slash", "C0001", "c0001-x", "日本語ID-7", "a'b'c", "%%%", "___"];
+    const ids = [...odd, ...Array.from({ length: 400 }, (_, k) => `K${String(k).padStart(4, "0")}-${k % 7 === 0 ? "AB" : "zz"}`)];
+    const run = await seedRun(store, { n: ids.length, asOf: "2026-08-15", seed: 11, ids });
+    for (const q of ["%CD", "b%c", '_yz"', "k\\s", "C00", "c00", "日本語", "zzzz", "-AB", "%%%", "___", "'b'", "0001", "K0", "%", "_", "AB"]) {
+      const filter = parseRiskFilter({ run: run.runId, q });
+      const seen: string[] = [];
+      for await (const page of iterateRisk(store, filter, 25)) seen.push(...page.map((r) => r.customer_id));
+      expect(seen, q).toEqual(expected(run, filter).map((r) => r.customer_id));
+      // The page read agrees with the export's read.
+      const first = await riskPage(store, filter, { limit: 10 });
+      expect(first.rows.map((r) => r.customer_id), q).toEqual(seen.slice(0, 10));
+    }
+  });
+
   it("orders by id both ways and by lowest risk, across pages", async () => {
     for (const sort of ["id_asc", "id_desc", "risk_asc"] as const) {
       const filter = parseRiskFilter({ sort, band: "low" });

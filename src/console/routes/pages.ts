@@ -1,9 +1,12 @@
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
+import type { Config } from "../../config.js";
+import { registeredBundleJson } from "../../model/registry.js";
 import { listAudit } from "../../store/audit.js";
 import type { Store } from "../../store/db.js";
 import { addOptOuts } from "../../store/outcomes.js";
 import { customerView } from "../../store/read/customer.js";
+import { customerReasons, reasonsOf } from "../../store/read/customer-reasons.js";
 import { overview, RISK_BINS, type RunStats, runStats } from "../../store/read/overview.js";
 import { parseRiskFilter, RISK_SORTS, riskPage } from "../../store/read/risk.js";
 import { quarantineView, runsView } from "../../store/read/runs-view.js";
@@ -12,14 +15,17 @@ import { audit, currentUser } from "../auth.js";
 import { barChart, probabilityLineChart } from "../charts.js";
 import { requestTranslator } from "../locale.js";
 import type { Render } from "../plugin.js";
+import { ReasonWording, reasonsWaterfall, type ShownReason, valueText } from "../reasons-view.js";
 import type { RunStatsCache } from "../run-cache.js";
 
 const PAGE_SIZE = 50;
 const customerParams = z.object({ id: z.string().min(1).max(200) });
 const runParams = z.object({ id: z.string().min(1).max(200) });
 
-export function pageRoutes(app: FastifyInstance, options: { store: Store; prefix: string; cache: RunStatsCache }, render: Render): void {
+export function pageRoutes(app: FastifyInstance, options: { store: Store; settings: Config; prefix: string; cache: RunStatsCache }, render: Render): void {
   const { store, prefix, cache } = options;
+  const bundleOf = registeredBundleJson(options.settings);
+  const wording = new ReasonWording();
   const statsOf = (run: ScoreRun): Promise<RunStats> => (run.status === "complete" ? cache.get(run.run_id) : runStats(store, run.run_id));
 
   app.get("/", async (request, reply) => {
@@ -54,7 +60,23 @@ export function pageRoutes(app: FastifyInstance, options: { store: Store; prefix
     const filter = parseRiskFilter(query);
     const after = typeof query.after === "string" ? query.after : undefined;
     const page = await riskPage(store, filter, { after, limit: PAGE_SIZE });
-    const [runs, stats] = await Promise.all([listRuns(store, 20), statsOf(page.run)]);
+    const [runs, stats, stored] = await Promise.all([
+      listRuns(store, 20),
+      statsOf(page.run),
+      reasonsOf(
+        store,
+        page.run.run_id,
+        page.rows.map((r) => r.customer_id),
+      ),
+    ]);
+    const locale = requestTranslator(request);
+    const bundle = stored.size === 0 ? null : await bundleOf(page.run);
+    // The list shows each customer's top reason (the first stored one), worded in the reader's language.
+    const topReasons = new Map<string, ShownReason & { shown: string }>();
+    for (const [id, reasons] of stored) {
+      const top = wording.show(reasons.slice(0, 1), bundle, locale.locale)[0];
+      if (top !== undefined) topReasons.set(id, { ...top, shown: `${top.label}: ${valueText(top.value, locale)}` });
+    }
     const params = new URLSearchParams(
       Object.entries({ run: filter.run, band: filter.band, min_p: filter.min_p, max_p: filter.max_p, q: filter.q, sort: filter.sort })
         .filter(([, v]) => v !== undefined)
@@ -64,6 +86,8 @@ export function pageRoutes(app: FastifyInstance, options: { store: Store; prefix
     return render(request, reply, "risk", {
       filter,
       page,
+      topReasons,
+      hasReasons: stored.size > 0,
       runs: runs.filter((r) => r.status === "complete"),
       bands: stats.bands.map((b) => b.band),
       sorts: RISK_SORTS,
@@ -89,8 +113,25 @@ export function pageRoutes(app: FastifyInstance, options: { store: Store; prefix
             formatValue: (n) => locale.pct(n, 0),
           });
     const done = (request.query as Record<string, unknown>).done === "opt-out";
-    return render(request, reply, "customer", { id, view, chart, done });
+    return render(request, reply, "customer", { id, view, chart, done, reasons: view === null ? null : await reasonsPanel(id, locale) });
   });
+
+  /** The customer's latest stored reasons, reworded for the reader, with their waterfall when the bundle is at hand. */
+  async function reasonsPanel(id: string, locale: ReturnType<typeof requestTranslator>) {
+    const stored = await customerReasons(store, id);
+    if (stored === null) return null;
+    const run = await getRun(store, stored.runId);
+    const bundle = await bundleOf(run);
+    const reasons = wording.show(stored.reasons, bundle, locale.locale);
+    return {
+      runId: stored.runId,
+      modelVersion: stored.modelVersion,
+      asOf: run.as_of,
+      probability: stored.probability,
+      reasons: reasons.map((r) => ({ ...r, valueText: valueText(r.value, locale) })),
+      chart: reasonsWaterfall(reasons, stored.probability, bundle, locale),
+    };
+  }
 
   app.post("/customers/:id/opt-out", { config: { consoleAccess: "operator" }, preHandler: app.csrfProtection }, async (request, reply) => {
     const { id } = customerParams.parse(request.params);

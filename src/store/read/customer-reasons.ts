@@ -49,3 +49,29 @@ export async function customerReasons(store: Store, customerId: string): Promise
   const reasons = decodeReasons(row.reasons, `customer ${customerId} in run ${row.run_id}`) ?? [];
   return { runId: row.run_id, modelVersion: row.model_version, probability: Number(row.probability), reasons };
 }
+
+/**
+ * The stored reasons of some customers of one run, by id (absent: scored without reasons). The risk list and its
+ * export read a page of ids from the list's covering index, then their reasons by primary key: the reasons are
+ * not in that index, so reading them for the whole list would turn an index-only scan into a lookup per row.
+ */
+export async function reasonsOf(store: Store, runId: string, customerIds: readonly string[]): Promise<Map<string, StoredReason[]>> {
+  const out = new Map<string, StoredReason[]>();
+  // SQLite binds at most 32,766 parameters a statement; pages are smaller, but a caller may pass more.
+  for (let start = 0; start < customerIds.length; start += 10_000) {
+    const ids = customerIds.slice(start, start + 10_000);
+    if (ids.length === 0) break;
+    const rows = await store.db
+      .selectFrom("scores")
+      .select(["customer_id", "reasons"])
+      .where("run_id", "=", runId)
+      .where("customer_id", "in", ids)
+      .where("reasons", "is not", null)
+      .execute();
+    for (const r of rows) {
+      const reasons = decodeReasons(r.reasons, `customer ${r.customer_id} in run ${runId}`);
+      if (reasons !== null) out.set(r.customer_id, reasons);
+    }
+  }
+  return out;
+}

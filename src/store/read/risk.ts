@@ -2,6 +2,7 @@ import { type SelectQueryBuilder, sql } from "kysely";
 import { z } from "zod";
 import { ChurnopsError } from "../../errors.js";
 import type { Store } from "../db.js";
+import { idsContaining, indexRunIds } from "../id-search.js";
 import { resolveRun, type ScoreRun } from "../runs.js";
 import type { Database } from "../schema.js";
 
@@ -74,8 +75,27 @@ function decodeCursor(text: string): Cursor {
 
 type ScoresQuery = SelectQueryBuilder<Database, "scores", RiskRow>;
 
-function filtered(store: Store, runId: string, filter: RiskFilter): ScoresQuery {
+/**
+ * More ids than this containing `q` and the search is not selective: the scan in the list's own order finds a
+ * page of them sooner than looking each one up.
+ */
+const MAX_SEARCH_IDS = 5_000;
+
+/**
+ * The ids that can match the filter's text search, from the trigram index (src/store/id-search.ts): a list to look
+ * up by primary key, or null when the scan is the better plan (no search, short or unselective text, no index).
+ */
+async function searchIds(store: Store, run: ScoreRun, filter: RiskFilter): Promise<string[] | null> {
+  if (filter.q === undefined || run.status !== "complete") return null;
+  await indexRunIds(store, run.run_id);
+  const ids = await idsContaining(store, filter.q, MAX_SEARCH_IDS + 1);
+  return ids === null || ids.length > MAX_SEARCH_IDS ? null : ids;
+}
+
+function filtered(store: Store, runId: string, filter: RiskFilter, ids: readonly string[] | null): ScoresQuery {
   let q = store.db.selectFrom("scores").select(["customer_id", "probability", "band", "decision", "run_id", "model_version"]).where("run_id", "=", runId);
+  // The index's candidates narrow the rows to look at; the substring test below stays the definition.
+  if (ids !== null) q = q.where("customer_id", "in", ids);
   if (filter.band !== undefined) q = q.where("band", "=", filter.band);
   if (filter.min_p !== undefined) q = q.where("probability", ">=", filter.min_p);
   if (filter.max_p !== undefined) q = q.where("probability", "<=", filter.max_p);
@@ -124,8 +144,10 @@ export interface RiskPage {
 export async function riskPage(store: Store, filter: RiskFilter, options: { after?: string | undefined; limit: number }): Promise<RiskPage> {
   const run = await resolveRun(store, filter.run);
   const after = options.after === undefined || options.after === "" ? null : decodeCursor(options.after);
+  const ids = await searchIds(store, run, filter);
+  if (ids !== null && ids.length === 0) return { run, rows: [], next: null };
   const rows = (
-    await ordered(filtered(store, run.run_id, filter), filter.sort, after)
+    await ordered(filtered(store, run.run_id, filter, ids), filter.sort, after)
       .limit(options.limit + 1)
       .execute()
   ).map((r) => riskRowSchema.parse(r));
@@ -138,9 +160,11 @@ export async function riskPage(store: Store, filter: RiskFilter, options: { afte
 /** Every row matching the filter, in the list's order, a page at a time: memory stays flat whatever the run's size. */
 export async function* iterateRisk(store: Store, filter: RiskFilter, pageSize = 10_000): AsyncGenerator<RiskRow[]> {
   const run = await resolveRun(store, filter.run);
+  const ids = await searchIds(store, run, filter);
+  if (ids !== null && ids.length === 0) return;
   let after: Cursor | null = null;
   for (;;) {
-    const page = await ordered(filtered(store, run.run_id, filter), filter.sort, after)
+    const page = await ordered(filtered(store, run.run_id, filter, ids), filter.sort, after)
       .limit(pageSize)
       .execute();
     if (page.length === 0) return;

@@ -1,0 +1,146 @@
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import type { Config } from "../../src/config.js";
+import { ChurnModel } from "../../src/model/runtime.js";
+import { scoreBatch } from "../../src/scoring/batch.js";
+import { openStore, type Store } from "../../src/store/db.js";
+import { reasonsOf, type StoredReason } from "../../src/store/read/customer-reasons.js";
+import { riskPage } from "../../src/store/read/risk.js";
+import { storeTargets } from "../helpers/stores.js";
+import { addUsers, Client, type ConsoleServer, registryConfig, startConsole } from "./helpers.js";
+
+const fixture = inject("fixture");
+
+/** Cells of a CSV line as the console writes them (quoted cells may hold commas). */
+function cells(line: string): string[] {
+  const out: string[] = [];
+  const re = /("(?:[^"]|"")*"|[^,]*)(,|$)/g;
+  for (let m = re.exec(line); m !== null && m.index < line.length; m = re.exec(line)) {
+    const cell = m[1] ?? "";
+    out.push(cell.startsWith('"') ? cell.slice(1, -1).replace(/""/g, '"') : cell);
+    if (m[2] === "") break;
+  }
+  return out;
+}
+
+const decode = (html: string): string =>
+  html
+    .replace(/&amp;/g, "&")
+    .replace(/&lt;/g, "<")
+    .replace(/&gt;/g, ">")
+    .replace(/&quot;/g, '"')
+    .replace(/&#39;/g, "'");
+
+describe.each(storeTargets)("reasons in the console ($name)", (target) => {
+  let store: Store;
+  let server: ConsoleServer;
+  let settings: Config;
+  let runId: string;
+  let client: Client;
+
+  beforeAll(async () => {
+    store = await openStore(await target.fresh());
+    const model = await ChurnModel.load(fixture.bundleDir);
+    try {
+      const summary = await scoreBatch({
+        source: { data: fixture.dataPath },
+        model,
+        kind: "daily",
+        asOf: "2026-11-20",
+        store,
+        chunkSize: 1000,
+        badRows: "quarantine",
+        reasons: 3,
+      });
+      runId = summary.runId;
+    } finally {
+      await model.close();
+    }
+    await addUsers(store);
+    settings = registryConfig(fixture);
+    server = await startConsole(store, {}, settings);
+    client = new Client(server.base);
+    await client.signIn("viewer");
+  });
+  afterAll(async () => {
+    await server?.close();
+    await store?.close();
+  });
+
+  it("draws the top customer's stored reasons as a waterfall from the model's baseline to their probability, in English and Japanese", async () => {
+    const top = (await riskPage(store, { run: runId, sort: "risk_desc" }, { limit: 1 })).rows[0];
+    expect(top).toBeDefined();
+    const id = top?.customer_id as string;
+    const stored = (await reasonsOf(store, runId, [id])).get(id) as StoredReason[];
+    expect(stored.length).toBeGreaterThan(0);
+
+    const html = decode(await (await client.get(`/customers/${encodeURIComponent(id)}?lang=en`)).text());
+    expect(html).toContain("Why this customer is at risk");
+    expect(html).toContain('class="chart waterfall"');
+    // One bar per stored reason raises risk, plus one for every other feature (either colour).
+    expect(html.match(/<rect class="raises"/g)?.length ?? 0).toBeGreaterThanOrEqual(stored.length);
+    for (const r of stored) {
+      expect(html).toContain(r.text);
+      expect(html).toContain(`${r.label}: `);
+    }
+    // The bars end at the customer's own probability.
+    const pct = new Intl.NumberFormat("en-US", { style: "percent", maximumFractionDigits: 1, minimumFractionDigits: 1 }).format(top?.probability as number);
+    expect(html).toContain(`This customer: ${pct}`);
+
+    const ja = decode(await (await client.get(`/customers/${encodeURIComponent(id)}?lang=ja`)).text());
+    expect(ja).toContain("この顧客が解約しそうな理由");
+    // Stored in English, shown in Japanese: the sentence is rebuilt from the bundle's reference profile.
+    expect(ja).toContain("リスクを最も高めています");
+    expect(ja).not.toContain("raises risk the most");
+  });
+
+  it("shows each listed customer's top reason in the risk list", async () => {
+    const page = await riskPage(store, { run: runId, sort: "risk_desc" }, { limit: 50 });
+    const stored = await reasonsOf(
+      store,
+      runId,
+      page.rows.map((r) => r.customer_id),
+    );
+    const html = decode(await (await client.get(`/risk?run=${encodeURIComponent(runId)}&lang=en`)).text());
+    expect(html).toContain("Top reason");
+    for (const row of page.rows.slice(0, 10)) {
+      const first = stored.get(row.customer_id)?.[0];
+      if (first === undefined) continue;
+      expect(html).toContain(`title="${first.text}"`);
+    }
+  });
+
+  it("exports reason_1..3 and their texts with the risk list, equal to the stored reasons of every row", async () => {
+    const res = await client.get(`/risk.csv?run=${encodeURIComponent(runId)}&band=high`);
+    expect(res.status).toBe(200);
+    const lines = (await res.text()).trimEnd().split("\n");
+    expect(cells(lines[0] as string)).toEqual([
+      "customer_id",
+      "probability",
+      "band",
+      "decision",
+      "run_id",
+      "model_version",
+      "reason_1",
+      "reason_1_text",
+      "reason_2",
+      "reason_2_text",
+      "reason_3",
+      "reason_3_text",
+    ]);
+    const rows = lines.slice(1).map(cells);
+    expect(rows.length).toBeGreaterThan(0);
+    const stored = await reasonsOf(
+      store,
+      runId,
+      rows.map((r) => r[0] as string),
+    );
+    for (const row of rows) {
+      expect(row[2]).toBe("high");
+      const reasons = stored.get(row[0] as string) ?? [];
+      for (let k = 0; k < 3; k++) {
+        expect(row[6 + 2 * k]).toBe(reasons[k]?.feature ?? "");
+        expect(row[7 + 2 * k]).toBe(reasons[k]?.text ?? "");
+      }
+    }
+  });
+});
