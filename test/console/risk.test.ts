@@ -70,7 +70,10 @@ describe.each(storeTargets)("risk list and read models ($name)", (target) => {
       expect(seen, q).toEqual(expected(run, filter).map((r) => r.customer_id));
       // The page read agrees with the export's read.
       const first = await riskPage(store, filter, { limit: 10 });
-      expect(first.rows.map((r) => r.customer_id), q).toEqual(seen.slice(0, 10));
+      expect(
+        first.rows.map((r) => r.customer_id),
+        q,
+      ).toEqual(seen.slice(0, 10));
     }
   });
 
