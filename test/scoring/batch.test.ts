@@ -179,14 +179,22 @@ describe("bad rows", () => {
   });
 });
 
-describe("kill and resume", () => {
-  it("completes a run killed half way with SIGKILL, with exactly one score per customer", async () => {
-    const big = join(workdir, "big.parquet");
-    execFileSync(fixture.python, ["-m", "churnops_trainer", "synth", "--rows", "200000", "--seed", "5", "--out", big], {
-      env: { ...process.env, CHURNOPS_HOME: fixture.home },
-      stdio: "ignore",
-    });
-    const dbUrl = `sqlite://${join(workdir, "kill.db")}`;
+describe.each(storeTargets)("kill and resume on $name", (target) => {
+  it("completes a run of shuffled ids killed half way with SIGKILL, with exactly one score per customer, and a re-run adds nothing", async () => {
+    const sorted = join(workdir, "big.parquet");
+    if (!existsSync(sorted))
+      execFileSync(fixture.python, ["-m", "churnops_trainer", "synth", "--rows", "200000", "--seed", "5", "--out", sorted], {
+        env: { ...process.env, CHURNOPS_HOME: fixture.home },
+        stdio: "ignore",
+      });
+    // Ids in no order: the write path's cost and correctness must not depend on it (issue 21.2).
+    const big = join(workdir, `shuffled-${target.name}.parquet`);
+    const duck = await DuckDBInstance.create(":memory:");
+    const conn = await duck.connect();
+    await conn.run(`COPY (SELECT * FROM read_parquet('${sorted}') ORDER BY hash(customer_id)) TO '${big}' (FORMAT parquet)`);
+    conn.closeSync();
+    duck.closeSync();
+    const dbUrl = await target.fresh();
     const env = { CHURNOPS_HOME: fixture.home, CHURNOPS_DB_URL: dbUrl };
     const args = ["score", "--data", big, "--model", fixture.bundleDir, "--as-of", "2026-11-06", "--chunk-size", "500", "--json"];
     const { child, done } = startCli(args, env);
@@ -211,15 +219,25 @@ describe("kill and resume", () => {
       expect(summary.status).toBe("complete");
       expect(summary.resumed_from).toBe(mid.checkpoint_rows);
       expect(summary.rows_read).toBe(200_000);
-      const counts = await store.db
-        .selectFrom("scores")
-        .select([(eb) => eb.fn.countAll<number>().as("n"), (eb) => eb.fn.count<number>("customer_id").distinct().as("d")])
-        .where("run_id", "=", runId)
-        .executeTakeFirstOrThrow();
+      const count = async () => {
+        const counts = await store.db
+          .selectFrom("scores")
+          .select([(eb) => eb.fn.countAll<number>().as("n"), (eb) => eb.fn.count<number>("customer_id").distinct().as("d")])
+          .where("run_id", "=", runId)
+          .executeTakeFirstOrThrow();
+        return { n: Number(counts.n), d: Number(counts.d) };
+      };
+      const counts = await count();
       const final = await getRun(store, runId);
-      expect(Number(counts.n)).toBe(Number(counts.d));
-      expect(Number(counts.n) + final.rows_quarantined).toBe(200_000);
-      expect(final.rows_scored).toBe(Number(counts.n));
+      expect(counts.n).toBe(counts.d);
+      expect(counts.n + final.rows_quarantined).toBe(200_000);
+      expect(final.rows_scored).toBe(counts.n);
+
+      // The same command again: the run is complete, nothing is added.
+      const again = await startCli(args, env).done;
+      expect(again.stderr).toBe("");
+      expect(await count()).toEqual(counts);
+      expect((await getRun(store, runId)).rows_scored).toBe(counts.n);
     } finally {
       await store.close();
     }
