@@ -4,6 +4,7 @@
  * to a file only (`--no-store --out`), into SQLite, into PostgreSQL. Each store starts empty. Then the size of
  * a stored score, measured from the database itself: SQLite's dbstat (pages of the scores table and its indexes),
  * PostgreSQL's pg_total_relation_size (heap, TOAST and indexes). Prints one JSON object.
+ * CHURNOPS_BENCH_BASELINE_CLI names another build's launcher (e.g. main's) measured the same way just before.
  * Usage: node --import tsx benchmarks/score_store.ts [rows,rows,…] (default 1000000); CHURNOPS_BENCH_PG names the
  * PostgreSQL database (default postgresql://root@127.0.0.1:5432/test; a schema of its own is made and dropped).
  */
@@ -18,6 +19,8 @@ import pg from "pg";
 const ROOT = join(import.meta.dirname, "..");
 const PY = join(ROOT, "trainer", ".venv", "bin", "python");
 const CLI = process.env.CHURNOPS_BENCH_CLI ?? join(ROOT, "bin", "churnops.js");
+/** Another build's launcher (e.g. main's), timed the same way in the same run, right before this build's. */
+const BASELINE_CLI = process.env.CHURNOPS_BENCH_BASELINE_CLI;
 const WORK = join(ROOT, ".churnops-bench", "store");
 const HOME = join(WORK, "home");
 const PG_URL = process.env.CHURNOPS_BENCH_PG ?? "postgresql://root@127.0.0.1:5432/test";
@@ -29,9 +32,9 @@ function trainer(args: string[]): string {
   return execFileSync(PY, ["-m", "churnops_trainer", ...args], { env, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"], maxBuffer: 1 << 26 });
 }
 
-function timed(args: string[], extra: NodeJS.ProcessEnv = {}): { seconds: number; peak_rss_mb: number; stdout: string } {
+function timed(cli: string, args: string[], extra: NodeJS.ProcessEnv = {}): { seconds: number; peak_rss_mb: number; stdout: string } {
   const stats = join(WORK, "time.txt");
-  const res = spawnSync("/usr/bin/time", ["-f", "%e %M", "-o", stats, process.execPath, CLI, ...args], {
+  const res = spawnSync("/usr/bin/time", ["-f", "%e %M", "-o", stats, process.execPath, cli, ...args], {
     cwd: WORK,
     env: { ...env, ...extra },
     encoding: "utf8",
@@ -101,18 +104,17 @@ if (!existsSync(join(HOME, "mlruns")) && !existsSync(join(HOME, "mlflow.db"))) {
 }
 const bundleDir = trainer(["resolve", "--alias", "champion"]).trim();
 
-const results = [];
-for (const rows of sizes) {
-  const data = await shuffled(rows);
+/** The three commands with one build, each store empty at the start. */
+async function measure(cli: string, rows: number, data: string) {
   const common = ["score", "--data", data, "--model", bundleDir, "--as-of", "2026-01-01", "--json"];
   const load_before = loadavg().map((l) => Number(l.toFixed(2)));
   const out = join(WORK, `scores-${rows}.parquet`);
-  const fileOnly = timed([...common, "--no-store", "--out", out]);
+  const fileOnly = timed(cli, [...common, "--no-store", "--out", out]);
   rmSync(out, { force: true });
 
   const db = join(WORK, `store-${rows}.db`);
   for (const s of ["", "-wal", "-shm"]) rmSync(`${db}${s}`, { force: true });
-  const sqlite = timed(common, { CHURNOPS_DB_URL: `sqlite://${db}` });
+  const sqlite = timed(cli, common, { CHURNOPS_DB_URL: `sqlite://${db}` });
   // The WAL folded into the database first, so the pages counted are the database's own.
   const wal = new SqliteDatabase(db);
   wal.pragma("wal_checkpoint(TRUNCATE)");
@@ -128,10 +130,9 @@ for (const rows of sizes) {
   try {
     await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
     await client.query(`CREATE SCHEMA ${schema}`);
-    postgres = timed(common, { CHURNOPS_DB_URL: `${PG_URL}?options=${encodeURIComponent(`-c search_path=${schema}`)}` });
-    await client.query(
-      `VACUUM ANALYZE ${schema}.${(await client.query(`SELECT to_regclass('${schema}.score_rows') AS t`)).rows[0]?.t === null ? "scores" : "score_rows"}`,
-    );
+    postgres = timed(cli, common, { CHURNOPS_DB_URL: `${PG_URL}?options=${encodeURIComponent(`-c search_path=${schema}`)}` });
+    const table = (await client.query(`SELECT to_regclass('${schema}.score_rows') AS t`)).rows[0]?.t === null ? "scores" : "score_rows";
+    await client.query(`VACUUM ANALYZE ${schema}.${table}`);
     pgSize = await postgresBytes(client, schema);
   } finally {
     await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
@@ -139,21 +140,26 @@ for (const rows of sizes) {
   }
   const ratio = (m: { seconds: number }) => Number((m.seconds / fileOnly.seconds).toFixed(2));
   const per = (s: { bytes: number; rows: number }) => Number((s.bytes / s.rows).toFixed(1));
-  results.push({
-    rows,
-    ids: "shuffled",
+  return {
+    cli,
     load_before,
     file_only: { seconds: fileOnly.seconds, peak_rss_mb: fileOnly.peak_rss_mb },
     sqlite: { seconds: sqlite.seconds, peak_rss_mb: sqlite.peak_rss_mb, vs_file_only: ratio(sqlite), bytes_per_score: per(sqliteSize), ...sqliteSize },
     postgres: { seconds: postgres.seconds, peak_rss_mb: postgres.peak_rss_mb, vs_file_only: ratio(postgres), bytes_per_score: per(pgSize), ...pgSize },
     load_after: loadavg().map((l) => Number(l.toFixed(2))),
-  });
+  };
+}
+
+const results = [];
+for (const rows of sizes) {
+  const data = await shuffled(rows);
+  const baseline = BASELINE_CLI === undefined ? null : await measure(BASELINE_CLI, rows, data);
+  results.push({ rows, ids: "shuffled", this_build: await measure(CLI, rows, data), baseline });
 }
 console.log(
   JSON.stringify(
     {
       benchmark: "score_store",
-      cli: CLI,
       machine: { cpus: cpus().length, memory_gb: Math.round(totalmem() / 2 ** 30) },
       goals: { sqlite_vs_file_only: 1.3, postgres_vs_file_only: 1.5, bytes_per_score: 60 },
       results,
