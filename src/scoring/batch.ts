@@ -20,6 +20,7 @@ import {
   runProfile,
   type ScoreColumns,
   type ScoreRun,
+  scoresOfRun,
   startOrResumeRun,
   writeChunk,
 } from "../store/runs.js";
@@ -371,6 +372,7 @@ async function seedDuplicates(store: Store | null, runId: string, duplicates: Re
       .selectFrom("scores")
       .select("customer_id")
       .where("run_id", "=", runId)
+      .where(scoresOfRun(runId))
       .where("customer_id", "in", ids.slice(i, i + 1000))
       .execute();
     for (const r of rows) seen.set(r.customer_id, -1);

@@ -1,7 +1,7 @@
 import { sql } from "kysely";
 import type { Store } from "./db.js";
 import { churnAfter } from "./outcomes.js";
-import { SCORE_RUN_COLUMNS } from "./runs.js";
+import { SCORE_RUN_COLUMNS, scoresOfRun } from "./runs.js";
 import type { AlertsTable, DriftReportsTable, GateDecisionsTable, PerformanceReportsTable, ScoreRunsTable } from "./schema.js";
 
 /** Read models of monitoring: drift and performance reports, alerts, gate decisions. No SQL outside src/store. */
@@ -100,6 +100,7 @@ export async function labelledScores(store: Store, runId: string, from: string, 
     .innerJoin(outcomes, "o.customer_id", "s.customer_id")
     .select(["s.customer_id", "s.probability", "s.decision", "o.churned"])
     .where("s.run_id", "=", runId)
+    .where(scoresOfRun(runId))
     .orderBy("s.customer_id")
     .execute();
   return rows.map((r) => ({ customer_id: r.customer_id, probability: Number(r.probability), decision: Number(r.decision), churned: Number(r.churned) }));

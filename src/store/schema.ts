@@ -44,6 +44,8 @@ export interface RunProfilesTable {
  */
 export interface ScoresTable {
   run_id: string;
+  /** The run's key (score_runs.run_key, 020): what a query of one run's scores filters on (see scoresOfRun). */
+  run_key: ColumnType<number, never, never>;
   customer_id: string;
   probability: number;
   band: string;

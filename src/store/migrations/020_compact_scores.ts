@@ -13,8 +13,8 @@ import { type Kysely, SqliteAdapter, sql } from "kysely";
  *   (JSON, 016) and `features`: one byte per categorical feature of the bundle (docs/store.md).
  * - one secondary index, the risk list's own order (018's, on the compact columns). `scores_customer` is gone:
  *   the customer page seeks (run_key, customer_id) per run.
- * - `scores`: a VIEW with the old column names (scored_at is the run's start), so every reader stays as it
- *   was; INSTEAD OF triggers let an INSERT or DELETE on it reach score_rows (the Spark JDBC writer, tests that
+ * - `scores`: a VIEW with the old column names (scored_at is the run's start) and `run_key`, so every reader
+ *   stays as it was (a reader of one run adds `scoresOfRun`, src/store/runs.ts, so PostgreSQL seeks the run); INSTEAD OF triggers let an INSERT or DELETE on it reach score_rows (the Spark JDBC writer, tests that
  *   seed a store). The batch scorer writes score_rows directly.
  *
  * Existing scores move over in one statement per dialect, keeping every one.
@@ -68,7 +68,7 @@ async function upSqlite(db: Kysely<unknown>): Promise<void> {
   }
 }
 
-const viewBody = sql`SELECT r.run_id AS run_id, s.customer_id AS customer_id, s.probability AS probability, b.band AS band,
+const viewBody = sql`SELECT r.run_id AS run_id, s.run_key AS run_key, s.customer_id AS customer_id, s.probability AS probability, b.band AS band,
   s.decision AS decision, r.model_name AS model_name, r.model_version AS model_version, r.started_at AS scored_at,
   s.reasons AS reasons, s.features AS features
   FROM score_rows s JOIN score_runs r ON r.run_key = s.run_key JOIN score_bands b ON b.band_code = s.band_code`;

@@ -2,7 +2,7 @@ import { type SelectQueryBuilder, sql } from "kysely";
 import { z } from "zod";
 import { ChurnopsError } from "../../errors.js";
 import type { Store } from "../db.js";
-import { resolveRun, type ScoreRun } from "../runs.js";
+import { resolveRun, type ScoreRun, scoresOfRun } from "../runs.js";
 import type { Database } from "../schema.js";
 
 /** How the risk list is ordered; every order is a keyset over an index, so any page costs the same. */
@@ -75,7 +75,11 @@ function decodeCursor(text: string): Cursor {
 type ScoresQuery = SelectQueryBuilder<Database, "scores", RiskRow>;
 
 function filtered(store: Store, runId: string, filter: RiskFilter): ScoresQuery {
-  let q = store.db.selectFrom("scores").select(["customer_id", "probability", "band", "decision", "run_id", "model_version"]).where("run_id", "=", runId);
+  let q = store.db
+    .selectFrom("scores")
+    .select(["customer_id", "probability", "band", "decision", "run_id", "model_version"])
+    .where("run_id", "=", runId)
+    .where(scoresOfRun(runId));
   if (filter.band !== undefined) q = q.where("band", "=", filter.band);
   if (filter.min_p !== undefined) q = q.where("probability", ">=", filter.min_p);
   if (filter.max_p !== undefined) q = q.where("probability", "<=", filter.max_p);
@@ -153,6 +157,6 @@ export async function* iterateRisk(store: Store, filter: RiskFilter, pageSize = 
 
 /** The bands a run uses, for the filter's choices. */
 export async function runBandNames(store: Store, runId: string): Promise<string[]> {
-  const rows = await store.db.selectFrom("scores").select("band").distinct().where("run_id", "=", runId).execute();
+  const rows = await store.db.selectFrom("scores").select("band").distinct().where("run_id", "=", runId).where(scoresOfRun(runId)).execute();
   return rows.map((r) => r.band).sort();
 }
