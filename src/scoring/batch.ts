@@ -20,10 +20,12 @@ import {
   runProfile,
   type ScoreColumns,
   type ScoreRun,
+  scoresOfRun,
   startOrResumeRun,
   writeChunk,
 } from "../store/runs.js";
-import { ScoreWriter } from "../store/score-writer-client.js";
+import { encodeFeatures, keptFeatures, storedCategoricalFeatures } from "../store/score-features.js";
+import { type ChunkWriter, ScoreWriter } from "../store/score-writer-client.js";
 import { checkOutput, codeScores, ScoreFileSink } from "./file-sink.js";
 import { ScoreFileWriter } from "./file-sink-client.js";
 import { fingerprintPrefix, IdFingerprint } from "./id-fingerprint.js";
@@ -98,7 +100,7 @@ export async function scoreBatch(options: BatchOptions): Promise<BatchSummary> {
   /** Reason columns in an --out file: reason_1..N and their texts. */
   const reasonColumns = reasons === null ? 0 : (options.reasons ?? 0);
   const source = await openSource(options.source);
-  let writer: ScoreWriter | null = null;
+  let writer: ChunkWriter | null = null;
   let fileSink: ScoreFile | null = null;
   try {
     const idColumn = model.bundle.schema.id_column;
@@ -162,6 +164,7 @@ export async function scoreBatch(options: BatchOptions): Promise<BatchSummary> {
     if (scanned.status === "rejected") throw scanned.reason;
     for (const started of [writerStart, sinkStart, inferenceStart]) if (started.status === "rejected") throw started.reason;
     const duplicates = scanned.value;
+    const storedFeatures = storedCategoricalFeatures(model.bundle);
     const firstSeen = await seedDuplicates(store, id, duplicates);
     // With a writer thread, chunk k commits there while this thread goes on with chunk k+1. The thread commits in
     // order; one commit is awaited one chunk behind, so memory stays bounded and a failed commit stops the run.
@@ -191,6 +194,8 @@ export async function scoreBatch(options: BatchOptions): Promise<BatchSummary> {
       // validates chunk k+1 and writes chunk k-1.
       const finish = async (job: InFlight): Promise<void> => {
         const result = assemble(options, id, idColumn, job, duplicates, firstSeen, await job.probabilities);
+        if (job.categoryCodes !== null)
+          result.scores.features = { width: storedFeatures.length, codes: keptFeatures(job.categoryCodes, storedFeatures.length, job.keptRows) };
         if (reasons !== null)
           addReasons(
             result.scores,
@@ -234,7 +239,9 @@ export async function scoreBatch(options: BatchOptions): Promise<BatchSummary> {
       try {
         for await (const chunk of source.modelChunks({ columns: wanted, chunkSize: options.chunkSize, skipRows: resumedFrom }, columnHints(model, idColumn))) {
           const checked = validator.checkChunk(chunk.columns, chunk.size, { textNumbers: source.textNumbers });
-          const job: InFlight = { chunk, checked, ...scoreChunk(model, checked.batch, reasons !== null) };
+          // Encoded before inference takes the batch's arrays.
+          const categoryCodes = store === null ? null : encodeFeatures(storedFeatures, model.bundle.schema.missing_token, checked.batch);
+          const job: InFlight = { chunk, checked, categoryCodes, ...scoreChunk(model, checked.batch, reasons !== null) };
           const previous = inflight;
           inflight = job;
           if (previous !== null) await finish(previous);
@@ -365,6 +372,7 @@ async function seedDuplicates(store: Store | null, runId: string, duplicates: Re
       .selectFrom("scores")
       .select("customer_id")
       .where("run_id", "=", runId)
+      .where(scoresOfRun(runId))
       .where("customer_id", "in", ids.slice(i, i + 1000))
       .execute();
     for (const r of rows) seen.set(r.customer_id, -1);
@@ -387,6 +395,8 @@ interface InFlight {
   probabilities: Promise<Float32Array>;
   /** Row-major contributions of the chunk's valid rows, when scoring with reasons. */
   contributions: Promise<Float64Array> | null;
+  /** The batch's categorical inputs as stored codes (src/store/score-features.ts), when there is a store. */
+  categoryCodes: Uint8Array | null;
   /** Filled by assemble: for each score row, its row in `checked.batch` (some valid rows are still quarantined). */
   keptRows: number[];
 }

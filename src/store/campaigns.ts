@@ -1,5 +1,6 @@
 import { ChurnopsError } from "../errors.js";
 import type { Store } from "./db.js";
+import { scoresOfRun } from "./runs.js";
 import type { CampaignMembersTable, CampaignMessagesTable, CampaignsTable } from "./schema.js";
 
 export type CampaignRow = CampaignsTable;
@@ -27,6 +28,7 @@ export async function runBands(store: Store, runId: string): Promise<{ band: str
     .selectFrom("scores")
     .select(["band", (eb) => eb.fn.min<number>("probability").as("min"), (eb) => eb.fn.countAll<number>().as("n")])
     .where("run_id", "=", runId)
+    .where(scoresOfRun(runId))
     .groupBy("band")
     .execute();
   return rows.map((r) => ({ band: r.band, min: Number(r.min), n: Number(r.n) })).sort((a, b) => b.min - a.min);
@@ -34,7 +36,7 @@ export async function runBands(store: Store, runId: string): Promise<{ band: str
 
 /** Scored customers of a run that meet the risk rule. */
 export async function scoredCustomers(store: Store, runId: string, filter: RiskRule): Promise<ScoredCustomer[]> {
-  let q = store.db.selectFrom("scores").select(["customer_id", "probability", "band", "model_version"]).where("run_id", "=", runId);
+  let q = store.db.selectFrom("scores").select(["customer_id", "probability", "band", "model_version"]).where("run_id", "=", runId).where(scoresOfRun(runId));
   switch (filter.kind) {
     case "band": {
       const bands = await runBands(store, runId);
@@ -54,6 +56,7 @@ export async function scoredCustomers(store: Store, runId: string, filter: RiskR
         .selectFrom("scores")
         .select((eb) => eb.fn.countAll<number>().as("n"))
         .where("run_id", "=", runId)
+        .where(scoresOfRun(runId))
         .executeTakeFirstOrThrow();
       q = q
         .orderBy("probability", "desc")

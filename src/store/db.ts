@@ -18,6 +18,8 @@ export interface Store {
    * prepared statement); null on PostgreSQL.
    */
   sqlite: SqliteDatabase.Database | null;
+  /** The PostgreSQL pool under Kysely, for COPY (the score write path, src/store/runs.ts); null on SQLite. */
+  pg: import("pg").Pool | null;
   close(): Promise<void>;
 }
 
@@ -29,12 +31,17 @@ export async function openStore(url: string): Promise<Store> {
   let db: Kysely<Database>;
   let dialect: Dialect;
   let raw: SqliteDatabase.Database | null = null;
+  let pgPool: import("pg").Pool | null = null;
   if (url.startsWith("postgres://") || url.startsWith("postgresql://")) {
     // Loaded here, not at start-up: a SQLite store never needs the driver.
     const { default: pg } = await import("pg");
     // PostgreSQL returns BIGINT as text by default; counts here fit in a double.
     pg.types.setTypeParser(20, (v) => Number(v));
+    // Scores' probabilities are float4 (migration 020): the float32 the model produced. PostgreSQL prints its
+    // shortest decimal; Math.fround makes it that float32 again, widened exactly, as SQLite holds it.
+    pg.types.setTypeParser(700, (v) => Math.fround(Number.parseFloat(v)));
     const pool = new pg.Pool({ connectionString: url, max: 8 });
+    pgPool = pool;
     db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
     dialect = "postgres";
   } else if (url.startsWith("sqlite:")) {
@@ -53,7 +60,7 @@ export async function openStore(url: string): Promise<Store> {
     await db.destroy();
     throw new ChurnopsError("bad_config", `cannot open store ${redactUrl(url)}: ${redactUrl((err as Error).message)}`, { cause: err });
   }
-  return { db, dialect, url, sqlite: raw, close: () => db.destroy() };
+  return { db, dialect, url, sqlite: raw, pg: pgPool, close: () => db.destroy() };
 }
 
 /** A SQLite connection with the store's settings (also for threads that open their own connection to it). */

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import type { Store } from "./db.js";
+import { scoresOfRun } from "./runs.js";
 
 /**
  * Performance estimated before labels arrive, one report per score run (written by src/monitoring/estimate.ts's
@@ -52,6 +53,7 @@ export async function scoreGroups(store: Store, runId: string): Promise<{ probab
     .selectFrom("scores")
     .select(["probability", (eb) => eb.fn.countAll<number>().as("n")])
     .where("run_id", "=", runId)
+    .where(scoresOfRun(runId))
     .groupBy("probability")
     .execute();
   return rows.map((r) => ({ probability: Number(r.probability), count: Number(r.n) }));

@@ -1,5 +1,6 @@
 import { sql } from "kysely";
 import type { Store } from "./db.js";
+import { scoresOfRun } from "./runs.js";
 
 /**
  * The risk list's id search (migration 026): every id the store has scored, once, in a trigram index, so that
@@ -26,11 +27,11 @@ export async function indexRunIds(store: Store, runId: string): Promise<void> {
     if (store.dialect === "sqlite") {
       // The FTS table has no uniqueness of its own: new ids go in first, found by the key table, then the keys.
       await sql`INSERT INTO search_ids_fts (customer_id)
-        SELECT s.customer_id FROM scores s WHERE s.run_id = ${runId}
+        SELECT s.customer_id FROM scores s WHERE ${scoresOfRun(runId)}
           AND NOT EXISTS (SELECT 1 FROM search_ids k WHERE k.customer_id = s.customer_id)`.execute(tx);
-      await sql`INSERT OR IGNORE INTO search_ids (customer_id) SELECT customer_id FROM scores WHERE run_id = ${runId}`.execute(tx);
+      await sql`INSERT OR IGNORE INTO search_ids (customer_id) SELECT customer_id FROM scores WHERE ${scoresOfRun(runId)}`.execute(tx);
     } else {
-      await sql`INSERT INTO search_ids (customer_id) SELECT customer_id FROM scores WHERE run_id = ${runId} ON CONFLICT DO NOTHING`.execute(tx);
+      await sql`INSERT INTO search_ids (customer_id) SELECT customer_id FROM scores WHERE ${scoresOfRun(runId)} ON CONFLICT DO NOTHING`.execute(tx);
     }
     await tx
       .insertInto("search_indexed_runs")

@@ -1,6 +1,7 @@
 import { sql } from "kysely";
 import type { Store } from "./db.js";
 import { churnAfter } from "./outcomes.js";
+import { SCORE_RUN_COLUMNS, scoresOfRun } from "./runs.js";
 import type { AlertsTable, DriftReportsTable, GateDecisionsTable, PerformanceReportsTable, ScoreRunsTable } from "./schema.js";
 
 /** Read models of monitoring: drift and performance reports, alerts, gate decisions. No SQL outside src/store. */
@@ -63,7 +64,13 @@ export async function listPerformanceReports(store: Store, limit = 50): Promise<
  * month keeps a customer scored every day from counting thirty times.
  */
 export async function monthlyRuns(store: Store): Promise<ScoreRunsTable[]> {
-  const runs = await store.db.selectFrom("score_runs").selectAll().where("status", "=", "complete").orderBy("as_of").orderBy("started_at").execute();
+  const runs = await store.db
+    .selectFrom("score_runs")
+    .select(SCORE_RUN_COLUMNS)
+    .where("status", "=", "complete")
+    .orderBy("as_of")
+    .orderBy("started_at")
+    .execute();
   const seen = new Set<string>();
   const out: ScoreRunsTable[] = [];
   for (const r of runs) {
@@ -93,6 +100,7 @@ export async function labelledScores(store: Store, runId: string, from: string, 
     .innerJoin(outcomes, "o.customer_id", "s.customer_id")
     .select(["s.customer_id", "s.probability", "s.decision", "o.churned"])
     .where("s.run_id", "=", runId)
+    .where(scoresOfRun(runId))
     .orderBy("s.customer_id")
     .execute();
   return rows.map((r) => ({ customer_id: r.customer_id, probability: Number(r.probability), decision: Number(r.decision), churned: Number(r.churned) }));

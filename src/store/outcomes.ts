@@ -1,5 +1,6 @@
 import { sql } from "kysely";
 import type { Store } from "./db.js";
+import { scoresOfRun } from "./runs.js";
 import type { OptOutsTable, OutcomesTable } from "./schema.js";
 
 export type OutcomeRow = OutcomesTable;
@@ -51,6 +52,7 @@ export async function unscoredIds(store: Store, runId: string, ids: readonly str
       .selectFrom("scores")
       .select("customer_id")
       .where("run_id", "=", runId)
+      .where(scoresOfRun(runId))
       .where("customer_id", "in", ids.slice(i, i + INSERT_ROWS))
       .execute();
     for (const r of rows) seen.add(r.customer_id);

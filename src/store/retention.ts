@@ -168,14 +168,35 @@ export async function applyPrune(store: Store, plan: PrunePlan, now: Date = new 
   }
   const pending = await store.db.selectFrom("score_runs").select("run_id").where("pruned_at", "is not", null).execute();
   for (const { run_id } of pending) {
-    result.scores += await deleteInChunks(store, "scores", sql`run_id = ${run_id}`);
+    result.scores += await deleteScoresInChunks(store, run_id);
     result.quarantined += await deleteInChunks(store, "quarantine", sql`run_id = ${run_id}`);
   }
   if (plan.predictions !== null) result.predictions = await deleteInChunks(store, "predictions", sql`created_at < ${plan.predictions.before}`);
   return result;
 }
 
-async function deleteInChunks(store: Store, table: "scores" | "quarantine" | "predictions", where: ReturnType<typeof sql>): Promise<number> {
+/**
+ * A run's scores, DELETE_ROWS at a time. score_rows is keyed (run_key, customer_id) and, in SQLite, has no rowid
+ * (WITHOUT ROWID, migration 020): each statement takes the next ids of the run from the key itself.
+ */
+async function deleteScoresInChunks(store: Store, runId: string): Promise<number> {
+  const row = await sql<{ run_key: number }>`SELECT run_key FROM score_runs WHERE run_id = ${runId}`.execute(store.db);
+  const key = row.rows[0]?.run_key;
+  if (key === undefined || key === null) return 0;
+  if (store.dialect === "postgres") return deleteInChunks(store, "score_rows", sql`run_key = ${key}`);
+  let total = 0;
+  for (;;) {
+    const res =
+      await sql`DELETE FROM score_rows WHERE run_key = ${key} AND customer_id IN (SELECT customer_id FROM score_rows WHERE run_key = ${key} LIMIT ${DELETE_ROWS})`.execute(
+        store.db,
+      );
+    const n = Number(res.numAffectedRows ?? 0n);
+    total += n;
+    if (n < DELETE_ROWS) return total;
+  }
+}
+
+async function deleteInChunks(store: Store, table: "score_rows" | "quarantine" | "predictions", where: ReturnType<typeof sql>): Promise<number> {
   const t = sql.table(table);
   // SQLite's rowid and PostgreSQL's ctid name a physical row: a bounded delete either database plans well.
   const query =

@@ -6,14 +6,54 @@ import { newOwner, ownerIsGone } from "../owner.js";
 import type { CodedReasons } from "../scoring/file-sink.js";
 import type { Store } from "./db.js";
 import type { QuarantineTable, ScoreRunsTable, ScoresTable } from "./schema.js";
+import { writeChunkPostgres } from "./score-copy.js";
 
 export type ScoreRun = ScoreRunsTable;
 /** A stored score; `reasons` (JSON, migration 016) is null or absent for scores made without reasons. */
-export type ScoreRow = Omit<Selectable<ScoresTable>, "reasons"> & { reasons?: string | null };
-export type QuarantineRow = QuarantineTable;
+export type ScoreRow = Omit<Selectable<ScoresTable>, "reasons" | "features" | "run_key"> & { reasons?: string | null };
 
-/** Rows per INSERT statement: under both SQLite's and PostgreSQL's bound-parameter limits. */
-const INSERT_ROWS = 1000;
+/**
+ * A run record's columns: everything but `run_key` (migration 020), the store's own integer name for the run,
+ * which nothing outside src/store/ uses.
+ */
+export const SCORE_RUN_COLUMNS = [
+  "run_id",
+  "kind",
+  "as_of",
+  "model_name",
+  "model_version",
+  "source",
+  "status",
+  "started_at",
+  "finished_at",
+  "rows_read",
+  "rows_scored",
+  "rows_quarantined",
+  "checkpoint_rows",
+  "duration_ms",
+  "error",
+  "lease_owner",
+  "lease_expires_at",
+  "input",
+  "input_fingerprint",
+  "replaces",
+  "pruned_at",
+] as const satisfies readonly (keyof ScoreRunsTable)[];
+
+/**
+ * The condition "these scores are run `runId`'s" on the `scores` view, by the run's key. Filtering the view's
+ * `run_id` alone is right but, on PostgreSQL, plans as a join over every run's rows (the key is known only at
+ * run time): a seq scan and a sort instead of a seek into the run's part of the index. With the key as an
+ * subquery computed once, both databases seek (measured on PostgreSQL, 1M rows in 5 runs: a risk-list page
+ * 322 ms → 3.7 ms, seq scan + sort → index-only scan in order). Add it beside `run_id = …` (same rows).
+ */
+export function scoresOfRun(runId: string) {
+  return sql<boolean>`run_key = (SELECT r.run_key FROM score_runs r WHERE r.run_id = ${runId})`;
+}
+
+/** The columns of a ScoreRow (the `scores` view also has `features`, which these readers do not need). */
+const SCORE_ROW_COLUMNS = ["run_id", "customer_id", "probability", "band", "decision", "model_name", "model_version", "scored_at", "reasons"] as const;
+export type QuarantineRow = QuarantineTable;
 
 export function scoreRunId(kind: string, asOf: string, modelName: string, modelVersion: string): string {
   return `${kind}-${asOf}-${modelName}-v${modelVersion}`;
@@ -105,9 +145,12 @@ async function startOrResumeRerun(store: Store, original: ScoreRun, key: RunKey,
 async function replaceWithRerun(store: Store, rerun: ScoreRun, finished: { finished_at: string; duration_ms: number }): Promise<void> {
   const originalId = rerun.replaces as string;
   await store.db.transaction().execute(async (trx) => {
-    for (const table of ["scores", "quarantine", "run_profiles", "drift_reports", "performance_estimates"] as const)
+    await sql`DELETE FROM score_rows WHERE run_key = (SELECT run_key FROM score_runs WHERE run_id = ${originalId})`.execute(trx);
+    for (const table of ["quarantine", "run_profiles", "drift_reports", "performance_estimates"] as const)
       await trx.deleteFrom(table).where("run_id", "=", originalId).execute();
-    for (const table of ["scores", "quarantine", "run_profiles"] as const)
+    await sql`UPDATE score_rows SET run_key = (SELECT run_key FROM score_runs WHERE run_id = ${originalId})
+      WHERE run_key = (SELECT run_key FROM score_runs WHERE run_id = ${rerun.run_id})`.execute(trx);
+    for (const table of ["quarantine", "run_profiles"] as const)
       await trx.updateTable(table).set({ run_id: originalId }).where("run_id", "=", rerun.run_id).execute();
     await trx
       .updateTable("score_runs")
@@ -193,7 +236,8 @@ async function assertNoCampaigns(store: Store, runId: string): Promise<void> {
  */
 async function restartRun(store: Store, runId: string, key: RunKey, now: Date): Promise<void> {
   await store.db.transaction().execute(async (trx) => {
-    for (const table of ["scores", "quarantine", "run_profiles", "drift_reports"] as const) await trx.deleteFrom(table).where("run_id", "=", runId).execute();
+    await sql`DELETE FROM score_rows WHERE run_key = (SELECT run_key FROM score_runs WHERE run_id = ${runId})`.execute(trx);
+    for (const table of ["quarantine", "run_profiles", "drift_reports"] as const) await trx.deleteFrom(table).where("run_id", "=", runId).execute();
     await trx.updateTable("score_runs").set(startingState(key, now)).where("run_id", "=", runId).where("lease_owner", "=", processOwner()).execute();
   });
 }
@@ -234,7 +278,7 @@ async function claimRun(store: Store, run: ScoreRun, now: Date): Promise<void> {
 }
 
 export async function getRun(store: Store, runId: string): Promise<ScoreRun> {
-  const row = await store.db.selectFrom("score_runs").selectAll().where("run_id", "=", runId).executeTakeFirst();
+  const row = await store.db.selectFrom("score_runs").select(SCORE_RUN_COLUMNS).where("run_id", "=", runId).executeTakeFirst();
   if (row === undefined) throw new ChurnopsError("run_not_found", `no score run ${runId} (see \`churnops runs\`)`);
   return row;
 }
@@ -252,7 +296,7 @@ export interface RunChoice {
 export async function resolveRun(store: Store, ref: string, choice: RunChoice = {}): Promise<ScoreRun> {
   if (ref !== "latest") return getRun(store, ref);
   const statuses = choice.statuses ?? ["complete"];
-  let q = store.db.selectFrom("score_runs").selectAll().where("status", "in", statuses).where("finished_at", "is not", null);
+  let q = store.db.selectFrom("score_runs").select(SCORE_RUN_COLUMNS).where("status", "in", statuses).where("finished_at", "is not", null);
   if (choice.kind !== undefined) q = q.where("kind", "=", choice.kind);
   const row = await q.orderBy("finished_at", "desc").orderBy("run_id", "desc").limit(1).executeTakeFirst();
   if (row === undefined) throw new ChurnopsError("run_not_found", `there is no ${statuses.join(" or ")} score run yet (run \`churnops score\` first)`);
@@ -280,7 +324,7 @@ export async function runProfile(store: Store, runId: string): Promise<string | 
 }
 
 export async function listRuns(store: Store, limit = 20): Promise<ScoreRun[]> {
-  return store.db.selectFrom("score_runs").selectAll().orderBy("started_at", "desc").limit(limit).execute();
+  return store.db.selectFrom("score_runs").select(SCORE_RUN_COLUMNS).orderBy("started_at", "desc").limit(limit).execute();
 }
 
 /**
@@ -302,6 +346,11 @@ export interface ScoreColumns {
   reasons?: (string | null)[] | undefined;
   /** The same reasons for files, coded (see CodedReasons in src/scoring/file-sink.ts). */
   reasonCodes?: CodedReasons | undefined;
+  /**
+   * Per row, its categorical inputs as codes: `width` bytes a row (one per categorical feature of the bundle,
+   * in the bundle's order), row-major; stored as `features` (see src/store/score-features.ts). Absent: none kept.
+   */
+  features?: { width: number; codes: Uint8Array } | undefined;
 }
 
 export interface ChunkWrite {
@@ -324,77 +373,33 @@ export async function writeChunk(store: Store, runId: string, chunk: ChunkWrite)
     writeChunkSqlite(store.sqlite, runId, chunk);
     return;
   }
-  await store.db.transaction().execute(async (trx) => {
-    // Renew the claim first; if another process took the run over, this chunk must not be committed.
-    const renewed = await trx
-      .updateTable("score_runs")
-      .set({ lease_expires_at: new Date(Date.now() + LEASE_MS).toISOString() })
-      .where("run_id", "=", runId)
-      .where("lease_owner", "=", processOwner())
-      .executeTakeFirst();
-    if (Number(renewed.numUpdatedRows) !== 1) throw new ChurnopsError("run_locked", `score run ${runId} was taken over by another process; stopping`);
-    const c = chunk.scores;
-    const n = c.customerIds.length;
-    // The whole chunk in one statement: four arrays, unnested by the server (measured, 1M rows: 12.1 s, against
-    // 23.8 s as 1,000-row multi-row INSERTs built by the query builder). Typed arrays become plain ones first:
-    // pg would send a typed array as bytea.
-    let inserted = 0;
-    if (n > 0) {
-      const reasons = c.reasons ?? new Array<string | null>(n).fill(null);
-      const res = await sql`INSERT INTO scores (run_id, customer_id, probability, band, decision, model_name, model_version, scored_at, reasons)
-        SELECT ${c.runId}, u.customer_id, u.probability, u.band, u.decision, ${c.modelName}, ${c.modelVersion}, ${c.scoredAt}, u.reasons
-        FROM unnest(${c.customerIds}::text[], ${Array.from(c.probabilities)}::float8[], ${c.bands}::text[], ${Array.from(c.decisions)}::integer[], ${reasons}::text[])
-          AS u(customer_id, probability, band, decision, reasons)
-        ORDER BY u.customer_id
-        ON CONFLICT (run_id, customer_id) DO NOTHING`.execute(trx);
-      inserted = Number(res.numAffectedRows ?? 0n);
-    }
-    let quarantined = 0;
-    for (let i = 0; i < chunk.quarantine.length; i += INSERT_ROWS) {
-      const res = await trx
-        .insertInto("quarantine")
-        .values(chunk.quarantine.slice(i, i + INSERT_ROWS))
-        .onConflict((oc) => oc.columns(["run_id", "row_number"]).doNothing())
-        .executeTakeFirst();
-      quarantined += Number(res.numInsertedOrUpdatedRows ?? 0n);
-    }
-    // The counts are of rows the store took, never of rows offered: rows_scored is always the run's stored scores.
-    await trx
-      .updateTable("score_runs")
-      .set({
-        checkpoint_rows: chunk.checkpointRows,
-        rows_read: chunk.checkpointRows,
-        rows_scored: sql<number>`rows_scored + ${inserted}`,
-        rows_quarantined: sql<number>`rows_quarantined + ${quarantined}`,
-        ...(chunk.fingerprint === undefined || chunk.fingerprint === null ? {} : { input_fingerprint: chunk.fingerprint }),
-      })
-      .where("run_id", "=", runId)
-      .execute();
-    if (chunk.profile !== undefined && chunk.profile !== null)
-      await trx
-        .insertInto("run_profiles")
-        .values({ run_id: runId, profile: chunk.profile })
-        .onConflict((oc) => oc.column("run_id").doUpdateSet({ profile: chunk.profile as string }))
-        .execute();
-  });
+  await writeChunkPostgres(store, runId, chunk, { owner: processOwner(), leaseMs: LEASE_MS });
 }
 
 const sqliteStatements = new WeakMap<SqliteDatabase.Database, ReturnType<typeof prepareSqlite>>();
 
 /** Score rows per multi-row INSERT on SQLite: one call for 64 rows instead of 64 calls (measured 1.3 vs 2.3 µs a row). */
 const SQLITE_SCORE_ROWS = 64;
+/** Values bound per score row. */
+const SQLITE_ROW_ARGS = 6;
 
 function prepareSqlite(db: SqliteDatabase.Database) {
-  // The chunk-wide values (run, model, time) are bound once per statement by name; each row binds five.
-  const row = "(@run, ?, ?, ?, ?, @name, @version, @at, ?)";
+  // The run key is bound once per statement by name; each row binds six.
+  const row = "(@key, ?, ?, ?, ?, ?, ?)";
   const insert = (rows: number) =>
     db.prepare(
-      `INSERT INTO scores (run_id, customer_id, probability, band, decision, model_name, model_version, scored_at, reasons) VALUES ${Array(rows).fill(row).join(", ")} ON CONFLICT (run_id, customer_id) DO NOTHING`,
+      `INSERT INTO score_rows (run_key, customer_id, probability, band_code, decision, reasons, features) VALUES ${Array(rows).fill(row).join(", ")} ON CONFLICT (run_key, customer_id) DO NOTHING`,
     );
   return {
-    renew: db.prepare("UPDATE score_runs SET lease_expires_at = ? WHERE run_id = ? AND lease_owner = ?"),
+    renew: db.prepare<[string, string, string], { run_key: number }>(
+      "UPDATE score_runs SET lease_expires_at = ? WHERE run_id = ? AND lease_owner = ? RETURNING run_key",
+    ),
     scoreMany: insert(SQLITE_SCORE_ROWS),
     scoreOne: insert(1),
+    addBand: db.prepare("INSERT INTO score_bands (band) VALUES (?) ON CONFLICT (band) DO NOTHING"),
+    bandCode: db.prepare<[string], number>("SELECT band_code FROM score_bands WHERE band = ?").pluck(),
+    /** Codes known to be committed (a code looked up in a transaction that rolled back may not exist). */
+    bands: new Map<string, number>(),
     quarantine: db.prepare("INSERT INTO quarantine (run_id, row_number, customer_id, reason) VALUES (?, ?, ?, ?) ON CONFLICT (run_id, row_number) DO NOTHING"),
     checkpoint: db.prepare(
       "UPDATE score_runs SET checkpoint_rows = ?, rows_read = ?, rows_scored = rows_scored + ?, rows_quarantined = rows_quarantined + ?, input_fingerprint = coalesce(?, input_fingerprint) WHERE run_id = ?",
@@ -404,12 +409,12 @@ function prepareSqlite(db: SqliteDatabase.Database) {
 }
 
 /**
- * The order that visits `ids` ascending, or null when they already are. Rows go into the (run, customer) and
- * customer indexes in key order: a table not sorted by id otherwise scatters every chunk over the whole of both
- * B-trees, and each commit rewrites nearly every page it touched (measured with benchmarks/sqlite_floor.ts, 1M
- * shuffled ids: 23.3 s of writes, 8.4 s with this sort; 1.9–2.1 s for ids already ascending).
+ * The order that visits `ids` ascending, or null when they already are. Rows go into the (run, customer) key in
+ * key order: a chunk of a table not sorted by id otherwise scatters over the whole B-tree, and each commit
+ * rewrites nearly every page it touched (measured with benchmarks/sqlite_floor.ts, 1M shuffled ids: 23.3 s of
+ * writes, 8.4 s with this sort; 1.9–2.1 s for ids already ascending).
  */
-function ascendingOrder(ids: readonly string[]): Uint32Array | null {
+export function ascendingOrder(ids: readonly string[]): Uint32Array | null {
   let sorted = true;
   for (let i = 1; i < ids.length && sorted; i++) sorted = (ids[i - 1] as string) <= (ids[i] as string);
   if (sorted) return null;
@@ -421,9 +426,10 @@ function ascendingOrder(ids: readonly string[]): Uint32Array | null {
 }
 
 /**
- * The same transaction as the Kysely path, through prepared statements: building a multi-row INSERT per 1,000
- * rows through the query builder costs more than SQLite itself at millions of rows, while prepared statements
- * inside one transaction run at SQLite's own speed. Same semantics: claim renewed first, all-or-nothing per chunk.
+ * The same transaction as the PostgreSQL path, through prepared statements: building a multi-row INSERT per
+ * 1,000 rows through the query builder costs more than SQLite itself at millions of rows, while prepared
+ * statements inside one transaction run at SQLite's own speed. Same semantics: claim renewed first (it also
+ * names the run's key), all-or-nothing per chunk.
  */
 export function writeChunkSqlite(db: SqliteDatabase.Database, runId: string, chunk: ChunkWrite, owner = processOwner()): void {
   let st = sqliteStatements.get(db);
@@ -432,39 +438,73 @@ export function writeChunkSqlite(db: SqliteDatabase.Database, runId: string, chu
     sqliteStatements.set(db, st);
   }
   const s = st;
+  const looked = new Map<string, number>();
   db.transaction(() => {
-    if (s.renew.run(new Date(Date.now() + LEASE_MS).toISOString(), runId, owner).changes !== 1) {
-      throw new ChurnopsError("run_locked", `score run ${runId} was taken over by another process; stopping`);
-    }
+    const renewed = s.renew.get(new Date(Date.now() + LEASE_MS).toISOString(), runId, owner);
+    if (renewed === undefined) throw new ChurnopsError("run_locked", `score run ${runId} was taken over by another process; stopping`);
     const c = chunk.scores;
     const n = c.customerIds.length;
-    const shared = { run: c.runId, name: c.modelName, version: c.modelVersion, at: c.scoredAt };
+    const shared = { key: renewed.run_key };
+    const codeOf = (band: string): number => {
+      let code = s.bands.get(band) ?? looked.get(band);
+      if (code === undefined) {
+        s.addBand.run(band);
+        code = s.bandCode.get(band) as number;
+        looked.set(band, code);
+      }
+      return code;
+    };
     const order = ascendingOrder(c.customerIds);
-    const args: unknown[] = new Array(SQLITE_SCORE_ROWS * 5);
+    const args: unknown[] = new Array(SQLITE_SCORE_ROWS * SQLITE_ROW_ARGS);
     const reasons = c.reasons;
+    const f = c.features;
+    const features = f === undefined ? null : Buffer.from(f.codes.buffer, f.codes.byteOffset, f.codes.byteLength);
+    const featuresOf = (j: number): Buffer | null => (features === null || f === undefined ? null : features.subarray(j * f.width, (j + 1) * f.width));
+    // Band codes by the label's own string: a chunk's labels are a few shared strings.
+    let lastBand = "";
+    let lastCode = -1;
+    const bandAt = (j: number): number => {
+      const band = c.bands[j] as string;
+      if (band !== lastBand || lastCode < 0) {
+        lastBand = band;
+        lastCode = codeOf(band);
+      }
+      return lastCode;
+    };
     // Rows the store took (a conflicting id adds nothing), so rows_scored is always the run's stored scores.
     let inserted = 0;
     let i = 0;
     for (; i + SQLITE_SCORE_ROWS <= n; i += SQLITE_SCORE_ROWS) {
       for (let k = 0; k < SQLITE_SCORE_ROWS; k++) {
         const j = order === null ? i + k : (order[i + k] as number);
-        args[5 * k] = c.customerIds[j];
-        args[5 * k + 1] = c.probabilities[j];
-        args[5 * k + 2] = c.bands[j];
-        args[5 * k + 3] = c.decisions[j];
-        args[5 * k + 4] = reasons === undefined ? null : reasons[j];
+        const a = SQLITE_ROW_ARGS * k;
+        args[a] = c.customerIds[j];
+        args[a + 1] = c.probabilities[j];
+        args[a + 2] = bandAt(j);
+        args[a + 3] = c.decisions[j];
+        args[a + 4] = reasons === undefined ? null : reasons[j];
+        args[a + 5] = featuresOf(j);
       }
       inserted += s.scoreMany.run(shared, ...args).changes;
     }
     for (; i < n; i++) {
       const j = order === null ? i : (order[i] as number);
-      inserted += s.scoreOne.run(shared, c.customerIds[j], c.probabilities[j], c.bands[j], c.decisions[j], reasons === undefined ? null : reasons[j]).changes;
+      inserted += s.scoreOne.run(
+        shared,
+        c.customerIds[j],
+        c.probabilities[j],
+        bandAt(j),
+        c.decisions[j],
+        reasons === undefined ? null : reasons[j],
+        featuresOf(j),
+      ).changes;
     }
     let quarantined = 0;
     for (const q of chunk.quarantine) quarantined += s.quarantine.run(q.run_id, q.row_number, q.customer_id, q.reason).changes;
     s.checkpoint.run(chunk.checkpointRows, chunk.checkpointRows, inserted, quarantined, chunk.fingerprint ?? null, runId);
     if (chunk.profile !== undefined && chunk.profile !== null) s.profile.run(runId, chunk.profile);
   })();
+  for (const [band, code] of looked) s.bands.set(band, code);
 }
 
 /** Mark a run finished. A completed re-run replaces its original, and the original's record is what returns. */
@@ -495,13 +535,22 @@ export async function bandCounts(store: Store, runId: string): Promise<Record<st
     .selectFrom("scores")
     .select(["band", (eb) => eb.fn.countAll<number>().as("n")])
     .where("run_id", "=", runId)
+    .where(scoresOfRun(runId))
     .groupBy("band")
     .execute();
   return Object.fromEntries(rows.map((r) => [r.band, Number(r.n)]));
 }
 
 export async function topScores(store: Store, runId: string, limit: number): Promise<ScoreRow[]> {
-  return store.db.selectFrom("scores").selectAll().where("run_id", "=", runId).orderBy("probability", "desc").orderBy("customer_id").limit(limit).execute();
+  return store.db
+    .selectFrom("scores")
+    .select(SCORE_ROW_COLUMNS)
+    .where("run_id", "=", runId)
+    .where(scoresOfRun(runId))
+    .orderBy("probability", "desc")
+    .orderBy("customer_id")
+    .limit(limit)
+    .execute();
 }
 
 export async function quarantined(store: Store, runId: string, limit = 100): Promise<QuarantineRow[]> {
@@ -512,7 +561,7 @@ export async function quarantined(store: Store, runId: string, limit = 100): Pro
 export async function* iterateScores(store: Store, runId: string, pageSize = 50_000): AsyncGenerator<ScoreRow[]> {
   let after: string | null = null;
   for (;;) {
-    let q = store.db.selectFrom("scores").selectAll().where("run_id", "=", runId);
+    let q = store.db.selectFrom("scores").select(SCORE_ROW_COLUMNS).where("run_id", "=", runId).where(scoresOfRun(runId));
     if (after !== null) q = q.where("customer_id", ">", after);
     const page = await q.orderBy("customer_id").limit(pageSize).execute();
     if (page.length === 0) return;

@@ -37,8 +37,15 @@ export interface RunProfilesTable {
   profile: string;
 }
 
+/**
+ * The scores of every run, as readers see them: since migration 020 a VIEW over score_rows (compact: run key,
+ * band code, float32 probability) joined to score_runs and score_bands. `model_name`/`model_version` are the
+ * run's, `scored_at` is the run's start. An INSERT or DELETE on it reaches score_rows through its triggers.
+ */
 export interface ScoresTable {
   run_id: string;
+  /** The run's key (score_runs.run_key, 020): what a query of one run's scores filters on (see scoresOfRun). */
+  run_key: ColumnType<number, never, never>;
   customer_id: string;
   probability: number;
   band: string;
@@ -48,6 +55,25 @@ export interface ScoresTable {
   scored_at: string;
   /** JSON list of the top reasons (migration 016); null when scored without reasons. */
   reasons: ColumnType<string | null, string | null | undefined, string | null>;
+  /** One byte per categorical feature of the run's bundle (020; see src/store/score-features.ts); null if not stored. */
+  features: ColumnType<Uint8Array | null, Uint8Array | null | undefined, Uint8Array | null>;
+}
+
+/** A stored score, compact (migration 020): what the `scores` view reads. */
+export interface ScoreRowsTable {
+  run_key: number;
+  customer_id: string;
+  probability: number;
+  band_code: number;
+  decision: number;
+  reasons: string | null;
+  features: Uint8Array | null;
+}
+
+/** Band labels by code (020). */
+export interface ScoreBandsTable {
+  band_code: ColumnType<number, number | undefined, never>;
+  band: string;
 }
 
 export interface QuarantineTable {
@@ -300,6 +326,8 @@ export interface Database {
   search_indexed_runs: SearchIndexedRunsTable;
   score_runs: ScoreRunsTable;
   scores: ScoresTable;
+  score_rows: ScoreRowsTable;
+  score_bands: ScoreBandsTable;
   quarantine: QuarantineTable;
   run_profiles: RunProfilesTable;
   predictions: PredictionsTable;

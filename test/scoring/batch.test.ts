@@ -8,6 +8,7 @@ import { ChurnModel } from "../../src/model/runtime.js";
 import { scoreBatch } from "../../src/scoring/batch.js";
 import { openStore } from "../../src/store/db.js";
 import { getRun, quarantined } from "../../src/store/runs.js";
+import { decodeFeatures, encodeFeatures, featureCode, featureCondition, MISSING_CODE, storedCategoricalFeatures } from "../../src/store/score-features.js";
 import { startCli } from "../helpers/cli.js";
 import { storeTargets } from "../helpers/stores.js";
 
@@ -76,6 +77,50 @@ describe.each(storeTargets)("batch scoring into $name", (target) => {
         .select((eb) => eb.fn.countAll<number>().as("n"))
         .executeTakeFirstOrThrow();
       expect(Number(n.n)).toBe(4000);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+describe.each(storeTargets)("categorical inputs stored with the scores, in $name", (target) => {
+  it("keeps each score's categorical values as one code per feature of the bundle, decoded back to the input's values", async () => {
+    const rows = await readRows(fixture.dataPath, 4000);
+    const csv = join(workdir, `categories-${target.name}.csv`);
+    writeFileSync(csv, toCsv(rows));
+    const store = await openStore(await target.fresh());
+    try {
+      const summary = await scoreBatch({ source: { data: csv }, model, kind: "daily", asOf: "2026-11-03", store, chunkSize: 700, badRows: "quarantine" });
+      expect(summary.rowsScored).toBe(4000);
+      const features = storedCategoricalFeatures(model.bundle);
+      expect(features.map((f) => f.name)).toEqual(["contract_type", "payment_method"]);
+      const stored = await store.db.selectFrom("scores").select(["customer_id", "features"]).where("run_id", "=", summary.runId).execute();
+      expect(stored.length).toBe(4000);
+      const byId = new Map(rows.map((r) => [String(r.customer_id), r]));
+      for (const s of stored) {
+        const input = byId.get(s.customer_id) as Record<string, unknown>;
+        expect(decodeFeatures(s.features, features)).toEqual({ contract_type: input.contract_type ?? null, payment_method: input.payment_method ?? null });
+      }
+      // A missing value (the bundle's missing token) or one the bundle does not list is 0xFF, decoded as null.
+      const encoded = encodeFeatures(features, model.bundle.schema.missing_token, {
+        size: 3,
+        columns: new Map([
+          ["contract_type", ["two_year", model.bundle.schema.missing_token, "month-to-month"]],
+          ["payment_method", { kind: "codes", codes: Uint16Array.from([1, 0, 2]), dictionary: ["cheque", "electronic", "credit_card"] }],
+        ]),
+      });
+      expect([...encoded]).toEqual([2, 2, MISSING_CODE, MISSING_CODE, 0, 1]);
+      expect(decodeFeatures(encoded.subarray(2, 4), features)).toEqual({ contract_type: null, payment_method: null });
+      expect(decodeFeatures(encoded.subarray(4, 6), features)).toEqual({ contract_type: "month-to-month", payment_method: "credit_card" });
+      // The SQL filter the console builds on: month-to-month customers of the run, counted in the database.
+      const { byte, code } = featureCode(features, "contract_type", "month-to-month");
+      const n = await store.db
+        .selectFrom("scores")
+        .select((eb) => eb.fn.countAll<number>().as("n"))
+        .where("run_id", "=", summary.runId)
+        .where(featureCondition(store.dialect, "features", byte, code))
+        .executeTakeFirstOrThrow();
+      expect(Number(n.n)).toBe(rows.filter((r) => r.contract_type === "month-to-month").length);
     } finally {
       await store.close();
     }
@@ -179,14 +224,22 @@ describe("bad rows", () => {
   });
 });
 
-describe("kill and resume", () => {
-  it("completes a run killed half way with SIGKILL, with exactly one score per customer", async () => {
-    const big = join(workdir, "big.parquet");
-    execFileSync(fixture.python, ["-m", "churnops_trainer", "synth", "--rows", "200000", "--seed", "5", "--out", big], {
-      env: { ...process.env, CHURNOPS_HOME: fixture.home },
-      stdio: "ignore",
-    });
-    const dbUrl = `sqlite://${join(workdir, "kill.db")}`;
+describe.each(storeTargets)("kill and resume on $name", (target) => {
+  it("completes a run of shuffled ids killed half way with SIGKILL, with exactly one score per customer, and a re-run adds nothing", async () => {
+    const sorted = join(workdir, "big.parquet");
+    if (!existsSync(sorted))
+      execFileSync(fixture.python, ["-m", "churnops_trainer", "synth", "--rows", "200000", "--seed", "5", "--out", sorted], {
+        env: { ...process.env, CHURNOPS_HOME: fixture.home },
+        stdio: "ignore",
+      });
+    // Ids in no order: the write path's cost and correctness must not depend on it (issue 21.2).
+    const big = join(workdir, `shuffled-${target.name}.parquet`);
+    const duck = await DuckDBInstance.create(":memory:");
+    const conn = await duck.connect();
+    await conn.run(`COPY (SELECT * FROM read_parquet('${sorted}') ORDER BY hash(customer_id)) TO '${big}' (FORMAT parquet)`);
+    conn.closeSync();
+    duck.closeSync();
+    const dbUrl = await target.fresh();
     const env = { CHURNOPS_HOME: fixture.home, CHURNOPS_DB_URL: dbUrl };
     const args = ["score", "--data", big, "--model", fixture.bundleDir, "--as-of", "2026-11-06", "--chunk-size", "500", "--json"];
     const { child, done } = startCli(args, env);
@@ -211,15 +264,25 @@ describe("kill and resume", () => {
       expect(summary.status).toBe("complete");
       expect(summary.resumed_from).toBe(mid.checkpoint_rows);
       expect(summary.rows_read).toBe(200_000);
-      const counts = await store.db
-        .selectFrom("scores")
-        .select([(eb) => eb.fn.countAll<number>().as("n"), (eb) => eb.fn.count<number>("customer_id").distinct().as("d")])
-        .where("run_id", "=", runId)
-        .executeTakeFirstOrThrow();
+      const count = async () => {
+        const counts = await store.db
+          .selectFrom("scores")
+          .select([(eb) => eb.fn.countAll<number>().as("n"), (eb) => eb.fn.count<number>("customer_id").distinct().as("d")])
+          .where("run_id", "=", runId)
+          .executeTakeFirstOrThrow();
+        return { n: Number(counts.n), d: Number(counts.d) };
+      };
+      const counts = await count();
       const final = await getRun(store, runId);
-      expect(Number(counts.n)).toBe(Number(counts.d));
-      expect(Number(counts.n) + final.rows_quarantined).toBe(200_000);
-      expect(final.rows_scored).toBe(Number(counts.n));
+      expect(counts.n).toBe(counts.d);
+      expect(counts.n + final.rows_quarantined).toBe(200_000);
+      expect(final.rows_scored).toBe(counts.n);
+
+      // The same command again: the run is complete, nothing is added.
+      const again = await startCli(args, env).done;
+      expect(again.stderr).toBe("");
+      expect(await count()).toEqual(counts);
+      expect((await getRun(store, runId)).rows_scored).toBe(counts.n);
     } finally {
       await store.close();
     }

@@ -78,7 +78,8 @@ describe.each(storeTargets)("store migrations on $name", (target) => {
       expect(await countRows(store, "quarantine")).toBe(2);
       expect(await countRows(store, "run_profiles")).toBe(2);
       const migrated = await store.db.selectFrom("score_runs").selectAll().orderBy("run_id").execute();
-      expect(migrated[0]).toEqual({ ...run("daily-2026-11-01-churn-v3", "2026-11-01"), replaces: null, pruned_at: null });
+      // run_key: the run's integer key in the store (migration 020).
+      expect(migrated[0]).toEqual({ ...run("daily-2026-11-01-churn-v3", "2026-11-01"), replaces: null, pruned_at: null, run_key: expect.any(Number) });
       // The natural key still holds among the runs people read; a re-run's own run is outside it.
       await expect(
         store.db
@@ -106,6 +107,105 @@ describe.each(storeTargets)("store migrations on $name", (target) => {
           })
           .execute(),
       ).rejects.toThrow(/foreign key/i);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("020 (compact scores) moves every score of a store filled by 019's schema, and the store keeps working", async () => {
+    const url = await target.fresh();
+    const old = await storeUpTo(url, "019_run_replaces");
+    const raw = old as unknown as Kysely<Record<string, Record<string, unknown>>>;
+    const ids = Array.from({ length: 2500 }, (_, i) => `C${String((i * 7919) % 2500).padStart(5, "0")}`);
+    const bands = ["low", "medium", "high"];
+    const expected: Record<string, unknown>[] = [];
+    for (const [n, asOf] of ["2026-11-01", "2026-11-02", "2026-11-03"].entries()) {
+      const id = `daily-${asOf}-churn-v3`;
+      await raw
+        .insertInto("score_runs")
+        .values({ ...run(id, asOf), replaces: null, pruned_at: null, rows_scored: ids.length })
+        .execute();
+      const rows = ids.map((c, i) => ({
+        run_id: id,
+        customer_id: c,
+        // float32 values widened, as the scorer stores them; one exactly 0 and one exactly 1.
+        probability: i === 0 ? 0 : i === 1 ? 1 : Math.fround(((i * 37 + n) % 1000) / 1000),
+        band: bands[(i + n) % 3] as string,
+        decision: i % 2,
+        model_name: "churn",
+        model_version: "3",
+        scored_at: `${asOf}T00:00:30.000Z`,
+        reasons: i % 5 === 0 ? JSON.stringify([{ feature: "tenure_months", text: "short\ttenure" }]) : null,
+      }));
+      for (let i = 0; i < rows.length; i += 500)
+        await raw
+          .insertInto("scores")
+          .values(rows.slice(i, i + 500))
+          .execute();
+      expected.push(...rows);
+    }
+    await old.destroy();
+
+    const store = await openStore(url);
+    try {
+      const moved = await store.db
+        .selectFrom("scores")
+        .select(["run_id", "customer_id", "probability", "band", "decision", "model_name", "model_version", "reasons", "features"])
+        .orderBy("run_id")
+        .orderBy("customer_id")
+        .execute();
+      expect(moved.length).toBe(expected.length);
+      const key = (r: Record<string, unknown>) => `${r.run_id}/${r.customer_id}`;
+      const want = new Map(expected.map((r) => [key(r), r]));
+      for (const r of moved) {
+        const w = want.get(key(r)) as Record<string, unknown>;
+        expect({ ...r, features: r.features ?? null }).toEqual({
+          run_id: w.run_id,
+          customer_id: w.customer_id,
+          probability: w.probability,
+          band: w.band,
+          decision: w.decision,
+          model_name: "churn",
+          model_version: "3",
+          reasons: w.reasons,
+          features: null,
+        });
+      }
+      // The compact table holds them, with its one secondary index; the old per-customer index is gone.
+      expect(await countRows(store, "score_rows")).toBe(expected.length);
+      // A new run gets the next key, and the view takes inserts (as the Spark JDBC writer sends them) and deletes.
+      await store.db
+        .insertInto("score_runs")
+        .values({ ...run("daily-2026-11-04-churn-v3", "2026-11-04"), replaces: null, pruned_at: null })
+        .execute();
+      const keys = await sql<{ run_id: string; run_key: number }>`SELECT run_id, run_key FROM score_runs ORDER BY run_key`.execute(store.db);
+      expect(keys.rows.map((r) => [r.run_id, Number(r.run_key)])).toEqual([
+        ["daily-2026-11-01-churn-v3", 1],
+        ["daily-2026-11-02-churn-v3", 2],
+        ["daily-2026-11-03-churn-v3", 3],
+        ["daily-2026-11-04-churn-v3", 4],
+      ]);
+      await store.db
+        .insertInto("scores")
+        .values({
+          run_id: "daily-2026-11-04-churn-v3",
+          customer_id: "x",
+          probability: 0.25,
+          band: "very high",
+          decision: 1,
+          model_name: "churn",
+          model_version: "3",
+          scored_at: "t",
+        })
+        .execute();
+      const inserted = await store.db
+        .selectFrom("scores")
+        .select(["band", "probability", "scored_at"])
+        .where("run_id", "=", "daily-2026-11-04-churn-v3")
+        .execute();
+      expect(inserted).toEqual([{ band: "very high", probability: 0.25, scored_at: run("", "").started_at }]);
+      await store.db.deleteFrom("scores").where("run_id", "=", "daily-2026-11-04-churn-v3").execute();
+      expect(await countRows(store, "scores")).toBe(expected.length);
     } finally {
       await store.close();
     }

@@ -12,6 +12,7 @@ import * as m016 from "./016_score_reasons.js";
 import * as m017 from "./017_datasets.js";
 import * as m018 from "./018_risk_covering_index.js";
 import * as m019 from "./019_run_replaces.js";
+import * as m020 from "./020_compact_scores.js";
 import * as m026 from "./026_id_search.js";
 
 /**
@@ -32,5 +33,6 @@ export const migrations: Record<string, Migration> = {
   "017_datasets": m017,
   "018_risk_covering_index": m018,
   "019_run_replaces": m019,
+  "020_compact_scores": m020,
   "026_id_search": m026,
 };

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import type { Store } from "../db.js";
+import { scoresOfRun } from "../runs.js";
 
 /**
  * A customer's stored reasons (migration 016): what `churnops score --reasons N` (or `spark-score --reasons N`)
@@ -35,10 +36,12 @@ export function decodeReasons(cell: string | null | undefined, where: string): S
 
 /** The reasons stored with a customer's latest score that has them (null when none of their scores has). */
 export async function customerReasons(store: Store, customerId: string): Promise<CustomerReasons | null> {
+  // Runs first, then one key seek per run (scores have no index by customer alone, migration 020).
   const row = await store.db
-    .selectFrom("scores")
-    .innerJoin("score_runs", "score_runs.run_id", "scores.run_id")
+    .selectFrom("score_runs")
+    .crossJoin("scores")
     .select(["scores.run_id", "scores.model_version", "scores.probability", "scores.reasons"])
+    .whereRef("scores.run_id", "=", "score_runs.run_id")
     .where("scores.customer_id", "=", customerId)
     .where("scores.reasons", "is not", null)
     .orderBy("score_runs.as_of", "desc")
@@ -65,6 +68,7 @@ export async function reasonsOf(store: Store, runId: string, customerIds: readon
       .selectFrom("scores")
       .select(["customer_id", "reasons"])
       .where("run_id", "=", runId)
+      .where(scoresOfRun(runId))
       .where("customer_id", "in", ids)
       .where("reasons", "is not", null)
       .execute();

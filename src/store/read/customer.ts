@@ -44,10 +44,13 @@ export interface CustomerView {
 /** A customer across runs, campaigns and outcomes; null when the store has never seen the id. */
 export async function customerView(store: Store, customerId: string): Promise<CustomerView | null> {
   const [scores, memberships, outcome, optOut] = await Promise.all([
+    // Runs first, then one key seek per run (CROSS JOIN keeps that order in SQLite): scores have no index by
+    // customer alone (migration 020).
     store.db
-      .selectFrom("scores as s")
-      .innerJoin("score_runs as r", "r.run_id", "s.run_id")
+      .selectFrom("score_runs as r")
+      .crossJoin("scores as s")
       .select(["s.run_id", "r.as_of", "r.kind", "s.probability", "s.band", "s.decision", "s.model_version"])
+      .whereRef("s.run_id", "=", "r.run_id")
       .where("s.customer_id", "=", customerId)
       .orderBy("r.as_of")
       .orderBy("r.started_at")

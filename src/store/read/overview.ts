@@ -4,6 +4,7 @@ import { runBands } from "../campaigns.js";
 import type { Store } from "../db.js";
 import { type AlertRow, listAlerts } from "../monitoring.js";
 import type { ScoreRun } from "../runs.js";
+import { scoresOfRun } from "../runs.js";
 
 /** Bins of the risk distribution (probability 0-1 in equal steps). */
 export const RISK_BINS = 20;
@@ -52,6 +53,7 @@ export async function riskDistribution(store: Store, runId: string): Promise<num
     .selectFrom("scores")
     .select([bin.as("bin"), (eb) => eb.fn.countAll<number>().as("n")])
     .where("run_id", "=", runId)
+    .where(scoresOfRun(runId))
     .groupBy(sql`1`)
     .execute();
   const bins = new Array<number>(RISK_BINS).fill(0);
@@ -64,6 +66,7 @@ async function meanProbability(store: Store, runId: string): Promise<number | nu
     .selectFrom("scores")
     .select((eb) => eb.fn.avg<number>("probability").as("mean"))
     .where("run_id", "=", runId)
+    .where(scoresOfRun(runId))
     .executeTakeFirst();
   return row?.mean === null || row?.mean === undefined ? null : Number(row.mean);
 }

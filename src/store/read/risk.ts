@@ -3,7 +3,7 @@ import { z } from "zod";
 import { ChurnopsError } from "../../errors.js";
 import type { Store } from "../db.js";
 import { idsContaining, indexRunIds } from "../id-search.js";
-import { resolveRun, type ScoreRun } from "../runs.js";
+import { resolveRun, type ScoreRun, scoresOfRun } from "../runs.js";
 import type { Database } from "../schema.js";
 
 /** How the risk list is ordered; every order is a keyset over an index, so any page costs the same. */
@@ -93,7 +93,11 @@ async function searchIds(store: Store, run: ScoreRun, filter: RiskFilter): Promi
 }
 
 function filtered(store: Store, runId: string, filter: RiskFilter, ids: readonly string[] | null): ScoresQuery {
-  let q = store.db.selectFrom("scores").select(["customer_id", "probability", "band", "decision", "run_id", "model_version"]).where("run_id", "=", runId);
+  let q = store.db
+    .selectFrom("scores")
+    .select(["customer_id", "probability", "band", "decision", "run_id", "model_version"])
+    .where("run_id", "=", runId)
+    .where(scoresOfRun(runId));
   // The index's candidates narrow the rows to look at; the substring test below stays the definition.
   if (ids !== null) q = q.where("customer_id", "in", ids);
   if (filter.band !== undefined) q = q.where("band", "=", filter.band);
@@ -177,6 +181,6 @@ export async function* iterateRisk(store: Store, filter: RiskFilter, pageSize = 
 
 /** The bands a run uses, for the filter's choices. */
 export async function runBandNames(store: Store, runId: string): Promise<string[]> {
-  const rows = await store.db.selectFrom("scores").select("band").distinct().where("run_id", "=", runId).execute();
+  const rows = await store.db.selectFrom("scores").select("band").distinct().where("run_id", "=", runId).where(scoresOfRun(runId)).execute();
   return rows.map((r) => r.band).sort();
 }

@@ -1140,7 +1140,9 @@ def _write_outputs(spark: SparkSession, job: Job) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# The store over JDBC: the same score_runs / scores / quarantine tables the TS scorer fills (001_scoring.ts).
+# The store over JDBC: the same score_runs / scores / quarantine tables the TS scorer fills (001_scoring.ts). Since
+# migration 020 `scores` is a view over the compact score_rows: rows appended to it go through its INSTEAD OF
+# trigger (run key and band code looked up per row); Spark keeps no categorical codes (`features` stays null).
 
 LEASE_SECONDS = 120
 JDBC_DRIVERS = {
@@ -1249,7 +1251,10 @@ class StoreRun:
         if claimed != 1:
             raise TrainerError(f"score run {self.run_id} was completed or claimed by another process just now")
         # Spark rewrites a run whole: whatever an interrupted attempt left is removed first.
-        self._execute("DELETE FROM scores WHERE run_id = ?", self.run_id)
+        # score_rows is the table under the `scores` view (migration 020), keyed by the run's integer key.
+        self._execute(
+            "DELETE FROM score_rows WHERE run_key = (SELECT run_key FROM score_runs WHERE run_id = ?)", self.run_id
+        )
         self._execute("DELETE FROM quarantine WHERE run_id = ?", self.run_id)
         self._renewer = threading.Thread(target=self._renew, name="churnops-lease", daemon=True)
         self._renewer.start()
