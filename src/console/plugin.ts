@@ -9,6 +9,8 @@ import { Eta } from "eta";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { type Config, type ConsoleConfig, PROJECT_ROOT } from "../config.js";
 import { isChurnopsError } from "../errors.js";
+import type { BundleJson } from "../model/bundle.js";
+import { registeredBundleJson } from "../model/registry.js";
 import type { Store } from "../store/db.js";
 import { ConsoleHttpError, guardRoutes, loginRoutes } from "./auth.js";
 import { isLocale } from "./i18n.js";
@@ -34,6 +36,9 @@ export interface ConsoleOptions extends ConsoleDeps {
 
 // Templates and assets are read from the source tree in both the compiled CLI and the tests.
 const CONSOLE_DIR = join(PROJECT_ROOT, "src", "console");
+
+/** The bundle.json of the model version that scored a run (null when the registry no longer has it). */
+export type BundleOfRun = (run: { model_name: string; model_version: string }) => Promise<BundleJson | null>;
 
 export type Render = (request: FastifyRequest, reply: FastifyReply, template: string, data: object) => Promise<unknown>;
 
@@ -149,11 +154,13 @@ export async function consolePlugin(app: FastifyInstance, options: ConsoleOption
   loginRoutes(app, auth, render);
   // Band counts and distributions of complete runs, read once and shared by the pages that show them.
   const cache = new RunStatsCache(store);
-  pageRoutes(app, { store, settings, prefix, cache }, render);
+  // Bundles of the runs' model versions, read once each: reasons are worded and features filtered from them.
+  const bundleOf = registeredBundleJson(settings);
+  pageRoutes(app, { store, prefix, cache, bundleOf }, render);
   modelRoutes(app, { store, settings, prefix }, render);
   campaignRoutes(app, { store, settings, prefix, cache }, render);
   monitoringRoutes(app, { store, settings }, render);
-  riskExportRoutes(app, store);
+  riskExportRoutes(app, store, bundleOf);
   // Unknown console paths go through the same guard (sign-in first), then answer 404.
   app.all("/*", async () => {
     throw new ConsoleHttpError(404, "not_found", "there is no such console page");

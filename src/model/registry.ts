@@ -155,20 +155,27 @@ export async function rollbackChampion(config: Config): Promise<ChampionChange> 
 /**
  * The bundle.json of the registered model version that scored a run: the console reads its contributions'
  * baseline and reference profile to draw and word a customer's stored reasons. Versions are immutable, so each
- * is read once; a version that cannot be resolved (deleted, registry down) answers null and the caller shows
- * what the store alone holds. It is asked again next time.
+ * is read once; a version that cannot be resolved (deleted, registry down, a run scored from a bundle folder
+ * that was never registered) answers null and the caller shows what the store alone holds. That answer is kept
+ * for a few minutes: asking may start the trainer, and pages must not wait seconds for it on every request.
  */
+const UNRESOLVED_RETRY_MS = 5 * 60_000;
+
 export function registeredBundleJson(config: Config): (run: { model_name: string; model_version: string }) => Promise<BundleJson | null> {
   const known = new Map<string, BundleJson>();
+  const missing = new Map<string, number>();
   return async (run) => {
     const key = `${run.model_name}\u0000${run.model_version}`;
     const hit = known.get(key);
     if (hit !== undefined) return hit;
+    if ((missing.get(key) ?? 0) > Date.now()) return null;
     try {
       const json = (await readBundle((await resolveBundle({ ...config, model_name: run.model_name }, run.model_version)).bundlePath)).json;
       known.set(key, json);
+      missing.delete(key);
       return json;
     } catch (err) {
+      missing.set(key, Date.now() + UNRESOLVED_RETRY_MS);
       createLogger({ component: "registry" }).warn(
         { err, event: "registry.bundle_unavailable", model_name: run.model_name, model_version: run.model_version },
         "bundle of a scored run unavailable",

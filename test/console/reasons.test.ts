@@ -1,10 +1,11 @@
+import { DuckDBInstance } from "@duckdb/node-api";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import type { Config } from "../../src/config.js";
 import { ChurnModel } from "../../src/model/runtime.js";
 import { scoreBatch } from "../../src/scoring/batch.js";
 import { openStore, type Store } from "../../src/store/db.js";
 import { reasonsOf, type StoredReason } from "../../src/store/read/customer-reasons.js";
-import { riskPage } from "../../src/store/read/risk.js";
+import { iterateRisk, parseRiskFilter, riskPage } from "../../src/store/read/risk.js";
 import { storeTargets } from "../helpers/stores.js";
 import { addUsers, Client, type ConsoleServer, registryConfig, startConsole } from "./helpers.js";
 
@@ -30,16 +31,28 @@ const decode = (html: string): string =>
     .replace(/&quot;/g, '"')
     .replace(/&#39;/g, "'");
 
-describe.each(storeTargets)("reasons in the console ($name)", (target) => {
+/** The fixture's input rows (id → row), read straight from its Parquet file: the truth a filter is checked against. */
+async function inputRows(): Promise<Map<string, Record<string, unknown>>> {
+  const instance = await DuckDBInstance.create(":memory:");
+  const conn = await instance.connect();
+  const rows = (await conn.runAndReadAll(`SELECT * FROM '${fixture.dataPath}'`)).getRowObjectsJS() as Record<string, unknown>[];
+  conn.closeSync();
+  instance.closeSync();
+  return new Map(rows.map((r) => [String(r.customer_id), r]));
+}
+
+describe.each(storeTargets)("reasons and feature filters in the console ($name)", (target) => {
   let store: Store;
   let server: ConsoleServer;
   let settings: Config;
   let runId: string;
   let client: Client;
+  let categorical: { name: string; categories: string[] }[];
 
   beforeAll(async () => {
     store = await openStore(await target.fresh());
     const model = await ChurnModel.load(fixture.bundleDir);
+    categorical = model.bundle.schema.features.flatMap((f) => (f.kind === "categorical" ? [{ name: f.name, categories: [...f.categories] }] : []));
     try {
       const summary = await scoreBatch({
         source: { data: fixture.dataPath },
@@ -140,6 +153,48 @@ describe.each(storeTargets)("reasons in the console ($name)", (target) => {
       for (let k = 0; k < 3; k++) {
         expect(row[6 + 2 * k]).toBe(reasons[k]?.feature ?? "");
         expect(row[7 + 2 * k]).toBe(reasons[k]?.text ?? "");
+      }
+    }
+  });
+
+  it("filters the list and its export by any categorical feature of the model, exactly the rows whose input had that value", async () => {
+    expect(categorical.length).toBeGreaterThan(0);
+    const inputs = await inputRows();
+    const scored: string[] = [];
+    for await (const page of iterateRisk(store, parseRiskFilter({ run: runId }))) scored.push(...page.map((r) => r.customer_id));
+    const page = await (await client.get(`/risk?run=${encodeURIComponent(runId)}`)).text();
+    for (const f of categorical) expect(page).toContain(`name="${f.name}"`);
+    for (const f of categorical.slice(0, 2)) {
+      const value = f.categories.find((v) => [...inputs.values()].some((r) => r[f.name] === v)) as string;
+      const res = await client.get(`/risk.csv?run=${encodeURIComponent(runId)}&${encodeURIComponent(f.name)}=${encodeURIComponent(value)}`);
+      expect(res.status).toBe(200);
+      const ids = (await res.text())
+        .trimEnd()
+        .split("\n")
+        .slice(1)
+        .map((l) => cells(l)[0] as string);
+      const want = scored.filter((id) => inputs.get(id)?.[f.name] === value);
+      expect(want.length).toBeGreaterThan(0);
+      expect(want.length).toBeLessThan(scored.length);
+      expect(ids, `${f.name}=${value}`).toEqual(want);
+      // The page shows the first rows of the same list, the chosen value selected.
+      const html = await (await client.get(`/risk?run=${encodeURIComponent(runId)}&${encodeURIComponent(f.name)}=${encodeURIComponent(value)}`)).text();
+      const shown = [...html.matchAll(/<tr><td><a href="[^"]*\/customers\/([^"]+)">/g)].map((m) => decodeURIComponent(m[1] as string));
+      expect(shown).toEqual(want.slice(0, shown.length));
+      expect(html).toContain(`<option value="${value}" selected>`);
+    }
+  });
+
+  it("refuses a value the model does not know, and a parameter that is no filter, naming it", async () => {
+    const f = categorical[0] as { name: string };
+    for (const [query, field] of [
+      [`${f.name}=no-such-value`, f.name],
+      ["contract_typo=month", "contract_typo"],
+    ] as const) {
+      for (const path of ["/risk", "/risk.csv"]) {
+        const res = await client.get(`${path}?run=${encodeURIComponent(runId)}&${query}`);
+        expect(res.status, `${path} ${query}`).toBe(400);
+        expect(decode(await res.text())).toContain(`${field}: `);
       }
     }
   });

@@ -1,30 +1,28 @@
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
-import type { Config } from "../../config.js";
-import { registeredBundleJson } from "../../model/registry.js";
 import { listAudit } from "../../store/audit.js";
 import type { Store } from "../../store/db.js";
 import { addOptOuts } from "../../store/outcomes.js";
 import { customerView } from "../../store/read/customer.js";
 import { customerReasons, reasonsOf } from "../../store/read/customer-reasons.js";
 import { overview, RISK_BINS, type RunStats, runStats } from "../../store/read/overview.js";
-import { parseRiskFilter, RISK_SORTS, riskPage } from "../../store/read/risk.js";
+import { RISK_SORTS, riskPage } from "../../store/read/risk.js";
 import { quarantineView, runsView } from "../../store/read/runs-view.js";
 import { getRun, listRuns, type ScoreRun } from "../../store/runs.js";
 import { audit, currentUser } from "../auth.js";
 import { barChart, probabilityLineChart } from "../charts.js";
 import { requestTranslator } from "../locale.js";
-import type { Render } from "../plugin.js";
+import type { BundleOfRun, Render } from "../plugin.js";
 import { ReasonWording, reasonsWaterfall, type ShownReason, valueText } from "../reasons-view.js";
+import { resolveRiskFilter } from "../risk-filter.js";
 import type { RunStatsCache } from "../run-cache.js";
 
 const PAGE_SIZE = 50;
 const customerParams = z.object({ id: z.string().min(1).max(200) });
 const runParams = z.object({ id: z.string().min(1).max(200) });
 
-export function pageRoutes(app: FastifyInstance, options: { store: Store; settings: Config; prefix: string; cache: RunStatsCache }, render: Render): void {
-  const { store, prefix, cache } = options;
-  const bundleOf = registeredBundleJson(options.settings);
+export function pageRoutes(app: FastifyInstance, options: { store: Store; prefix: string; cache: RunStatsCache; bundleOf: BundleOfRun }, render: Render): void {
+  const { store, prefix, cache, bundleOf } = options;
   const wording = new ReasonWording();
   const statsOf = (run: ScoreRun): Promise<RunStats> => (run.status === "complete" ? cache.get(run.run_id) : runStats(store, run.run_id));
 
@@ -57,7 +55,7 @@ export function pageRoutes(app: FastifyInstance, options: { store: Store; settin
 
   app.get("/risk", async (request, reply) => {
     const query = request.query as Record<string, unknown>;
-    const filter = parseRiskFilter(query);
+    const { filter, categorical, missingToken } = await resolveRiskFilter(store, query, bundleOf);
     const after = typeof query.after === "string" ? query.after : undefined;
     const page = await riskPage(store, filter, { after, limit: PAGE_SIZE });
     const [runs, stats, stored] = await Promise.all([
@@ -77,17 +75,20 @@ export function pageRoutes(app: FastifyInstance, options: { store: Store; settin
       const top = wording.show(reasons.slice(0, 1), bundle, locale.locale)[0];
       if (top !== undefined) topReasons.set(id, { ...top, shown: `${top.label}: ${valueText(top.value, locale)}` });
     }
-    const params = new URLSearchParams(
-      Object.entries({ run: filter.run, band: filter.band, min_p: filter.min_p, max_p: filter.max_p, q: filter.q, sort: filter.sort })
+    const params = new URLSearchParams([
+      ...Object.entries({ run: filter.run, band: filter.band, min_p: filter.min_p, max_p: filter.max_p, q: filter.q, sort: filter.sort })
         .filter(([, v]) => v !== undefined)
         .map(([k, v]): [string, string] => [k, String(v)]),
-    );
+      ...(filter.categories ?? []).map((c): [string, string] => [c.feature, c.value]),
+    ]);
     const withAfter = (cursor: string): string => `${prefix}/risk?${new URLSearchParams([...params, ["after", cursor]]).toString()}`;
     return render(request, reply, "risk", {
       filter,
       page,
       topReasons,
       hasReasons: stored.size > 0,
+      categorical: categorical.map((c) => ({ name: c.name, categories: c.categories.filter((v) => v !== missingToken) })),
+      chosen: Object.fromEntries((filter.categories ?? []).map((c) => [c.feature, c.value])),
       runs: runs.filter((r) => r.status === "complete"),
       bands: stats.bands.map((b) => b.band),
       sorts: RISK_SORTS,

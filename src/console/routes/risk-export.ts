@@ -3,8 +3,10 @@ import type { FastifyInstance } from "fastify";
 import { csvCell } from "../../csv-safe.js";
 import type { Store } from "../../store/db.js";
 import { reasonsOf, type StoredReason } from "../../store/read/customer-reasons.js";
-import { iterateRisk, parseRiskFilter, type RiskRow } from "../../store/read/risk.js";
-import { requireScores, resolveRun } from "../../store/runs.js";
+import { iterateRisk, type RiskRow } from "../../store/read/risk.js";
+import { requireScores } from "../../store/runs.js";
+import type { BundleOfRun } from "../plugin.js";
+import { resolveRiskFilter } from "../risk-filter.js";
 
 export const RISK_CSV_COLUMNS = ["customer_id", "probability", "band", "decision", "run_id", "model_version"] as const;
 
@@ -53,11 +55,11 @@ function reasonCells(reasons: readonly StoredReason[] | undefined, width: number
  * scored with reasons adds reason_1..N and reason_1..N_text (N: the most reasons any customer of the first page
  * has; the first page is the list's top, whose customers have the most features raising their risk).
  */
-export function riskExportRoutes(app: FastifyInstance, store: Store): void {
+export function riskExportRoutes(app: FastifyInstance, store: Store, bundleOf: BundleOfRun): void {
   app.get("/risk.csv", async (request, reply) => {
-    const filter = parseRiskFilter(request.query as Record<string, unknown>);
-    // Resolved before the first byte: an unknown run is a 404, not a broken download.
-    const run = requireScores(await resolveRun(store, filter.run));
+    // Resolved before the first byte: an unknown run is a 404 and a bad filter a 400, not a broken download.
+    const { filter, run: resolved } = await resolveRiskFilter(store, request.query as Record<string, unknown>, bundleOf);
+    const run = requireScores(resolved);
     const pinned = { ...filter, run: run.run_id };
     async function* body(): AsyncGenerator<string> {
       let width: number | null = null;

@@ -5,6 +5,7 @@ import type { Store } from "../db.js";
 import { idsContaining, indexRunIds } from "../id-search.js";
 import { resolveRun, type ScoreRun, scoresOfRun } from "../runs.js";
 import type { Database } from "../schema.js";
+import { type CategoricalFeature, featureCode, featureCondition } from "../score-features.js";
 
 /** How the risk list is ordered; every order is a keyset over an index, so any page costs the same. */
 export const RISK_SORTS = ["risk_desc", "risk_asc", "id_asc", "id_desc"] as const;
@@ -24,7 +25,49 @@ export const riskFilterSchema = z.object({
   q: z.string().max(200).optional(),
   sort: z.enum(RISK_SORTS).default("risk_desc"),
 });
-export type RiskFilter = z.infer<typeof riskFilterSchema>;
+/** "Feature `feature` had value `value` when scored", located in the stored categorical inputs. */
+export interface CategoryCondition {
+  feature: string;
+  value: string;
+  byte: number;
+  code: number;
+}
+
+export type RiskFilter = z.infer<typeof riskFilterSchema> & {
+  /** Any categorical feature of the run's model, by its value (docs/store.md, "Categorical inputs"). */
+  categories?: CategoryCondition[];
+};
+
+/** The list's own parameters: a feature of the same name cannot be filtered by (its parameter means these). */
+export const RISK_PARAMS = new Set(["run", "band", "min_p", "max_p", "q", "sort", "after", "lang"]);
+
+/**
+ * The categorical filters among the query parameters: one per feature of the run's model, named like the
+ * feature (`contract_type=Month-to-month`), its value one of the model's categories. Other parameters are left
+ * to parseRiskFilter. A value the model does not know is refused naming the feature and what it accepts.
+ */
+export function parseCategoryFilter(query: Record<string, unknown>, features: readonly CategoricalFeature[]): CategoryCondition[] {
+  const out: CategoryCondition[] = [];
+  for (const f of features) {
+    if (RISK_PARAMS.has(f.name)) continue;
+    const given = query[f.name];
+    if (typeof given !== "string" || given.trim() === "") continue;
+    const value = given.trim();
+    if (!f.categories.includes(value)) {
+      const shown = f.categories.slice(0, 12).join(", ");
+      throw new ChurnopsError(
+        "bad_input",
+        `${f.name}: expected one of the model's values (${shown}${f.categories.length > 12 ? ", …" : ""}), not ${JSON.stringify(value.slice(0, 80))}`,
+        {
+          field: f.name,
+        },
+      );
+    }
+    const located = featureCode(features, f.name, value);
+    out.push({ feature: f.name, value, ...located });
+  }
+  return out;
+}
 
 /** Query parameters as a form sends them: an empty field means "not set". */
 export function parseRiskFilter(query: Record<string, unknown>): RiskFilter {
@@ -100,6 +143,9 @@ function filtered(store: Store, runId: string, filter: RiskFilter, ids: readonly
     .where(scoresOfRun(runId));
   // The index's candidates narrow the rows to look at; the substring test below stays the definition.
   if (ids !== null) q = q.where("customer_id", "in", ids);
+  // The stored inputs are not in the list's index: each candidate row is looked up, so a rare value costs a
+  // longer walk down the list (a scan of the run's rows at worst; docs/console.md, "Speed").
+  for (const c of filter.categories ?? []) q = q.where(featureCondition(store.dialect, "features", c.byte, c.code));
   if (filter.band !== undefined) q = q.where("band", "=", filter.band);
   if (filter.min_p !== undefined) q = q.where("probability", ">=", filter.min_p);
   if (filter.max_p !== undefined) q = q.where("probability", "<=", filter.max_p);
