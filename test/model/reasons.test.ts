@@ -149,6 +149,27 @@ describe("reason texts", () => {
     expect(en.text(tenure, null, false)).toBe("tenure_months: not recorded — not recorded; raises risk");
   });
 
+  it("says the dataset spec's label, in the reason's language, and the column's name in a bundle without labels", () => {
+    const labelled = structuredClone(bundle);
+    if (!labelled.explanations.available) throw new Error("fixture has no contributions");
+    for (const f of labelled.explanations.features) {
+      if (f.name === "contract_type") Object.assign(f, { label: "Contract type", labels: { en: "Contract type", ja: "契約形態" } });
+      if (f.name === "tenure_months") Object.assign(f, { label: "Tenure (months)" });
+    }
+    const en = new ReasonWriter(labelled, "en");
+    const ja = new ReasonWriter(labelled, "ja");
+    const names = en.features.map((f) => f.name);
+    const contract = names.indexOf("contract_type");
+    const tenure = names.indexOf("tenure_months");
+    expect(en.text(contract, "month-to-month", true)).toMatch(/^Contract type: month-to-month — /);
+    expect(ja.text(contract, "month-to-month", true)).toMatch(/^契約形態: month-to-month — /);
+    // One label for every language when the spec gave just one.
+    expect(ja.text(tenure, null, false)).toMatch(/^Tenure \(months\): 未記録/);
+    expect(en.labelOf(tenure)).toBe("Tenure (months)");
+    // A bundle from before labels: the column's name, as before.
+    expect(new ReasonWriter(bundle, "ja").labelOf(contract)).toBe("contract_type");
+  });
+
   it("gives the same sentence through the run-wide codes as built directly, for any value", () => {
     const writer = new ReasonWriter(bundle);
     const fresh = new ReasonWriter(bundle);

@@ -159,6 +159,23 @@ def test_reason_texts_use_the_reference_profile(trained: dict[str, Any]) -> None
     assert japanese == "contract_type: 未記録 — 未記録。リスクを最も高めています"
 
 
+def test_the_dataset_spec_labels_reach_the_bundle_and_the_reasons_in_each_language(trained: dict[str, Any]) -> None:
+    document, _, _ = _explained(trained)
+    by_name = {f["name"]: f for f in document["explanations"]["features"]}
+    assert by_name["num_support_tickets"]["label"] == "Support tickets"
+    assert by_name["num_support_tickets"]["labels"] == {"en": "Support tickets", "ja": "問い合わせ件数"}
+    assert by_name["monthly_charges"]["label"] == "Monthly charges"
+    assert "labels" not in by_name["monthly_charges"] and "label" not in by_name["contract_type"]
+    names = list(by_name)
+    tickets, charges = names.index("num_support_tickets"), names.index("monthly_charges")
+    assert ReasonWriter.of(document, "en").text(tickets, 3.0, True).startswith("Support tickets: 3 — ")
+    assert ReasonWriter.of(document, "ja").text(tickets, 3.0, True).startswith("問い合わせ件数: 3 — ")
+    assert ReasonWriter.of(document, "ja").text(charges, None, True).startswith("Monthly charges: 未記録")
+    # A bundle from before labels says the column's name.
+    del by_name["num_support_tickets"]["label"], by_name["num_support_tickets"]["labels"]
+    assert ReasonWriter.of(document, "ja").text(tickets, 3.0, True).startswith("num_support_tickets: 3 — ")
+
+
 def test_percentile_of_interpolates_and_takes_the_middle_of_ties() -> None:
     grid = [float(v) for v in range(101)]
     assert percentile_of(grid, 50.0) == pytest.approx(0.5)
