@@ -49,3 +49,24 @@ export async function customerReasons(store: Store, customerId: string): Promise
   const reasons = decodeReasons(row.reasons, `customer ${customerId} in run ${row.run_id}`) ?? [];
   return { runId: row.run_id, modelVersion: row.model_version, probability: Number(row.probability), reasons };
 }
+
+/** Ids per query: under both databases' bound-parameter limits. */
+const IDS_PER_QUERY = 1000;
+
+/**
+ * The stored reasons of some customers of one run (campaign plans: the members' reasons go into their messages
+ * and choose their offers). A customer scored without reasons maps to null; one the run did not score is absent.
+ */
+export async function runReasons(store: Store, runId: string, customerIds: readonly string[]): Promise<Map<string, StoredReason[] | null>> {
+  const out = new Map<string, StoredReason[] | null>();
+  for (let i = 0; i < customerIds.length; i += IDS_PER_QUERY) {
+    const rows = await store.db
+      .selectFrom("scores")
+      .select(["customer_id", "reasons"])
+      .where("run_id", "=", runId)
+      .where("customer_id", "in", customerIds.slice(i, i + IDS_PER_QUERY))
+      .execute();
+    for (const r of rows) out.set(r.customer_id, decodeReasons(r.reasons, `customer ${r.customer_id} in run ${runId}`));
+  }
+  return out;
+}
