@@ -13,6 +13,7 @@ import { campaignMembers } from "../../src/store/campaigns.js";
 import { openStore, type Store } from "../../src/store/db.js";
 import { upsertOutcomes } from "../../src/store/outcomes.js";
 import type { StoredReason } from "../../src/store/read/customer-reasons.js";
+import { runCli } from "../helpers/cli.js";
 import { storeTargets } from "../helpers/stores.js";
 import { BANDS, seedRun } from "./seed.js";
 
@@ -245,6 +246,25 @@ describe.each(storeTargets)("campaigns with an offer playbook on $name", (target
     // A campaign planned without a playbook has no break-down (and its params are as before: no playbook key).
     await planCampaign(store as Store, { ...request(undefined), name: "plain" });
     expect((await campaignReport(store as Store, "plain", 0.02)).byOffer).toBeUndefined();
+  });
+
+  it("names the playbooks the config defines when --playbook names another (exit 2), and a bad rule when the config loads", async () => {
+    const url = await target.fresh();
+    store = await openStore(url);
+    await seedRun(store, { n: 10, asOf: "2026-09-01" });
+    const home = mkdtempSync(join(tmpdir(), "churnops-playbook-cli-"));
+    const config = join(home, "churnops.toml");
+    writeFileSync(config, '[[campaigns.playbooks.retention.rules]]\nfeature = "tenure"\noffer = "X"\nmessage = "{reason}"\n');
+    const env = { CHURNOPS_DB_URL: url, CHURNOPS_HOME: home, CHURNOPS_CONFIG: config };
+    const unknown = await runCli(["campaign", "plan", "--name", "p", "--threshold", "0", "--playbook", "winback"], env);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain("--playbook winback: no [campaigns.playbooks.winback] in the config (it defines retention)");
+    writeFileSync(config, '[[campaigns.playbooks.retention.rules]]\nfeature = "tenure"\noffer = "X"\nmessage = "{why}"\n');
+    const bad = await runCli(["campaign", "plan", "--name", "p", "--threshold", "0", "--playbook", "retention"], env);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain("campaigns.playbooks.retention.rules.0.message: unknown placeholder {why}");
+    expect(bad.stderr).not.toMatch(/\n\s+at /);
+    expect(await campaignMembers(store, "p")).toHaveLength(0);
   });
 
   it("refuses a playbook the run's model cannot match, and a run scored without reasons, before recording anything", async () => {
