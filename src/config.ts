@@ -3,6 +3,7 @@ import { dirname, isAbsolute, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parse as parseToml } from "smol-toml";
 import { z } from "zod";
+import { playbookSchema } from "./campaigns/playbook-schema.js";
 import { ChurnopsError } from "./errors.js";
 
 /** The repository root: two levels above this file both in src/ (tsx) and in dist/ (compiled). */
@@ -55,6 +56,8 @@ const campaignsSchema = z
     /** Smallest absolute churn reduction worth detecting; sizes the "sample needed" advice of a report. */
     min_effect: z.number().gt(0).lt(1).default(0.02),
     delivery: deliverySchema,
+    /** Offer playbooks by name (`campaign plan --playbook NAME`): reason rules to offers (src/campaigns/playbook.ts). */
+    playbooks: z.record(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, "a playbook name: letters, digits, '.', '_' and '-'"), playbookSchema).default({}),
   })
   .prefault({});
 

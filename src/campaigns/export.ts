@@ -17,7 +17,29 @@ export const EXPORT_COLUMNS = [
   "model_version",
   "run_id",
   "planned_at",
+  "offer_reason",
+  "offer_reason_text",
+  "message",
 ] as const;
+
+interface Payload extends Record<string, unknown> {
+  offer_reason?: { feature?: unknown; text?: unknown } | null;
+  reasons?: { feature?: unknown; text?: unknown }[] | null;
+}
+
+/** A CSV line's cell for a column: the payload's field, or, for the offer's reason, its feature and sentence. */
+function cellOf(payload: Payload, column: (typeof EXPORT_COLUMNS)[number]): unknown {
+  if (column === "offer_reason") return payload.offer_reason?.feature ?? null;
+  if (column === "offer_reason_text") return payload.offer_reason?.text ?? null;
+  return payload[column];
+}
+
+/** The CSV header: the fixed columns, then reason_1..N and reason_1..N_text for the most reasons a message has. */
+export function exportHeader(reasons: number): string[] {
+  const header: string[] = [...EXPORT_COLUMNS];
+  for (let k = 1; k <= reasons; k++) header.push(`reason_${k}`, `reason_${k}_text`);
+  return header;
+}
 
 export function fileTarget(path: string): string {
   return `file:${resolve(path)}`;
@@ -27,10 +49,24 @@ export function targetPath(target: string): string {
   return target.slice("file:".length);
 }
 
-function formatLine(row: MessageRow, csv: boolean): string {
-  const payload = JSON.parse(row.payload) as Record<string, unknown>;
+function formatLine(row: MessageRow, csv: boolean, reasons: number): string {
   if (!csv) return `${row.payload}\n`;
-  return `${EXPORT_COLUMNS.map((c) => csvCell(payload[c])).join(",")}\n`;
+  const payload = JSON.parse(row.payload) as Payload;
+  const cells = EXPORT_COLUMNS.map((c) => csvCell(cellOf(payload, c)));
+  for (let k = 0; k < reasons; k++) {
+    const reason = payload.reasons?.[k];
+    cells.push(csvCell(reason?.feature ?? null), csvCell(reason?.text ?? null));
+  }
+  return `${cells.join(",")}\n`;
+}
+
+/** The most reasons any message of the file carries (campaign plans copy them from the scores, score --reasons N). */
+async function mostReasons(store: Store, campaign: string, target: string): Promise<number> {
+  let most = 0;
+  for await (const page of fileMessages(store, campaign, target)) {
+    for (const row of page) most = Math.max(most, (JSON.parse(row.payload) as Payload).reasons?.length ?? 0);
+  }
+  return most;
 }
 
 /**
@@ -47,9 +83,11 @@ export async function writeTargetFile(store: Store, campaign: string, target: st
   const fd = openSync(tmp, "w");
   let lines = 0;
   try {
-    if (csv) writeSync(fd, `${EXPORT_COLUMNS.join(",")}\n`);
+    // A CSV has a column pair per reason rank: one pass to count them (exports are a campaign's size, not a run's).
+    const reasons = csv ? await mostReasons(store, campaign, target) : 0;
+    if (csv) writeSync(fd, `${exportHeader(reasons).join(",")}\n`);
     for await (const page of fileMessages(store, campaign, target)) {
-      writeSync(fd, page.map((row) => formatLine(row, csv)).join(""));
+      writeSync(fd, page.map((row) => formatLine(row, csv, reasons)).join(""));
       lines += page.length;
     }
     fsyncSync(fd);

@@ -7,7 +7,9 @@ import type { Band } from "../model/bundle.js";
 import { type CampaignMemberRow, type CampaignRow, getCampaign, insertPlan, type NewMessage, scoredCustomers, treatedAfter } from "../store/campaigns.js";
 import type { Store } from "../store/db.js";
 import { churnedBy, optedOut } from "../store/outcomes.js";
+import { runReasons } from "../store/read/customer-reasons.js";
 import { requireScores, resolveRun, type ScoreRun } from "../store/runs.js";
+import { checkPlaybook, memberOffers, type PlanPlaybook } from "./playbook.js";
 import { seedFromText } from "./random.js";
 import { type Candidate, describeRule, type RiskRule, type Selection, type SelectionCounts, selectMembers, type ValueModel } from "./select.js";
 
@@ -32,6 +34,8 @@ export interface PlanRequest {
   values?: ValueSource | undefined;
   /** The risk bands (with cut-offs) of the model that scored the run: a band rule must name one of them. */
   modelBands: (run: ScoreRun) => Promise<readonly Band[]>;
+  /** An offer playbook: each member's offer from the reasons stored with their score (docs/campaigns.md). */
+  playbook?: PlanPlaybook | undefined;
   now?: Date | undefined;
 }
 
@@ -68,6 +72,13 @@ export async function planCampaign(store: Store, request: PlanRequest): Promise<
 
   const notes: string[] = [];
   const selection = await select(store, run, request, seed, notes);
+  // The members' stored reasons (score --reasons N) travel in their messages and choose their playbook offers.
+  const reasons = await runReasons(
+    store,
+    run.run_id,
+    selection.members.map((m) => m.customerId),
+  );
+  const offers = memberOffers(request.playbook, run, selection.members, reasons, request.offer ?? null);
   const plannedAt = (request.now ?? new Date()).toISOString();
   const campaign: CampaignRow = {
     name: request.name,
@@ -100,16 +111,19 @@ export async function planCampaign(store: Store, request: PlanRequest): Promise<
     value: m.value,
     expected_value: m.expectedValue,
     planned_at: plannedAt,
+    offer: offers?.get(m.customerId)?.offer ?? null,
+    offer_reason: offers?.get(m.customerId)?.reason?.feature ?? null,
   }));
   const messages: NewMessage[] = selection.members
     .filter((m) => m.arm === "treatment")
     .map((m) => {
       const key = idempotencyKey(request.name, m.customerId);
+      const choice = offers?.get(m.customerId);
       const payload = {
         idempotency_key: key,
         campaign: request.name,
         customer_id: m.customerId,
-        offer: request.offer ?? null,
+        offer: choice === undefined ? (request.offer ?? null) : choice.offer,
         probability: m.probability,
         band: m.band,
         rank: m.rank,
@@ -117,6 +131,10 @@ export async function planCampaign(store: Store, request: PlanRequest): Promise<
         model_version: m.modelVersion,
         run_id: run.run_id,
         planned_at: plannedAt,
+        // Why this offer (the reason that matched a playbook rule) and the filled-in message; null without a playbook.
+        offer_reason: choice?.reason === null || choice === undefined ? null : { ...choice.reason, rule: choice.rule },
+        message: choice?.message ?? null,
+        reasons: reasons.get(m.customerId) ?? null,
       };
       return { campaign: request.name, customer_id: m.customerId, idempotency_key: key, payload: JSON.stringify(payload), created_at: plannedAt };
     });
@@ -133,6 +151,7 @@ async function plannableBands(run: ScoreRun, request: PlanRequest): Promise<read
   requireScores(run);
   if (run.status !== "complete") throw new ChurnopsError("conflict", `score run ${run.run_id} is ${run.status}; plan on a complete run`, { field: "run" });
   const bands = await request.modelBands(run);
+  if (request.playbook !== undefined) await checkPlaybook(request.playbook, run);
   const rule = request.rule;
   if (rule.kind === "band" && !bands.some((b) => b.name === rule.band))
     throw new ChurnopsError(
@@ -186,6 +205,8 @@ function planParams(request: PlanRequest, run: ScoreRun, seed: number): Record<s
     cooldown_days: request.cooldownDays,
     seed,
     offer: request.offer ?? null,
+    // Only with a playbook: the params of campaigns planned without one stay as they were recorded.
+    ...(request.playbook === undefined ? {} : { playbook: { name: request.playbook.name, ...request.playbook.rules } }),
     values:
       request.values === undefined
         ? null

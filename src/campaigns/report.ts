@@ -1,6 +1,7 @@
 import { requireCampaign } from "../store/campaigns.js";
 import type { Store } from "../store/db.js";
 import { type ArmOutcome, armOutcomes } from "../store/outcomes.js";
+import { type OfferEffect, offerBreakdown } from "./offer-report.js";
 import { fisherExact, newcombeInterval, riskRatioInterval, sampleSizeTwoProportions, twoProportionZTest } from "./stats.js";
 
 export interface ArmSummary {
@@ -36,6 +37,8 @@ export interface EffectReport {
   message: string;
   /** Customers with outcomes needed per arm to detect `effect` (α 0.05 two-sided, power 0.8). */
   sampleNeeded: { control: number; treatment: number; effect: number } | null;
+  /** Per playbook offer (campaigns planned with --playbook; absent otherwise): churn per arm and the reduction. */
+  byOffer?: OfferEffect[] | undefined;
 }
 
 export interface EffectInput {
@@ -143,5 +146,6 @@ export async function campaignReport(store: Store, name: string, minEffect: numb
     minEffect,
     offerCost: campaign.offer_cost,
   });
-  return { campaign: name, asOf: campaign.as_of, modelVersion: campaign.model_version, ...analysis };
+  const byOffer = await offerBreakdown(store, campaign, minEffect);
+  return { campaign: name, asOf: campaign.as_of, modelVersion: campaign.model_version, ...analysis, ...(byOffer === null ? {} : { byOffer }) };
 }

@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { importOptOuts, type OptOutSummary, optOutIds } from "../campaigns/ingest.js";
 import { type PlanResult, planCampaign } from "../campaigns/plan.js";
+import { configuredPlaybook } from "../campaigns/playbook.js";
 import { campaignReport, type EffectReport } from "../campaigns/report.js";
 import { type RiskRule, riskRule } from "../campaigns/select.js";
 import { chooseAdapter, type SendSummary, sendCampaign } from "../campaigns/send.js";
@@ -30,6 +31,7 @@ interface PlanFlags {
   offerCost?: string;
   offerSuccess?: string;
   offer?: string;
+  playbook?: string;
   seed?: string;
   json?: boolean;
 }
@@ -146,6 +148,18 @@ export function formatReport(r: EffectReport): string {
   if (r.revenueRetained !== null) lines.push(`  revenue     ${money(r.revenueRetained.estimate)} retained${interval(r.revenueRetained.ci95, money)}`);
   if (r.offerCostTotal !== null) lines.push(`  offer cost  ${money(r.offerCostTotal)}`);
   lines.push(`Verdict: ${r.message}`);
+  if (r.byOffer !== undefined) {
+    lines.push("By offer (playbook; churn treated vs control, reduction with 95% CI):");
+    for (const o of r.byOffer) {
+      const reduction =
+        o.absoluteReduction === null
+          ? "no outcomes yet"
+          : `${pct(o.absoluteReduction)}${interval(o.absoluteReductionCi95, pct)}, p = ${o.pValue?.toPrecision(3)}`;
+      lines.push(
+        `  ${(o.offer ?? "(no offer)").padEnd(14)} ${o.treatment.members}+${o.control.members} members: ${pct(o.treatment.churnRate)} vs ${pct(o.control.churnRate)}; ${reduction}`,
+      );
+    }
+  }
   return lines.join("\n");
 }
 
@@ -170,6 +184,7 @@ export function registerCampaign(program: Command, ctx: () => CommandContext): v
     .option("--offer-cost <k>", "cost of one offer (with --value-column)", "0")
     .option("--offer-success <r>", "share of would-be churners an offer keeps (with --value-column)")
     .option("--offer <text>", "offer code or text passed to the CRM with every message")
+    .option("--playbook <name>", "choose each member's offer by their top reasons ([campaigns.playbooks.NAME]; the run needs score --reasons)")
     .option("--seed <n>", "seed of the control group (default: from the name)")
     .option("--json", "print JSON")
     .action(async (flags: PlanFlags) => {
@@ -191,6 +206,7 @@ export function registerCampaign(program: Command, ctx: () => CommandContext): v
         cooldownDays: flags.cooldownDays === undefined ? defaults.cooldown_days : parseIntFlag(flags.cooldownDays, "--cooldown-days", 0, 3650),
         seed: flags.seed === undefined ? undefined : parseIntFlag(flags.seed, "--seed", 0, 4_294_967_295),
         offer: flags.offer,
+        playbook: flags.playbook === undefined ? undefined : configuredPlaybook(c.config, flags.playbook),
         values:
           flags.valueColumn === undefined
             ? undefined

@@ -59,6 +59,8 @@ const explainedFeature = z
     percentiles: z.array(z.number()).optional(),
     /** A human label from the dataset spec (`label:`), used by reason texts instead of the column name. */
     label: z.string().optional(),
+    /** Labels per language (`labels: {Contract: {en: …, ja: …}}` in the spec); `label` is the English one. */
+    labels: z.record(z.string(), z.string()).optional(),
     /** A derived ratio's inputs: numerator / (denominator + offset), 0 where that denominator is 0. */
     ratio: z.object({ numerator: z.string(), denominator: z.string(), offset: z.number() }).optional(),
   })

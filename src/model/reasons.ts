@@ -133,7 +133,8 @@ export class ReasonWriter {
     this.features = e.features;
     this.baseline = e.baseline;
     this.missingToken = bundle.schema.missing_token;
-    this.labels = e.features.map((f) => f.label ?? f.name);
+    // The dataset spec's label in this language, else its one label, else the column's name (docs/bundle.md).
+    this.labels = e.features.map((f) => f.labels?.[language] ?? f.label ?? f.name);
     this.shares = e.features.map((f) => {
       const profile = bundle.reference.features[f.name];
       return f.kind === "categorical" && profile?.kind === "categorical" ? new Map(Object.entries(profile.freqs)) : null;

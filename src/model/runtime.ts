@@ -1,9 +1,14 @@
 import * as ort from "onnxruntime-node";
 import { ChurnopsError } from "../errors.js";
+import { type BatchReasons, BatchReasonWriter } from "./batch-reasons.js";
 import { type BundleJson, bandOf, type RegisteredDigest, readBundle } from "./bundle.js";
 import { batchFromRows, type FeatureBatch } from "./features.js";
 import { type Explained, graphSpecOf, runExplained, runGraph, sessionOptions } from "./graph.js";
+import type { Language } from "./reasons.js";
 import { InferenceWorker } from "./worker-client.js";
+
+/** Distinguishes one batch run's reasons from another's in a shared inference worker. */
+let runs = 0;
 
 /** Largest difference from a golden probability (or contribution) a consumer accepts (docs/bundle.md). */
 export const GOLDEN_TOLERANCE = 1e-6;
@@ -64,7 +69,8 @@ export class ChurnModel {
     }
     const golden = await checkGolden(session, files.json, dir);
     // The worker's session is built from the very bytes whose sha256 and golden vectors were just checked.
-    const start = () => InferenceWorker.start(files.onnx, graphSpecOf(files.json), options.intraOpThreads);
+    const start = () =>
+      InferenceWorker.start(files.onnx, graphSpecOf(files.json), options.intraOpThreads, files.json.explanations.available ? files.json : null);
     const worker = options.inferenceWorker === true ? await start() : null;
     return new ChurnModel(dir, files.json, session, golden, worker, options.inferenceWorker === "on-demand" ? start : null);
   }
@@ -98,6 +104,25 @@ export class ChurnModel {
       throw new ChurnopsError("bundle_invalid", `model ${this.name} v${this.version} has no contributions: ${this.explanationsUnavailable}`);
     }
     return this.worker === null ? runExplained(this.session, graphSpecOf(this.bundle), batch) : this.worker.explain(batch);
+  }
+
+  /**
+   * A batch run's reasons: `reasons(batch)` scores the batch and gives each row's top-n reasons, with sentence
+   * codes numbered across the run's batches. Built where the contributions are (the inference worker, when
+   * the model has one), so only the reasons come back (only if `explains`).
+   */
+  reasonRun(n: number, language: Language, json: boolean): (batch: FeatureBatch) => Promise<{ probabilities: Float32Array; reasons: BatchReasons }> {
+    if (!this.explains) {
+      throw new ChurnopsError("bundle_invalid", `model ${this.name} v${this.version} has no contributions: ${this.explanationsUnavailable}`);
+    }
+    const run = ++runs;
+    let local: BatchReasonWriter | null = null;
+    return async (batch) => {
+      if (this.worker !== null) return this.worker.reasons(batch, { n, language, json, run });
+      local ??= new BatchReasonWriter(this.bundle, language);
+      const explained = await runExplained(this.session, graphSpecOf(this.bundle), batch);
+      return { probabilities: explained.probabilities, reasons: local.reasons(batch, explained.contributions, n, json) };
+    };
   }
 
   band(probability: number): string {

@@ -5,9 +5,10 @@ import { identityText, inputIdentity } from "../data/input-identity.js";
 import { type CustomerSource, openSource, type RawChunk, type SourceSpec } from "../data/source.js";
 import { type ChunkValidation, describeViolations, RowValidator, unstorableId } from "../data/validate.js";
 import { ChurnopsError } from "../errors.js";
+import type { BatchReasons } from "../model/batch-reasons.js";
 import type { Band } from "../model/bundle.js";
-import type { FeatureBatch, FeatureColumn, FeatureValue } from "../model/features.js";
-import { featureValueOf, type Language, ReasonWriter } from "../model/reasons.js";
+import type { FeatureBatch } from "../model/features.js";
+import type { Language } from "../model/reasons.js";
 import type { ChurnModel } from "../model/runtime.js";
 import { BatchProfiler, binScores, type RunProfile } from "../monitoring/drift.js";
 import type { Store } from "../store/db.js";
@@ -96,7 +97,7 @@ export async function scoreBatch(options: BatchOptions): Promise<BatchSummary> {
     throw new ChurnopsError("bad_input", "nothing to write to: give --out FILE or use the store", { field: "out" });
   // Refuse a bad output path before any work, not after scoring a whole table.
   if (options.out !== undefined) checkOutput(options.out);
-  const reasons = reasonWriterFor(options);
+  const reasons = reasonRunFor(options, store !== null);
   /** Reason columns in an --out file: reason_1..N and their texts. */
   const reasonColumns = reasons === null ? 0 : (options.reasons ?? 0);
   const source = await openSource(options.source);
@@ -196,16 +197,7 @@ export async function scoreBatch(options: BatchOptions): Promise<BatchSummary> {
         const result = assemble(options, id, idColumn, job, duplicates, firstSeen, await job.probabilities);
         if (job.categoryCodes !== null)
           result.scores.features = { width: storedFeatures.length, codes: keptFeatures(job.categoryCodes, storedFeatures.length, job.keptRows) };
-        if (reasons !== null)
-          addReasons(
-            result.scores,
-            reasons,
-            job.checked.batch,
-            job.keptRows,
-            await (job.contributions as Promise<Float64Array>),
-            options.reasons ?? 0,
-            store !== null,
-          );
+        if (reasons !== null) keepReasons(result.scores, await (job.reasons as Promise<BatchReasons>), job.keptRows, model.bundle);
         if (options.badRows === "fail" && result.quarantine.length > 0) {
           const first = result.quarantine[0] as QuarantineRow;
           throw new ChurnopsError(
@@ -241,7 +233,7 @@ export async function scoreBatch(options: BatchOptions): Promise<BatchSummary> {
           const checked = validator.checkChunk(chunk.columns, chunk.size, { textNumbers: source.textNumbers });
           // Encoded before inference takes the batch's arrays.
           const categoryCodes = store === null ? null : encodeFeatures(storedFeatures, model.bundle.schema.missing_token, checked.batch);
-          const job: InFlight = { chunk, checked, categoryCodes, ...scoreChunk(model, checked.batch, reasons !== null) };
+          const job: InFlight = { chunk, checked, categoryCodes, ...scoreChunk(model, checked.batch, reasons) };
           const previous = inflight;
           inflight = job;
           if (previous !== null) await finish(previous);
@@ -393,30 +385,25 @@ interface InFlight {
   chunk: RawChunk<ColumnValues>;
   checked: ChunkValidation;
   probabilities: Promise<Float32Array>;
-  /** Row-major contributions of the chunk's valid rows, when scoring with reasons. */
-  contributions: Promise<Float64Array> | null;
+  /** The top reasons of the chunk's valid rows, when scoring with reasons. */
+  reasons: Promise<BatchReasons> | null;
   /** The batch's categorical inputs as stored codes (src/store/score-features.ts), when there is a store. */
   categoryCodes: Uint8Array | null;
   /** Filled by assemble: for each score row, its row in `checked.batch` (some valid rows are still quarantined). */
   keptRows: number[];
 }
 
-function scoreChunk(model: ChurnModel, batch: FeatureBatch, explain: boolean): Pick<InFlight, "probabilities" | "contributions" | "keptRows"> {
-  if (!explain) return { probabilities: model.predict(batch), contributions: null, keptRows: [] };
-  // The worker takes the batch's buffers (moved, not copied); the reasons read the customers' values afterwards,
-  // so the worker gets copies (a memcpy per column and chunk).
-  const explained = model.explain(copyOfBatch(batch));
-  return { probabilities: explained.then((e) => e.probabilities), contributions: explained.then((e) => e.contributions), keptRows: [] };
+type ReasonRun = ReturnType<ChurnModel["reasonRun"]>;
+
+function scoreChunk(model: ChurnModel, batch: FeatureBatch, reasons: ReasonRun | null): Pick<InFlight, "probabilities" | "reasons" | "keptRows"> {
+  if (reasons === null) return { probabilities: model.predict(batch), reasons: null, keptRows: [] };
+  // The reasons are built with the contributions (in the inference worker): only codes (and JSON) come back.
+  const scored = reasons(batch);
+  return { probabilities: scored.then((s) => s.probabilities), reasons: scored.then((s) => s.reasons), keptRows: [] };
 }
 
-function copyOfBatch(batch: FeatureBatch): FeatureBatch {
-  const columns = new Map<string, FeatureColumn>();
-  for (const [name, c] of batch.columns) columns.set(name, c instanceof Float32Array ? c.slice() : Array.isArray(c) ? c : { ...c, codes: c.codes.slice() });
-  return { size: batch.size, columns };
-}
-
-/** The reason writer a run with --reasons uses; a bundle without contributions is refused before any row is read. */
-function reasonWriterFor(options: BatchOptions): ReasonWriter | null {
+/** The reason run of a batch with --reasons; a bundle without contributions is refused before any row is read. */
+function reasonRunFor(options: BatchOptions, json: boolean): ReasonRun | null {
   const n = options.reasons ?? 0;
   if (n <= 0) return null;
   const { model } = options;
@@ -427,66 +414,32 @@ function reasonWriterFor(options: BatchOptions): ReasonWriter | null {
       { field: "reasons" },
     );
   }
-  return new ReasonWriter(model.bundle, options.language ?? "en");
-}
-
-/** A feature's value in row `k` of a graph-input batch, as the customer gave it (null when missing). */
-function batchValue(batch: FeatureBatch, name: string, k: number, missingToken: string): FeatureValue {
-  const column = batch.columns.get(name);
-  if (column === undefined) return null;
-  if (column instanceof Float32Array) {
-    const v = column[k] as number;
-    return Number.isNaN(v) ? null : v;
-  }
-  const text = Array.isArray(column) ? (column[k] as string) : (column.dictionary[column.codes[k] as number] as string);
-  return text === missingToken ? null : text;
+  return model.reasonRun(n, options.language ?? "en", json);
 }
 
 /**
- * Each score row's top-N reasons: codes for the file (sentences numbered by the writer, see CodedReasons) and,
- * for the store, JSON per row.
+ * The reasons of the rows that became scores (some valid rows are still quarantined: duplicate or empty ids):
+ * codes for the file (sentences numbered by the run, see CodedReasons) and, for the store, the JSON per row.
  */
-function addReasons(
-  scores: ScoreColumns,
-  writer: ReasonWriter,
-  batch: FeatureBatch,
-  keptRows: readonly number[],
-  contributions: Float64Array,
-  n: number,
-  json: boolean,
-): void {
-  const rows = scores.customerIds.length;
-  const features = writer.features;
-  const width = features.length;
-  const missing = writer.missingToken;
-  const textBase = writer.codes.length;
-  const featureCodes = new Uint8Array(rows * n);
-  const textCodes = new Uint32Array(rows * n);
-  const stored = json ? new Array<string | null>(rows) : undefined;
-  const values: Record<string, FeatureValue> = {};
-  for (let r = 0; r < rows; r++) {
-    const k = keptRows[r] as number;
-    const top = writer.topIndexes(contributions, k * width, n);
-    const list: unknown[] | null = stored === undefined ? null : [];
-    for (let rank = 0; rank < top.length; rank++) {
-      const j = top[rank] as number;
-      const feature = features[j] as (typeof features)[number];
-      let value: FeatureValue;
-      if (feature.ratio === undefined) value = batchValue(batch, feature.name, k, missing);
-      else {
-        values[feature.ratio.numerator] = batchValue(batch, feature.ratio.numerator, k, missing);
-        values[feature.ratio.denominator] = batchValue(batch, feature.ratio.denominator, k, missing);
-        value = featureValueOf(feature, values);
-      }
-      const code = writer.textCode(j, value, rank === 0);
-      featureCodes[r * n + rank] = j + 1;
-      textCodes[r * n + rank] = code + 1;
-      list?.push({ feature: feature.name, label: writer.labelOf(j), value, contribution: contributions[k * width + j], text: writer.codes[code] });
+function keepReasons(scores: ScoreColumns, reasons: BatchReasons, keptRows: readonly number[], bundle: ChurnModel["bundle"]): void {
+  const { n } = reasons;
+  const rows = keptRows.length;
+  // keptRows rises through the batch's rows: as many as the batch has means every one, in order (the usual case).
+  const every = rows * n === reasons.featureCodes.length;
+  let { featureCodes, textCodes } = reasons;
+  if (!every) {
+    featureCodes = new Uint8Array(rows * n);
+    textCodes = new Uint32Array(rows * n);
+    for (let r = 0; r < rows; r++) {
+      const k = keptRows[r] as number;
+      featureCodes.set(reasons.featureCodes.subarray(k * n, k * n + n), r * n);
+      textCodes.set(reasons.textCodes.subarray(k * n, k * n + n), r * n);
     }
-    if (stored !== undefined) stored[r] = JSON.stringify(list);
   }
-  scores.reasons = stored;
-  scores.reasonCodes = { n, features: features.map((f) => f.name), featureCodes, textCodes, textBase, newTexts: writer.codes.slice(textBase) };
+  const json = reasons.json;
+  scores.reasons = json === null ? undefined : every ? json : keptRows.map((k) => json[k] as string);
+  const features = bundle.explanations.available ? bundle.explanations.features.map((f) => f.name) : [];
+  scores.reasonCodes = { n, features, featureCodes, textCodes, textBase: reasons.textBase, newTexts: reasons.newTexts };
 }
 
 /** Turn one scored chunk into score rows and quarantine rows (ids checked, duplicates caught). */

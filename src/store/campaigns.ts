@@ -1,10 +1,11 @@
+import type { Selectable } from "kysely";
 import { ChurnopsError } from "../errors.js";
 import type { Store } from "./db.js";
 import { scoresOfRun } from "./runs.js";
 import type { CampaignMembersTable, CampaignMessagesTable, CampaignsTable } from "./schema.js";
 
 export type CampaignRow = CampaignsTable;
-export type CampaignMemberRow = CampaignMembersTable;
+export type CampaignMemberRow = Selectable<CampaignMembersTable>;
 
 /** Rows per INSERT: under both SQLite's and PostgreSQL's bound-parameter limits for these widths. */
 const INSERT_ROWS = 500;

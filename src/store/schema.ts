@@ -132,6 +132,10 @@ export interface CampaignMembersTable {
   value: number | null;
   expected_value: number | null;
   planned_at: string;
+  /** The playbook's offer for this member, treated or control (migration 025); null without a playbook. */
+  offer: ColumnType<string | null, string | null | undefined, string | null>;
+  /** The reason feature whose rule chose the offer; null when no rule matched (or no playbook). */
+  offer_reason: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 /** The outbox: one row per treated member; `state` moves pending → sending → delivered | dead. */

@@ -3,6 +3,7 @@ import { cpSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { BatchReasonWriter } from "../../src/model/batch-reasons.js";
 import { type BundleJson, readBundle } from "../../src/model/bundle.js";
 import { batchFromRows, type FeatureValue } from "../../src/model/features.js";
 import { percentileOf, ReasonWriter } from "../../src/model/reasons.js";
@@ -21,7 +22,13 @@ function copyBundle(edit: (json: Record<string, unknown> & { golden: { contribut
 }
 
 /** 10,000 customers the model never saw, and Python onnxruntime's probabilities and contributions for them. */
-function pythonScored(): { rows: Record<string, FeatureValue>[]; probabilities: number[]; contributions: number[][] } {
+let scoredOnce: ReturnType<typeof pythonScoredNow> | undefined;
+function pythonScored(): ReturnType<typeof pythonScoredNow> {
+  scoredOnce ??= pythonScoredNow();
+  return scoredOnce;
+}
+
+function pythonScoredNow(): { rows: Record<string, FeatureValue>[]; probabilities: number[]; contributions: number[][] } {
   const script = `
 import json, sys
 import numpy as np
@@ -78,6 +85,53 @@ describe("contributions in the TypeScript runtime", () => {
     expect(python.rows.length).toBe(10_000);
     expect(worstIdentity).toBeLessThanOrEqual(IDENTITY_TOLERANCE);
     expect(worstParity).toBeLessThanOrEqual(1e-6);
+  });
+
+  it("changes a feature's contribution only when that feature's value changes (invariance)", async () => {
+    const rows = pythonScored().rows.slice(0, 300);
+    const base = await model.explain(batchFromRows(model.bundle, rows));
+    const width = base.width;
+    const e = model.bundle.explanations;
+    if (!e.available) throw new Error("fixture has no contributions");
+    for (const [j, feature] of e.features.entries()) {
+      if (feature.kind === "derived") continue;
+      // Each row takes the next row's value of this one feature; every other contribution must stay put.
+      const moved = rows.map((r, i) => ({ ...r, [feature.name]: rows[(i + 1) % rows.length]?.[feature.name] ?? null }));
+      const got = await model.explain(batchFromRows(model.bundle, moved));
+      for (let i = 0; i < rows.length; i++) {
+        for (let k = 0; k < width; k++) {
+          const derivedFromIt =
+            e.features[k]?.ratio !== undefined && [e.features[k]?.ratio?.numerator, e.features[k]?.ratio?.denominator].includes(feature.name);
+          if (k === j || derivedFromIt) continue;
+          expect(got.contributions[i * width + k], `row ${i}: ${e.features[k]?.name} after changing ${feature.name}`).toBe(base.contributions[i * width + k]);
+        }
+      }
+    }
+  });
+
+  it("builds a batch's reason codes and stored JSON exactly as each row's explanation says", async () => {
+    const rows = pythonScored().rows.slice(0, 3000);
+    const batch = batchFromRows(model.bundle, rows);
+    const explained = await model.explain(batch);
+    const batchWriter = new BatchReasonWriter(model.bundle, "ja");
+    const reasons = batchWriter.reasons(batch, explained.contributions, 3, true);
+    const one = new ReasonWriter(model.bundle, "ja");
+    for (let i = 0; i < rows.length; i++) {
+      // Values as fed to the graph: numbers in float32 (docs/bundle.md, "Reasons").
+      const fed = Object.fromEntries(Object.entries(rows[i] as Record<string, FeatureValue>).map(([k, v]) => [k, typeof v === "number" ? Math.fround(v) : v]));
+      const e = one.explain(explained.contributions, i, fed, 3);
+      // The format stored in scores.reasons since migration 016: {feature, label, value, contribution, text}.
+      const expected = e.reasons.map((r) => ({ feature: r.feature, label: r.label, value: r.value, contribution: r.contribution, text: r.text }));
+      expect(reasons.json?.[i]).toBe(JSON.stringify(expected));
+      for (let rank = 0; rank < 3; rank++) {
+        const r = e.reasons[rank];
+        const f = reasons.featureCodes[i * 3 + rank] as number;
+        const t = reasons.textCodes[i * 3 + rank] as number;
+        expect(f === 0 ? null : one.features[f - 1]?.name).toBe(r?.feature ?? null);
+        expect(t === 0 ? null : batchWriter.writer.codes[t - 1]).toBe(r?.text ?? null);
+      }
+    }
+    expect(reasons.newTexts).toEqual(batchWriter.writer.codes);
   });
 
   it("refuses a bundle whose golden contribution was changed by 2e-6", async () => {
@@ -147,6 +201,27 @@ describe("reason texts", () => {
     const low = en.features[tenure]?.percentiles?.[3] as number;
     expect(en.text(tenure, low, false)).toMatch(/^tenure_months: \S+ — lower than 9\d% of customers; raises risk$/);
     expect(en.text(tenure, null, false)).toBe("tenure_months: not recorded — not recorded; raises risk");
+  });
+
+  it("says the dataset spec's label, in the reason's language, and the column's name in a bundle without labels", () => {
+    const labelled = structuredClone(bundle);
+    if (!labelled.explanations.available) throw new Error("fixture has no contributions");
+    for (const f of labelled.explanations.features) {
+      if (f.name === "contract_type") Object.assign(f, { label: "Contract type", labels: { en: "Contract type", ja: "契約形態" } });
+      if (f.name === "tenure_months") Object.assign(f, { label: "Tenure (months)" });
+    }
+    const en = new ReasonWriter(labelled, "en");
+    const ja = new ReasonWriter(labelled, "ja");
+    const names = en.features.map((f) => f.name);
+    const contract = names.indexOf("contract_type");
+    const tenure = names.indexOf("tenure_months");
+    expect(en.text(contract, "month-to-month", true)).toMatch(/^Contract type: month-to-month — /);
+    expect(ja.text(contract, "month-to-month", true)).toMatch(/^契約形態: month-to-month — /);
+    // One label for every language when the spec gave just one.
+    expect(ja.text(tenure, null, false)).toMatch(/^Tenure \(months\): 未記録/);
+    expect(en.labelOf(tenure)).toBe("Tenure (months)");
+    // A bundle from before labels: the column's name, as before.
+    expect(new ReasonWriter(bundle, "ja").labelOf(contract)).toBe("contract_type");
   });
 
   it("gives the same sentence through the run-wide codes as built directly, for any value", () => {

@@ -210,4 +210,72 @@ describe.each(storeTargets)("store migrations on $name", (target) => {
       await store.close();
     }
   });
+
+  it("025 (playbook offers) keeps every campaign member, with no offer, and takes members with one", async () => {
+    const url = await target.fresh();
+    const old = await storeUpTo(url, "019_run_replaces");
+    const id = "daily-2026-11-01-churn-v3";
+    await old
+      .insertInto("score_runs")
+      .values({ ...run(id, "2026-11-01"), replaces: null, pruned_at: null })
+      .execute();
+    const campaign = {
+      name: "nov",
+      run_id: id,
+      as_of: "2026-11-01",
+      model_name: "churn",
+      model_version: "3",
+      rule: "{}",
+      ranking: "risk" as const,
+      params: "{}",
+      seed: 1,
+      budget: null,
+      control_share: 0.5,
+      cooldown_days: 0,
+      offer: "X",
+      offer_cost: null,
+      counts: "{}",
+      treated: 1,
+      control: 1,
+      planned_at: "2026-11-01T07:00:00.000Z",
+    };
+    await old.insertInto("campaigns").values(campaign).execute();
+    const member = (customer: string, arm: "treatment" | "control") => ({
+      campaign: "nov",
+      customer_id: customer,
+      arm,
+      rank: arm === "treatment" ? 1 : 2,
+      probability: 0.7,
+      band: "high",
+      model_version: "3",
+      value: null,
+      expected_value: null,
+      planned_at: "2026-11-01T07:00:00.000Z",
+    });
+    // Inserted without offer columns: they do not exist yet.
+    await (old as unknown as Kysely<Record<string, Record<string, unknown>>>)
+      .insertInto("campaign_members")
+      .values([member("a", "treatment"), member("b", "control")])
+      .execute();
+    await old.destroy();
+
+    const store = await openStore(url);
+    try {
+      const members = await store.db.selectFrom("campaign_members").selectAll().orderBy("customer_id").execute();
+      expect(members.map((m) => ({ ...m, rank: Number(m.rank), probability: Number(m.probability) }))).toEqual([
+        { ...member("a", "treatment"), offer: null, offer_reason: null },
+        { ...member("b", "control"), offer: null, offer_reason: null },
+      ]);
+      await store.db
+        .insertInto("campaign_members")
+        .values({ ...member("c", "control"), offer: "ANNUAL20", offer_reason: "Contract" })
+        .execute();
+      expect(await store.db.selectFrom("campaign_members").select(["offer", "offer_reason"]).where("customer_id", "=", "c").executeTakeFirst()).toEqual({
+        offer: "ANNUAL20",
+        offer_reason: "Contract",
+      });
+    } finally {
+      await store.close();
+    }
+  });
 });

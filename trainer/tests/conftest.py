@@ -62,5 +62,10 @@ def trained(session_home: Path, synth_csv: Path) -> dict[str, Any]:
     """One model trained, exported and registered through the library (default local MLflow store)."""
     from churnops_trainer.train import TrainConfig, train
 
-    spec = SYNTH_SPEC.model_copy(update={"monotone": {"num_support_tickets": 1}})
+    # Labels (bundle.json explanations.features[].label/labels) on two features no text assertion names.
+    labels = {
+        "num_support_tickets": {"en": "Support tickets", "ja": "問い合わせ件数"},
+        "monthly_charges": "Monthly charges",
+    }
+    spec = SYNTH_SPEC.model_copy(update={"monotone": {"num_support_tickets": 1}, "labels": labels})
     return train(TrainConfig(data=str(synth_csv), spec=spec, model_name="fixture"))

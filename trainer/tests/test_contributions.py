@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -157,6 +158,50 @@ def test_reason_texts_use_the_reference_profile(trained: dict[str, Any]) -> None
     assert "lower than" in writer.text(tenure, low, False)
     japanese = ReasonWriter.of(document, "ja").text(contract, None, True)
     assert japanese == "contract_type: 未記録 — 未記録。リスクを最も高めています"
+
+
+def test_the_dataset_spec_labels_reach_the_bundle_and_the_reasons_in_each_language(trained: dict[str, Any]) -> None:
+    document, _, _ = _explained(trained)
+    by_name = {f["name"]: f for f in document["explanations"]["features"]}
+    assert by_name["num_support_tickets"]["label"] == "Support tickets"
+    assert by_name["num_support_tickets"]["labels"] == {"en": "Support tickets", "ja": "問い合わせ件数"}
+    assert by_name["monthly_charges"]["label"] == "Monthly charges"
+    assert "labels" not in by_name["monthly_charges"] and "label" not in by_name["contract_type"]
+    names = list(by_name)
+    tickets, charges = names.index("num_support_tickets"), names.index("monthly_charges")
+    assert ReasonWriter.of(document, "en").text(tickets, 3.0, True).startswith("Support tickets: 3 — ")
+    assert ReasonWriter.of(document, "ja").text(tickets, 3.0, True).startswith("問い合わせ件数: 3 — ")
+    assert ReasonWriter.of(document, "ja").text(charges, None, True).startswith("Monthly charges: 未記録")
+    # A bundle from before labels says the column's name.
+    del by_name["num_support_tickets"]["label"], by_name["num_support_tickets"]["labels"]
+    assert ReasonWriter.of(document, "ja").text(tickets, 3.0, True).startswith("num_support_tickets: 3 — ")
+
+
+def test_the_report_shows_raw_features_and_which_way_their_values_move_the_risk(trained: dict[str, Any]) -> None:
+    report = Path(trained["report_path"])
+    page = report.read_text(encoding="utf-8")
+    assert (report.parent / "importance.png").is_file() and (report.parent / "direction.png").is_file()
+    assert "num__" not in page and "cat__" not in page  # no pipeline names
+    assert "<th>Support tickets</th>" in page  # the spec's label
+    assert "<th>contract_type</th>" in page  # a raw categorical feature, its one-hot group counted once
+
+
+def test_the_reports_direction_per_category_has_the_sign_of_the_bundles_contributions(
+    trained: dict[str, Any], many_rows: pd.DataFrame
+) -> None:
+    page = Path(trained["report_path"]).read_text(encoding="utf-8")
+    row = re.search(r"<tr><th>contract_type</th>.*?</tr>", page)
+    assert row is not None
+    reported = {m[1]: float(m[2]) for m in re.finditer(r">([^<>:]+): ([+-][0-9.]+)</span>", row[0])}
+    assert len(reported) >= 2
+    document, features, session = _explained(trained)
+    _, contributions = onnx_explained(session, to_model_frame(many_rows, features), features)
+    column = [f["name"] for f in document["explanations"]["features"]].index("contract_type")
+    for category, mean in reported.items():
+        rows = (many_rows["contract_type"] == category).to_numpy()
+        bundle_mean = float(contributions[rows, column].mean())
+        if abs(bundle_mean) > 0.05:
+            assert np.sign(mean) == np.sign(bundle_mean), (category, mean, bundle_mean)
 
 
 def test_percentile_of_interpolates_and_takes_the_middle_of_ties() -> None:

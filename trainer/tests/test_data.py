@@ -191,3 +191,12 @@ def test_fingerprint_depends_on_content_only(tmp_path: Path) -> None:
     changed = frame.copy()
     changed.loc[0, "plan"] = "other"
     assert fingerprint(changed) != fingerprint(frame)
+
+
+def test_labels_are_kept_per_feature_and_a_label_of_an_unknown_column_is_refused() -> None:
+    prepared = prepare(_table(), _spec(labels={"plan": {"en": "Plan", "ja": "プラン"}, "tenure": "Tenure"}))
+    assert prepared.labels == {"plan": {"en": "Plan", "ja": "プラン"}, "tenure": {"": "Tenure"}}
+    with pytest.raises(DataError, match=r"dataset spec labels: 'plna' is neither a column of the table nor a derived"):
+        prepare(_table(), _spec(labels={"plna": "Plan"}))
+    with pytest.raises(ValueError, match=r"labels\.plan"):
+        _spec(labels={"plan": {"fr": "Forfait"}})

@@ -171,7 +171,7 @@ def test_the_run_logged_bundle_report_and_native_pipeline(trained: dict[str, Any
     assert len(run.data.tags["data_fingerprint"]) == 64 and "git_commit" in run.data.tags
     assert run.data.metrics["test_roc_auc"] == pytest.approx(trained["metrics"]["test"]["roc_auc"])
     report = Path(trained["report_path"])
-    assert report.is_file() and (report.parent / "roc.png").is_file() and (report.parent / "shap.png").is_file()
+    assert report.is_file() and (report.parent / "roc.png").is_file() and (report.parent / "importance.png").is_file()
 
 
 def test_bands_hold_their_top_shares_of_scores() -> None:

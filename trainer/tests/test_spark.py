@@ -242,6 +242,8 @@ def tampered_copy(bundle: Path, target: Path, how: str) -> Path:
     document = json.loads((target / "bundle.json").read_text())
     if how == "golden":
         document["golden"]["probabilities"][0] += 1e-3
+    elif how == "contribution":
+        document["golden"]["contributions"][0][0] += 2e-6
     else:
         model = target / "model.onnx"
         model.write_bytes(model.read_bytes() + b"\0")
@@ -249,11 +251,16 @@ def tampered_copy(bundle: Path, target: Path, how: str) -> Path:
     return target
 
 
+@pytest.mark.parametrize(
+    ("how", "message"),
+    [("golden", "golden vectors differ by more than 1e-06"), ("contribution", "golden contribution of")],
+)
 def test_a_tampered_bundle_is_refused_on_the_executors(
-    spark: Any, bundle: Path, features: list[str], synth_frame: pd.DataFrame, tmp_path: Path
+    spark: Any, bundle: Path, features: list[str], synth_frame: pd.DataFrame, tmp_path: Path, how: str, message: str
 ) -> None:
-    """The driver's check is skipped here on purpose: the executors must refuse the copy they were sent."""
-    tampered = tampered_copy(bundle, tmp_path / "tampered", "golden")
+    """The driver's check is skipped here on purpose: the executors must refuse the copy they were sent (a golden
+    probability off by 1e-3, or one golden contribution off by 2e-6: beyond the 1e-6 every consumer allows)."""
+    tampered = tampered_copy(bundle, tmp_path / "tampered", how)
     document = S.load_bundle(tampered)
     data = write_parquet(customers(synth_frame, features, 100), tmp_path / "c.parquet", {})
     config = S.SparkScoreConfig(bundle=tampered, data=str(data), as_of=AS_OF, out="x.parquet")
@@ -264,7 +271,7 @@ def test_a_tampered_bundle_is_refused_on_the_executors(
         S.score_dataframe(spark, frame, document, shipped, plan, "r", "t").scores.count()
     refused = S.refused_on_executor(caught.value)
     assert refused is not None, str(caught.value)[-2000:]
-    assert "golden vectors differ by more than 1e-06" in str(refused)
+    assert message in str(refused)
     assert "refused on an executor" in str(refused)
 
 

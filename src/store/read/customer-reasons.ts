@@ -53,29 +53,33 @@ export async function customerReasons(store: Store, customerId: string): Promise
   return { runId: row.run_id, modelVersion: row.model_version, probability: Number(row.probability), reasons };
 }
 
+/** Ids per query: under both databases' bound-parameter limits. */
+const IDS_PER_QUERY = 1000;
+
 /**
- * The stored reasons of some customers of one run, by id (absent: scored without reasons). The risk list and its
- * export read a page of ids from the list's covering index, then their reasons by primary key: the reasons are
- * not in that index, so reading them for the whole list would turn an index-only scan into a lookup per row.
+ * The stored reasons of some customers of one run, by primary key (campaign plans: the members' reasons go into
+ * their messages and choose their offers; the risk list and its export: a page of ids read from the list's
+ * covering index, which does not hold the reasons). A customer scored without reasons maps to null; one the run
+ * did not score is absent.
  */
-export async function reasonsOf(store: Store, runId: string, customerIds: readonly string[]): Promise<Map<string, StoredReason[]>> {
-  const out = new Map<string, StoredReason[]>();
-  // SQLite binds at most 32,766 parameters a statement; pages are smaller, but a caller may pass more.
-  for (let start = 0; start < customerIds.length; start += 10_000) {
-    const ids = customerIds.slice(start, start + 10_000);
-    if (ids.length === 0) break;
+export async function runReasons(store: Store, runId: string, customerIds: readonly string[]): Promise<Map<string, StoredReason[] | null>> {
+  const out = new Map<string, StoredReason[] | null>();
+  for (let i = 0; i < customerIds.length; i += IDS_PER_QUERY) {
     const rows = await store.db
       .selectFrom("scores")
       .select(["customer_id", "reasons"])
       .where("run_id", "=", runId)
       .where(scoresOfRun(runId))
-      .where("customer_id", "in", ids)
-      .where("reasons", "is not", null)
+      .where("customer_id", "in", customerIds.slice(i, i + IDS_PER_QUERY))
       .execute();
-    for (const r of rows) {
-      const reasons = decodeReasons(r.reasons, `customer ${r.customer_id} in run ${runId}`);
-      if (reasons !== null) out.set(r.customer_id, reasons);
-    }
+    for (const r of rows) out.set(r.customer_id, decodeReasons(r.reasons, `customer ${r.customer_id} in run ${runId}`));
   }
+  return out;
+}
+
+/** The same, keeping only the customers whose score has reasons. */
+export async function reasonsOf(store: Store, runId: string, customerIds: readonly string[]): Promise<Map<string, StoredReason[]>> {
+  const out = new Map<string, StoredReason[]>();
+  for (const [id, reasons] of await runReasons(store, runId, customerIds)) if (reasons !== null) out.set(id, reasons);
   return out;
 }

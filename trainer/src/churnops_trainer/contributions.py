@@ -199,3 +199,17 @@ def replace_head(
     del graph.output[:]
     graph.output.extend(outputs)
     return additive, baseline
+
+
+def add_labels(explanations: dict[str, Any], labels: dict[str, dict[str, str]]) -> None:
+    """The dataset spec's labels on bundle.json's explanation features: `label` (English, or the one label given
+    for every language) and `labels` (per language, when the spec gave languages); reasons read them."""
+    for feature in explanations.get("features", []):
+        texts = labels.get(feature["name"])
+        if not texts:
+            continue
+        if "" in texts:
+            feature["label"] = texts[""]
+            continue
+        feature["label"] = texts.get("en") or next(iter(texts.values()))
+        feature["labels"] = dict(sorted(texts.items()))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -51,6 +51,11 @@ class DerivedRatio(BaseModel):
     offset: float = 0.0
 
 
+#: A label a person reads in a reason ("Contract type"): one for every language, or one per language.
+Label = Annotated[str, Field(min_length=1, max_length=80)]
+LabelTexts = Label | dict[Literal["en", "ja"], Label]
+
+
 class DatasetSpec(BaseModel):
     """What a customer table means: the id, the target, what to leave out and how to read the rest."""
 
@@ -62,6 +67,8 @@ class DatasetSpec(BaseModel):
     bounds: dict[str, BoundsSpec] = Field(default_factory=dict)
     derived: list[DerivedRatio] = Field(default_factory=list)
     monotone: dict[str, Literal[-1, 0, 1]] = Field(default_factory=dict)
+    #: Human labels for reason texts, per column or derived feature (bundle.json explanations.features[].label).
+    labels: dict[str, LabelTexts] = Field(default_factory=dict)
     missing_token: str = DEFAULT_MISSING_TOKEN
     min_rows: int = Field(default=100, ge=20)
 
@@ -192,6 +199,8 @@ class PreparedData:
     n_rows: int
     positives: int
     categories: dict[str, list[str]] = field(default_factory=dict)
+    #: Feature → {language or "": label} from the spec's `labels:` ("" = every language), features only.
+    labels: dict[str, dict[str, str]] = field(default_factory=dict)
     #: Row → duplicate group: rows equal in every feature and the label share a group (see duplicate_groups).
     groups: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
@@ -298,6 +307,7 @@ def prepare(frame: pd.DataFrame, spec: DatasetSpec) -> PreparedData:
         monotone={k: int(v) for k, v in spec.monotone.items() if v},
         missing_token=spec.missing_token,
     )
+    labels = _labels(spec, columns, typed, ratios)
     numeric_info = {n: _numeric_info(n, typed[n], spec) for n in numeric}
     categories = {n: sorted({str(v) for v in typed[n] if v is not None}) for n in categorical}
     table = pd.DataFrame(typed)
@@ -322,8 +332,26 @@ def prepare(frame: pd.DataFrame, spec: DatasetSpec) -> PreparedData:
         n_rows=len(y),
         positives=int(y.sum()),
         categories=categories,
+        labels=labels,
         groups=groups,
     )
+
+
+def _labels(
+    spec: DatasetSpec, columns: list[str], features: dict[str, pd.Series], ratios: tuple[RatioSpec, ...]
+) -> dict[str, dict[str, str]]:
+    """The spec's labels of the features trained on; a label of a name the table does not have is a typo."""
+    derived = {r.name for r in ratios}
+    out: dict[str, dict[str, str]] = {}
+    for name, label in spec.labels.items():
+        if name not in columns and name not in derived:
+            known = ", ".join([*columns, *sorted(derived)][:20])
+            raise DataError(
+                f"dataset spec labels: {name!r} is neither a column of the table nor a derived feature ({known})"
+            )
+        if name in features or name in derived:
+            out[name] = {"": label} if isinstance(label, str) else dict(label)
+    return out
 
 
 def duplicate_groups(frame: pd.DataFrame, y: np.ndarray) -> np.ndarray:

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import html
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import precision_recall_curve, roc_curve
 
+from churnops_trainer.contributions import explained_features
+from churnops_trainer.features import to_model_frame
 from churnops_trainer.redact import redact_url
 
 if TYPE_CHECKING:
@@ -34,6 +38,110 @@ METRIC_KEYS = (
 )
 
 
+#: Features in the importance chart, and in the direction panels and table.
+TOP_FEATURES = 15
+DIRECTION_FEATURES = 6
+#: Value ranges per numeric feature (test-split quantiles) and categories per categorical one in the direction view.
+VALUE_BINS = 5
+MAX_CATEGORIES_SHOWN = 8
+
+
+@dataclass(frozen=True)
+class Direction:
+    """One raw feature's effect on the test split: how much it moves the log-odds, and which way, per value range."""
+
+    name: str
+    label: str
+    #: Mean |contribution| (log-odds of the calibrated probability) over the test rows.
+    importance: float
+    #: (value range or category, rows, mean contribution), in value order (categories by their mean).
+    groups: list[tuple[str, int, float]]
+
+
+def raw_contributions(outcome: TrainOutcome) -> tuple[list[str], np.ndarray, dict[str, np.ndarray]]:
+    """Per test row, each raw feature's contribution to the calibrated log-odds, and the features' values.
+
+    LightGBM's TreeSHAP values per transformed column (one-hot columns, imputed numbers) are summed per raw
+    feature — a categorical column's one-hot group is one feature, a derived ratio its own — and scaled by the
+    Platt slope, the scale of the bundle's contributions (docs/bundle.md). For an additive model (stumps) these are
+    exact, as in the bundle (there centred on the training split's mean, here on the trees' training cover).
+    """
+    from churnops_trainer.contributions import column_groups
+
+    features = outcome.features
+    pre = outcome.pipeline.named_steps["pre"]
+    calibrated = outcome.pipeline.named_steps["clf"].calibrated_classifiers_[0]
+    slope = -float(calibrated.calibrators[0].a_)
+    frame = to_model_frame(outcome.split.test, features)
+    parts = calibrated.estimator.booster_.predict(pre.transform(frame), pred_contrib=True)[:, :-1]
+    explained = explained_features(features)
+    raw = np.zeros((len(frame), len(explained)))
+    for column, group in enumerate(column_groups(pre, features)):
+        raw[:, group] += parts[:, column]
+    values: dict[str, np.ndarray] = {n: frame[n].to_numpy() for n in features.raw_columns}
+    if features.ratios:
+        ratio = pre.named_transformers_["ratio"].transform(frame[list(features.ratio_inputs)])
+        values.update({r.name: np.asarray(ratio)[:, k] for k, r in enumerate(features.ratios)})
+    return [f.name for f in explained], raw * slope, values
+
+
+def _label(outcome: TrainOutcome, name: str) -> str:
+    """The dataset spec's label (English, or its one label), else the column's name."""
+    texts = outcome.prepared.labels.get(name) or {}
+    return texts.get("") or texts.get("en") or name
+
+
+def _short(x: float) -> str:
+    return f"{x:.4g}"
+
+
+def directions(outcome: TrainOutcome) -> list[Direction]:
+    """Every raw feature, most important first, with its mean contribution per value range or category."""
+    names, contributions, values = raw_contributions(outcome)
+    categorical = set(outcome.features.categorical)
+    out: list[Direction] = []
+    for j, name in enumerate(names):
+        c = contributions[:, j]
+        v = values[name]
+        groups: list[tuple[str, int, float]] = []
+        if name in categorical:
+            frame = pd.DataFrame({"v": pd.Series(v, dtype=object).fillna("(missing)").astype(str), "c": c})
+            stats = frame.groupby("v")["c"].agg(["size", "mean"]).sort_values("size", ascending=False)
+            top = stats.head(MAX_CATEGORIES_SHOWN).sort_values("mean")
+            groups = [(str(k), int(r["size"]), float(r["mean"])) for k, r in top.iterrows()]
+        else:
+            numbers = np.asarray(v, dtype=np.float64)
+            present = ~np.isnan(numbers)
+            if present.any():
+                edges = np.unique(np.quantile(numbers[present], np.linspace(0, 1, VALUE_BINS + 1)))
+                if len(edges) == 1:
+                    edges = np.array([edges[0], edges[0]])
+                bins = np.clip(np.searchsorted(edges, numbers[present], side="right") - 1, 0, len(edges) - 2)
+                for b in range(len(edges) - 1):
+                    chosen = bins == b
+                    if chosen.any():
+                        closing = "]" if b == len(edges) - 2 else ")"
+                        span = f"[{_short(edges[b])}, {_short(edges[b + 1])}{closing}"
+                        groups.append((span, int(chosen.sum()), float(c[present][chosen].mean())))
+            if (~present).any():
+                groups.append(("(missing)", int((~present).sum()), float(c[~present].mean())))
+        out.append(Direction(name, _label(outcome, name), float(np.abs(c).mean()), groups))
+    return sorted(out, key=lambda d: d.importance, reverse=True)
+
+
+def _direction_table(found: list[Direction]) -> str:
+    rows = []
+    for d in found[:DIRECTION_FEATURES]:
+        cells = "; ".join(
+            f'<span style="color:{"#b5443a" if m > 0 else "#2f6db5"}">{html.escape(g)}: {m:+.3f}</span> ({n})'
+            for g, n, m in d.groups
+        )
+        label = html.escape(d.label)
+        rows.append(f"<tr><th>{label}</th><td>{d.importance:.3f}</td><td style='text-align:left'>{cells}</td></tr>")
+    head = "<tr><th>feature</th><th>mean |contribution|</th><th>mean contribution per value range (rows)</th></tr>"
+    return f"<table>{head}{''.join(rows)}</table>"
+
+
 def _pyplot() -> Any:
     import matplotlib
 
@@ -50,7 +158,7 @@ def _save(fig: Any, path: Path) -> str:
     return path.name
 
 
-def _plots(directory: Path, outcome: TrainOutcome) -> dict[str, str]:
+def _plots(directory: Path, outcome: TrainOutcome, found: list[Direction]) -> dict[str, str]:
     plt = _pyplot()
     y = outcome.split.y_test
     scores = {"model": outcome.test_scores, **outcome.baseline_scores}
@@ -122,12 +230,28 @@ def _plots(directory: Path, outcome: TrainOutcome) -> dict[str, str]:
     ax.set_title(f"Confusion at threshold {threshold:.3f}")
     files["confusion"] = _save(fig, directory / "confusion.png")
 
-    top = sorted(outcome.shap_importance.items(), key=lambda kv: kv[1], reverse=True)[:15]
+    top = found[:TOP_FEATURES]
     fig, ax = plt.subplots(figsize=(6, 4.5))
-    ax.barh([k for k, _ in reversed(top)], [v for _, v in reversed(top)], color="#4a7ab5")
-    ax.set(xlabel="mean |SHAP value| (log-odds, test rows)", title="Feature importance (SHAP)")
+    ax.barh([d.label for d in reversed(top)], [d.importance for d in reversed(top)], color="#4a7ab5")
+    ax.set(xlabel="mean |contribution| (log-odds, test rows)", title="Feature importance (raw features)")
     ax.tick_params(axis="y", labelsize=7)
-    files["shap"] = _save(fig, directory / "shap.png")
+    files["importance"] = _save(fig, directory / "importance.png")
+
+    shown = [d for d in found[:DIRECTION_FEATURES] if d.groups]
+    if shown:
+        columns = min(3, len(shown))
+        grid_rows = (len(shown) + columns - 1) // columns
+        fig, axes = plt.subplots(grid_rows, columns, figsize=(4 * columns, 2.8 * grid_rows), squeeze=False)
+        for ax, d in zip(axes.flat, shown, strict=False):
+            means = [m for _, _, m in d.groups]
+            ax.barh([g for g, _, _ in d.groups], means, color=["#b5443a" if m > 0 else "#2f6db5" for m in means])
+            ax.axvline(0, color="grey", lw=0.8)
+            ax.set_title(d.label, fontsize=9)
+            ax.tick_params(labelsize=7)
+        for ax in list(axes.flat)[len(shown) :]:
+            ax.axis("off")
+        fig.suptitle("Direction: mean contribution per value range (red raises risk, blue lowers it)", fontsize=9)
+        files["direction"] = _save(fig, directory / "direction.png")
 
     fig, ax = plt.subplots(figsize=(7, 3.8))
     keys = ("roc_auc", "pr_auc", "accuracy", "precision", "recall", "f1")
@@ -156,7 +280,8 @@ def _table(rows: dict[str, dict[str, Any]], keys: tuple[str, ...]) -> str:
 def write_report(directory: Path, outcome: TrainOutcome, config: TrainConfig, run_id: str) -> Path:
     """Write the plots and report.html into `directory`; returns the HTML path."""
     directory.mkdir(parents=True, exist_ok=True)
-    files = _plots(directory, outcome)
+    found = directions(outcome)
+    files = _plots(directory, outcome, found)
     prepared = outcome.prepared
     rows = {
         CANDIDATE_LABELS["model"]: outcome.metrics["test"],
@@ -200,6 +325,10 @@ flagged at the operating threshold is in a band above the lowest.</p><ul>{bands}
 {outcome.metrics["test"]["brier_uncalibrated"]:.4f}, after {outcome.metrics["test"]["brier"]:.4f}.</p>
 <h2>Notes</h2><ul>{notes}</ul>
 <h2>Candidates (cross-validation)</h2><ul>{candidates}</ul>
+<h2>What moves the risk (test split)</h2><p>Each raw feature's contribution to the log-odds of the
+calibrated probability (a categorical column's one-hot group counted once), as in the bundle's reasons: its mean
+size, and its mean per value range (test-split quantiles) or category. Positive raises the risk.</p>
+{_direction_table(found)}
 <h2>Excluded columns</h2><ul>{excluded or "<li>none</li>"}</ul>
 <h2>Plots</h2>{images}
 </body></html>

@@ -414,7 +414,10 @@ class ReasonWriter:
         return cls(features, shares, language)
 
     def label(self, j: int) -> str:
-        return str(self.features[j].get("label") or self.features[j]["name"])
+        """The spec's label in this language, else its one label, else the feature's name (as reasons.ts)."""
+        feature = self.features[j]
+        own = (feature.get("labels") or {}).get(self.language)
+        return str(own or feature.get("label") or feature["name"])
 
     def text(self, j: int, value: float | str | None, first: bool) -> str:
         words = _PHRASES[self.language]

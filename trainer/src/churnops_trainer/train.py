@@ -22,6 +22,7 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict, train_te
 from sklearn.pipeline import Pipeline
 
 from churnops_trainer import evaluate as ev
+from churnops_trainer.contributions import add_labels
 from churnops_trainer.data import DatasetSpec, PreparedData, leaky_columns, prepare, read_table
 from churnops_trainer.errors import DataError
 from churnops_trainer.export import (
@@ -506,6 +507,7 @@ def build_bundle_parts(outcome: TrainOutcome, config: TrainConfig, timings: dict
             _, contributions = onnx_explained(session, golden_frame, features)
             golden_block["contributions"] = contributions.tolist()
             _add_percentiles(explanations, outcome, background)
+            add_labels(explanations, prepared.labels)
     log.info("export check passed", extra=check)
     schema = {
         "id_column": prepared.id_column,
