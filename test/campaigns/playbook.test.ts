@@ -13,6 +13,7 @@ import { campaignMembers } from "../../src/store/campaigns.js";
 import { openStore, type Store } from "../../src/store/db.js";
 import { upsertOutcomes } from "../../src/store/outcomes.js";
 import type { StoredReason } from "../../src/store/read/customer-reasons.js";
+import { scoresOfRun } from "../../src/store/runs.js";
 import { runCli } from "../helpers/cli.js";
 import { storeTargets } from "../helpers/stores.js";
 import { BANDS, seedRun } from "./seed.js";
@@ -130,10 +131,11 @@ describe.each(storeTargets)("campaigns with an offer playbook on $name", (target
     for (const [i, c] of run.customers.entries()) {
       const list = kinds[i % kinds.length] as StoredReason[];
       reasonsOf.set(c.id, list);
+      // The scores view takes inserts and deletes, not updates: the stored row is in score_rows (docs/store.md).
       await store.db
-        .updateTable("scores")
+        .updateTable("score_rows")
         .set({ reasons: JSON.stringify(list) })
-        .where("run_id", "=", run.runId)
+        .where(scoresOfRun(run.runId))
         .where("customer_id", "=", c.id)
         .execute();
     }
@@ -285,7 +287,7 @@ describe.each(storeTargets)("campaigns with an offer playbook on $name", (target
     await expect(planCampaign(store as Store, request(playbookOf(PLAYBOOK, { ...MODEL, features: null })))).rejects.toThrow(/has no contributions/);
     expect(await campaignMembers(store as Store, "by-reason")).toHaveLength(0);
 
-    await (store as Store).db.updateTable("scores").set({ reasons: null }).execute();
+    await (store as Store).db.updateTable("score_rows").set({ reasons: null }).execute();
     await expect(planCampaign(store as Store, request(playbookOf(PLAYBOOK)))).rejects.toThrow(/stored no reasons with its scores; score with --reasons N/);
     expect(await campaignMembers(store as Store, "by-reason")).toHaveLength(0);
   });
