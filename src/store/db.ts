@@ -37,9 +37,6 @@ export async function openStore(url: string): Promise<Store> {
     const { default: pg } = await import("pg");
     // PostgreSQL returns BIGINT as text by default; counts here fit in a double.
     pg.types.setTypeParser(20, (v) => Number(v));
-    // Scores' probabilities are float4 (migration 020): the float32 the model produced. PostgreSQL prints its
-    // shortest decimal; Math.fround makes it that float32 again, widened exactly, as SQLite holds it.
-    pg.types.setTypeParser(700, (v) => Math.fround(Number.parseFloat(v)));
     const pool = new pg.Pool({ connectionString: url, max: 8 });
     pgPool = pool;
     db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });

@@ -39,7 +39,7 @@ export interface RunProfilesTable {
 
 /**
  * The scores of every run, as readers see them: since migration 020 a VIEW over score_rows (compact: run key,
- * band code, float32 probability) joined to score_runs and score_bands. `model_name`/`model_version` are the
+ * band code) joined to score_runs and score_bands. `model_name`/`model_version` are the
  * run's, `scored_at` is the run's start. An INSERT or DELETE on it reaches score_rows through its triggers.
  */
 export interface ScoresTable {

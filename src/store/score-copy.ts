@@ -31,7 +31,7 @@ export async function writeChunkPostgres(store: Store, runId: string, chunk: Chu
       const codes = await bandCodes(client, c.bands);
       if (!staged.has(client))
         await client.query(
-          "CREATE TEMPORARY TABLE IF NOT EXISTS score_stage (customer_id text, probability real, band_code smallint, decision smallint, reasons text, features bytea) ON COMMIT DELETE ROWS",
+          "CREATE TEMPORARY TABLE IF NOT EXISTS score_stage (customer_id text, probability double precision, band_code smallint, decision smallint, reasons text, features bytea) ON COMMIT DELETE ROWS",
         );
       await pipeline(copyLines(chunk, codes), client.query(copyFrom("COPY pg_temp.score_stage FROM STDIN")));
       const res = await client.query(
