@@ -225,5 +225,5 @@ const ERROR_DESCRIPTIONS: Record<number, string> = {
   422: "a field cannot be scored (every violation is listed)",
   429: "rate limit of this key reached",
   500: "internal error",
-  503: "shutting down or no model",
+  503: "shutting down, no model, or the prediction log stayed full (retry later)",
 };
