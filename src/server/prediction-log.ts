@@ -32,11 +32,11 @@ export interface PredictionLogHooks {
 }
 
 /**
- * Rows per write: one transaction (SQLite) or one INSERT (PostgreSQL). Large, because each write is a round trip
- * to the writer thread and a commit; at 50,000 predictions a second, 500-row writes spent more on those than on
- * inserting and the buffer grew until it overflowed.
+ * Rows per write: one transaction (SQLite) or one INSERT (PostgreSQL), at most the insert's MAX_INSERT_ROWS. Each
+ * write is also one structured clone of its rows on the event loop (postMessage to the writer thread), so it stays
+ * a few hundred rows: a single prediction never waits behind a long copy.
  */
-const WRITE_ROWS = MAX_INSERT_ROWS;
+const WRITE_ROWS = Math.min(500, MAX_INSERT_ROWS);
 
 /** Failed writes of a batch in a row before it is split to find the rows the store refuses. */
 const ISOLATE_AFTER = 3;
