@@ -5,7 +5,9 @@
  *   (c) one 1,000-customer batch: latency
  *   (d) fairness (ours): sequential single requests alone, then again while another client (autocannon, its own
  *       process, one connection) loops 1,000-customer batches; p99 with the batch client within 2× of p99 without
- * Usage: node --import tsx benchmarks/api_latency.ts [--duration 10] [--skip-original] [--fairness-only]
+ *   (e) explanations (ours, issue #17): autocannon at 16 connections on /v1/predict?explain=false and on
+ *       /v1/predict (explanations with 4 reasons, the default), interleaved, twice each; p99 within 1 ms
+ * Usage: node --import tsx benchmarks/api_latency.ts [--duration 10] [--skip-original] [--fairness-only] [--explain-only]
  * Env: CHURNOPS_BENCH_BUNDLE=<dir> to use an existing bundle instead of training one.
  */
 import { mkdtempSync, rmSync } from "node:fs";
@@ -20,7 +22,8 @@ const flag = (name: string): string | undefined => {
 };
 const DURATION_S = Number(flag("--duration") ?? "10");
 const FAIRNESS_ONLY = args.includes("--fairness-only");
-const SKIP_ORIGINAL = args.includes("--skip-original") || FAIRNESS_ONLY;
+const EXPLAIN_ONLY = args.includes("--explain-only");
+const SKIP_ORIGINAL = args.includes("--skip-original") || FAIRNESS_ONLY || EXPLAIN_ONLY;
 
 interface Target {
   served: Served;
@@ -127,7 +130,40 @@ async function fairness(t: Target): Promise<Record<string, unknown>> {
   };
 }
 
+/** p99 at 16 connections without and with explanations, interleaved (drift in load hits both alike); worst run each. */
+async function explanations(t: Target): Promise<Record<string, unknown>> {
+  const body = t.single.body(1);
+  await autocannon(t.served, t.single.path, body, 16, 2);
+  const runs: { without: number[]; with_explanations: number[] } = { without: [], with_explanations: [] };
+  for (let round = 0; round < 2; round++) {
+    for (const [name, query] of [
+      ["without", "?explain=false"],
+      ["with_explanations", ""],
+    ] as const) {
+      const r = await autocannon(t.served, `${t.single.path}${query}`, body, 16, DURATION_S);
+      if (r.errors + r.timeouts + r.non2xx > 0) throw new Error(`${t.single.path}${query}: ${r.errors} errors, ${r.non2xx} non-2xx`);
+      runs[name].push(r.latency.p99);
+    }
+  }
+  const without = Math.max(...runs.without);
+  const withExplanations = Math.max(...runs.with_explanations);
+  const difference = Math.round((withExplanations - without) * 100) / 100;
+  return {
+    connections: 16,
+    duration_s: DURATION_S,
+    p99_ms_runs: runs,
+    p99_ms_without: without,
+    p99_ms_with_explanations: withExplanations,
+    difference_ms: difference,
+    goal: { value: difference, goal: "<= 1 ms", met: difference <= 1 },
+  };
+}
+
 async function measure(t: Target): Promise<Record<string, unknown>> {
+  if (EXPLAIN_ONLY) {
+    log(`${t.served.name}: p99 at 16 connections with and without explanations`);
+    return { explanations_16: await explanations(t) };
+  }
   if (FAIRNESS_ONLY) {
     log(`${t.served.name}: singles with and without a batch client`);
     return { fairness: await fairness(t) };
@@ -142,7 +178,10 @@ async function measure(t: Target): Promise<Record<string, unknown>> {
   const b = await batch(t);
   log(`${t.served.name}: singles with and without a batch client`);
   const fair = await fairness(t);
-  return { sequential: seq, autocannon_16: c16, autocannon_64: c64, batch_1000: b, fairness: fair };
+  if (t.served.name !== "churnops") return { sequential: seq, autocannon_16: c16, autocannon_64: c64, batch_1000: b, fairness: fair };
+  log(`${t.served.name}: p99 at 16 connections with and without explanations`);
+  const expl = await explanations(t);
+  return { sequential: seq, autocannon_16: c16, autocannon_64: c64, batch_1000: b, fairness: fair, explanations_16: expl };
 }
 
 const load1m = (): number => Math.round((loadavg()[0] ?? 0) * 100) / 100;
@@ -186,7 +225,8 @@ async function main(): Promise<void> {
   const ours = results.churnops as {
     autocannon_16?: { requests_per_s: number; p99_ms: number };
     batch_1000?: { p50_ms: number };
-    fairness: { goal: { value: number; goal: string; met: boolean } };
+    fairness?: { goal: { value: number; goal: string; met: boolean } };
+    explanations_16?: { goal: { value: number; goal: string; met: boolean } };
   };
   const original = results.original as { autocannon_16: { requests_per_s: number } } | undefined;
   const speedup =
@@ -206,7 +246,8 @@ async function main(): Promise<void> {
             p99_16_ms: { value: ours.autocannon_16.p99_ms, goal: "<= 5", met: ours.autocannon_16.p99_ms <= 5 },
             batch_1000_p50_ms: { value: ours.batch_1000.p50_ms, goal: "<= 25", met: ours.batch_1000.p50_ms <= 25 },
           }),
-      single_p99_with_batch_client_vs_without: ours.fairness.goal,
+      ...(ours.fairness === undefined ? {} : { single_p99_with_batch_client_vs_without: ours.fairness.goal }),
+      ...(ours.explanations_16 === undefined ? {} : { p99_16_with_explanations_minus_without_ms: ours.explanations_16.goal }),
     },
   };
   process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);

@@ -49,7 +49,7 @@ const result = await build({
     "inference-worker": join(DIST, "model", "inference-worker.js"),
     "score-writer": join(DIST, "store", "score-writer.js"),
     "file-sink-worker": join(DIST, "scoring", "file-sink-worker.js"),
-    "prediction-writer": join(DIST, "server", "prediction-writer.js"),
+    "prediction-writer": join(DIST, "store", "prediction-writer.js"),
   },
   outdir: DIST,
   bundle: true,

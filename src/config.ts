@@ -126,8 +126,10 @@ const serverSchema = z
         enabled: z.boolean().default(true),
         flush_ms: z.number().int().min(1).default(250),
         flush_rows: z.number().int().min(1).default(500),
-        /** Rows held while the store is unreachable; beyond this the oldest are dropped (and counted). */
+        /** Rows held (waiting or being written); beyond this, answers wait for the writer to make room (backpressure). */
         max_buffer: z.number().int().min(1).default(200_000),
+        /** How long an answer waits for room in a full log before the request is refused with 503. */
+        wait_ms: z.number().int().min(0).default(5_000),
       })
       .prefault({}),
     /** ONNX Runtime threads per model call; 1 suits many small concurrent requests, 0 lets ONNX Runtime choose. */

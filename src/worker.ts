@@ -50,17 +50,22 @@ export function answerCalls<Request, Result>(
   if (port === null) throw new Error(`${what} must run in a worker thread`);
   open().then(
     (handle) => {
-      port.on("message", async (request: Request & { id: number }) => {
-        let reply: CallReply<Result>;
-        let transfer: TransferListItem[] = [];
-        try {
-          const result = await handle(request);
-          reply = { id: request.id, result };
-          transfer = transferOf(result);
-        } catch (err) {
-          reply = { id: request.id, error: toWire(err) };
-        }
-        port.postMessage(reply, transfer);
+      // One request at a time, in arrival order, even when `handle` is asynchronous (a PostgreSQL pool would
+      // otherwise run two requests at once, and a closing request could overtake the writes before it).
+      let queue: Promise<void> = Promise.resolve();
+      port.on("message", (request: Request & { id: number }) => {
+        queue = queue.then(async () => {
+          let reply: CallReply<Result>;
+          let transfer: TransferListItem[] = [];
+          try {
+            const result = await handle(request);
+            reply = { id: request.id, result };
+            transfer = transferOf(result);
+          } catch (err) {
+            reply = { id: request.id, error: toWire(err) };
+          }
+          port.postMessage(reply, transfer);
+        });
       });
       port.postMessage({ ready: true } satisfies Handshake);
     },
@@ -77,6 +82,7 @@ export async function startCallWorker<Request extends object, Result>(
   name: string,
   workerData: unknown,
   what: string,
+  options: WorkerCallsOptions = {},
 ): Promise<WorkerCalls<Request, Result>> {
   const worker = moduleWorker(base, name, workerData);
   await new Promise<void>((resolve, reject) => {
@@ -88,41 +94,69 @@ export async function startCallWorker<Request extends object, Result>(
     };
     worker.on("message", onMessage);
     worker.once("error", reject);
+    worker.once("exit", (code) => reject(new Error(`${what} exited with code ${code} before it was ready`)));
   });
-  return new WorkerCalls(worker, what);
+  return new WorkerCalls(worker, what, options);
+}
+
+export interface WorkerCallsOptions {
+  /**
+   * An idle thread (no call waiting for its answer) does not hold the process open, as an unref'd timer does not;
+   * a call in flight does. For background writers whose owner flushes them on close anyway.
+   */
+  unrefWhenIdle?: boolean;
 }
 
 /** The caller's side of a request/reply worker: call() resolves with the request's result (or rejects with its error). */
 export class WorkerCalls<Request extends object, Result> {
   private nextId = 0;
   private readonly pending = new Map<number, { resolve: (result: Result) => void; reject: (e: Error) => void }>();
+  private exitedWith: Error | null = null;
 
   constructor(
     private readonly worker: Worker,
     what: string,
+    private readonly options: WorkerCallsOptions = {},
   ) {
+    if (options.unrefWhenIdle === true) worker.unref();
     worker.on("message", (reply: Handshake | CallReply<Result>) => {
       if (!("id" in reply)) return;
       const waiter = this.pending.get(reply.id);
       this.pending.delete(reply.id);
+      this.idle();
       if (reply.error === undefined) waiter?.resolve(reply.result);
       else waiter?.reject(fromWire(reply.error));
     });
     worker.on("error", (err) => this.failAll(err));
-    worker.on("exit", (code) => this.failAll(new Error(`${what} exited with code ${code}`)));
+    worker.on("exit", (code) => {
+      this.exitedWith = new Error(`${what} exited with code ${code}`);
+      this.failAll(this.exitedWith);
+    });
+  }
+
+  /** The thread has exited (crashed, or was closed): every later call fails. */
+  get exited(): boolean {
+    return this.exitedWith !== null;
   }
 
   call(request: Request, transfer: TransferListItem[] = []): Promise<Result> {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
+      if (this.exitedWith !== null) return reject(this.exitedWith);
+      if (this.pending.size === 0 && this.options.unrefWhenIdle === true) this.worker.ref();
       this.pending.set(id, { resolve, reject });
       this.worker.postMessage({ ...request, id }, transfer);
     });
   }
 
+  private idle(): void {
+    if (this.pending.size === 0 && this.options.unrefWhenIdle === true) this.worker.unref();
+  }
+
   private failAll(err: Error): void {
     for (const waiter of this.pending.values()) waiter.reject(err);
     this.pending.clear();
+    this.idle();
   }
 
   async close(): Promise<void> {

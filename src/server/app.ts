@@ -100,7 +100,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     deps.store !== null && config.prediction_log.enabled
       ? await PredictionLog.open(
           deps.store,
-          { flushMs: config.prediction_log.flush_ms, flushRows: config.prediction_log.flush_rows, maxBuffer: config.prediction_log.max_buffer },
+          {
+            flushMs: config.prediction_log.flush_ms,
+            flushRows: config.prediction_log.flush_rows,
+            maxBuffer: config.prediction_log.max_buffer,
+            waitMs: config.prediction_log.wait_ms,
+          },
           log,
           metrics.predictionLogHooks,
         )

@@ -15,6 +15,7 @@ export class ServerMetrics {
   readonly logBuffered: Gauge;
   readonly logWriteFailures: Counter;
   readonly logRejected: Counter;
+  readonly logRefused: Counter;
 
   constructor(options: { processMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -48,6 +49,11 @@ export class ServerMetrics {
     this.logWritten = new Counter({ name: "churnops_prediction_log_written_total", help: "Predictions written to the store", registers });
     this.logDropped = new Counter({ name: "churnops_prediction_log_dropped_total", help: "Predictions the store never took", registers });
     this.logBuffered = new Gauge({ name: "churnops_prediction_log_buffered", help: "Predictions waiting to be written", registers });
+    this.logRefused = new Counter({
+      name: "churnops_prediction_log_refused_total",
+      help: "Predictions not answered (503) because the prediction log stayed full (never accepted, so never lost)",
+      registers,
+    });
     this.logRejected = new Counter({
       name: "churnops_prediction_log_rejected_total",
       help: "Predictions the store refused row by row while it took the others (set aside and logged)",
@@ -73,6 +79,7 @@ export class ServerMetrics {
       buffered: (n) => this.logBuffered.set(n),
       failed: () => this.logWriteFailures.inc(),
       rejected: (n) => this.logRejected.inc(n),
+      refused: (n) => this.logRefused.inc(n),
     };
   }
 }

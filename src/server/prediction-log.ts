@@ -1,58 +1,76 @@
-import type { Worker } from "node:worker_threads";
 import type { Logger } from "pino";
 import type { Store } from "../store/db.js";
-import type { PredictionsTable } from "../store/schema.js";
-import { moduleWorker } from "../worker.js";
-import type { WriterInit, WriterReply, WriterRequest } from "./prediction-writer.js";
+import { type PredictionSink, predictionSink } from "../store/prediction-writer-client.js";
+import { MAX_INSERT_ROWS, type PredictionRecord } from "../store/predictions.js";
+import { ApiError } from "./errors.js";
 
-export type PredictionRecord = PredictionsTable;
+export type { PredictionRecord } from "../store/predictions.js";
 
 export interface PredictionLogOptions {
   flushMs: number;
   flushRows: number;
-  /** Rows held while the store is unreachable; past this the oldest are dropped and counted. */
+  /**
+   * Rows held (waiting or being written) before new predictions wait for room: past this, a request's answer waits
+   * until the writer has caught up (backpressure), so no accepted row is ever dropped to make room.
+   */
   maxBuffer: number;
+  /** How long a request waits for room in a full log before it is refused (503, its predictions not answered). */
+  waitMs: number;
 }
 
 export interface PredictionLogHooks {
   written(rows: number): void;
+  /** Rows accepted and never written: only at shutdown, when the store would not take them. */
   dropped(rows: number): void;
   buffered(rows: number): void;
   /** A write the store refused (or a writer thread that died); its rows stay buffered for the next attempt. */
   failed(): void;
   /** Rows the store refused one by one while it took the others: set aside (logged), so they block nothing. */
   rejected(rows: number): void;
+  /** Predictions not answered (503) because the log stayed full for `waitMs`: never accepted, so never lost. */
+  refused(rows: number): void;
 }
 
-/** Rows per write: one transaction (SQLite) or one INSERT of 12 × 500 parameters (PostgreSQL). */
-const WRITE_ROWS = 500;
+/**
+ * Rows per write: one transaction (SQLite) or one INSERT (PostgreSQL), at most the insert's MAX_INSERT_ROWS. Each
+ * write is also one structured clone of its rows on the event loop (postMessage to the writer thread), so it stays
+ * a few hundred rows: a single prediction never waits behind a long copy.
+ */
+const WRITE_ROWS = Math.min(500, MAX_INSERT_ROWS);
 
 /** Failed writes of a batch in a row before it is split to find the rows the store refuses. */
 const ISOLATE_AFTER = 3;
 
-/** Where batches go; a write stores all of its rows or none. */
-interface Sink {
-  write(rows: PredictionRecord[]): Promise<void>;
-  close(): Promise<void>;
+interface Waiter {
+  rows: readonly PredictionRecord[];
+  resolve(): void;
+  reject(err: Error): void;
+  timer: NodeJS.Timeout;
 }
 
 /**
- * Writes predictions to the store in batches, off the request path: requests only append to a buffer (bounded by
- * `maxBuffer`); a timer (every `flushMs`) or a full batch (`flushRows`) hands it, a batch at a time, to a writer
- * thread, so no store work runs on the event loop. A failed write keeps its rows for the next attempt.
- * `close()` writes everything still buffered, so nothing accepted before a graceful shutdown is lost.
+ * Writes predictions to the store in batches, off the request path: requests append to a buffer; a timer (every
+ * `flushMs`) or a full batch (`flushRows`) hands it, a batch at a time, to a writer thread, so no store work runs
+ * on the event loop. A failed write keeps its rows for the next attempt. The buffer is bounded with backpressure,
+ * not by dropping: when `maxBuffer` rows are held, `accept` waits for room (up to `waitMs`, then refuses with a
+ * 503), so every row accepted stays until it is written. `close()` writes everything still buffered, so nothing
+ * accepted before a graceful shutdown is lost.
  */
 export class PredictionLog {
-  private buffer: PredictionRecord[] = [];
-  /** Rows handed to the sink and not yet confirmed; they count against `maxBuffer` but are never dropped. */
+  /** Rows not yet handed to the sink, in batches as appended (a queue of arrays: no per-row shifting). */
+  private queue: PredictionRecord[][] = [];
+  private queued = 0;
+  /** Rows handed to the sink and not yet confirmed. */
   private inFlight = 0;
   private running: Promise<void> | null = null;
   private timer: NodeJS.Timeout | null = null;
   private soon = false;
   private failures = 0;
+  private closed = false;
+  private readonly waiters: Waiter[] = [];
 
   private constructor(
-    private readonly sink: Sink,
+    private readonly sink: PredictionSink,
     private readonly options: PredictionLogOptions,
     private readonly log: Logger,
     private readonly hooks: PredictionLogHooks,
@@ -62,36 +80,81 @@ export class PredictionLog {
   }
 
   /**
-   * A log writing to `store` from a writer thread of its own, started (store opened) before this resolves. An
-   * in-memory SQLite store exists only on its one connection, so it is written from this thread instead.
+   * A log writing to `store` from a writer thread of its own, started (store opened) before this resolves (see
+   * predictionSink: an in-memory SQLite store is written from this thread).
    */
   static async open(store: Store, options: PredictionLogOptions, log: Logger, hooks: PredictionLogHooks): Promise<PredictionLog> {
-    let sink: Sink;
-    if (store.sqlite?.memory === true) {
-      sink = {
-        write: async (rows) => {
-          await store.db.insertInto("predictions").values(rows).execute();
-        },
-        close: async () => undefined,
-      };
-    } else {
-      const thread = new WriterThread(store.url, log);
-      await thread.start();
-      sink = thread;
-    }
-    return new PredictionLog(sink, options, log, hooks);
+    return new PredictionLog(await predictionSink(store), options, log, hooks);
   }
 
   /** Rows accepted and not yet written. */
   get pending(): number {
-    return this.buffer.length + this.inFlight;
+    return this.queued + this.inFlight;
   }
 
+  /** The log holds `maxBuffer` rows or more: new rows wait for room. */
+  get full(): boolean {
+    return this.pending >= this.options.maxBuffer;
+  }
+
+  /**
+   * Take `rows` once there is room: at once while the log holds fewer than `maxBuffer` rows, else after the
+   * writer has made room. Rejects (ApiError 503, rows not taken) after `waitMs` without room, or when the log
+   * closes meanwhile; the caller then must not answer the predictions as if they were logged.
+   */
+  async accept(rows: readonly PredictionRecord[]): Promise<void> {
+    if (rows.length === 0) return;
+    if (this.closed) throw this.refusal(rows.length, "the server is shutting down");
+    if (!this.full && this.waiters.length === 0) {
+      this.append(rows);
+      return;
+    }
+    try {
+      // Appended by wake(), in arrival order, as writes make room.
+      await new Promise<void>((resolve, reject) => {
+        const waiter: Waiter = {
+          rows,
+          resolve,
+          reject,
+          timer: setTimeout(() => {
+            this.waiters.splice(this.waiters.indexOf(waiter), 1);
+            reject(new Error("timeout"));
+          }, this.options.waitMs),
+        };
+        this.waiters.push(waiter);
+        void this.flush();
+      });
+    } catch {
+      throw this.refusal(
+        rows.length,
+        this.closed ? "the server is shutting down" : `the prediction log stayed full for ${this.options.waitMs} ms (is the store reachable?)`,
+      );
+    }
+  }
+
+  private refusal(rows: number, why: string): ApiError {
+    this.hooks.refused(rows);
+    this.log.warn({ event: "predictions.refused", rows, buffered: this.pending }, `predictions not answered: ${why}`);
+    return new ApiError(503, "prediction_log_full", `predictions cannot be logged now: ${why}; retry later`);
+  }
+
+  /** Take the rows of waiting requests, oldest first, while there is room, and let them answer. */
+  private wake(): void {
+    while (this.waiters.length > 0 && !this.full) {
+      const waiter = this.waiters.shift() as Waiter;
+      clearTimeout(waiter.timer);
+      this.append(waiter.rows);
+      waiter.resolve();
+    }
+  }
+
+  /** Take `rows` now, whatever the bound (accept() is the bounded way in; tests and close paths use this). */
   append(rows: readonly PredictionRecord[]): void {
-    for (const row of rows) this.buffer.push(row);
-    this.enforceBound();
+    if (rows.length === 0) return;
+    this.queue.push(rows as PredictionRecord[]);
+    this.queued += rows.length;
     this.hooks.buffered(this.pending);
-    if (this.buffer.length >= this.options.flushRows && !this.soon) {
+    if (this.queued >= this.options.flushRows && !this.soon) {
       this.soon = true;
       setImmediate(() => {
         this.soon = false;
@@ -100,18 +163,28 @@ export class PredictionLog {
     }
   }
 
-  private enforceBound(): void {
-    const over = Math.min(this.pending - this.options.maxBuffer, this.buffer.length);
-    if (over <= 0) return;
-    this.buffer.splice(0, over);
-    this.hooks.dropped(over);
-    this.log.error({ event: "predictions.dropped", rows: over }, "prediction log buffer is full (is the store reachable?); oldest rows dropped");
+  /** Up to `n` rows from the front of the queue (whole appended arrays where they fit). */
+  private take(n: number): PredictionRecord[] {
+    const out: PredictionRecord[] = [];
+    while (out.length < n && this.queue.length > 0) {
+      const head = this.queue[0] as PredictionRecord[];
+      const room = n - out.length;
+      if (head.length <= room) {
+        this.queue.shift();
+        for (const r of head) out.push(r);
+      } else {
+        for (let i = 0; i < room; i++) out.push(head[i] as PredictionRecord);
+        this.queue[0] = head.slice(room);
+      }
+    }
+    this.queued -= out.length;
+    return out;
   }
 
   /** Write what is buffered now; concurrent calls share one writer, so rows are written in order, once. */
   flush(): Promise<void> {
     if (this.running !== null) return this.running;
-    if (this.buffer.length === 0) return Promise.resolve();
+    if (this.queued === 0) return Promise.resolve();
     this.running = this.writeAll().finally(() => {
       this.running = null;
     });
@@ -119,8 +192,8 @@ export class PredictionLog {
   }
 
   private async writeAll(): Promise<void> {
-    while (this.buffer.length > 0) {
-      const chunk = this.buffer.splice(0, WRITE_ROWS);
+    while (this.queued > 0) {
+      const chunk = this.take(WRITE_ROWS);
       this.inFlight = chunk.length;
       let written = chunk.length;
       try {
@@ -128,8 +201,8 @@ export class PredictionLog {
         else await this.sink.write(chunk);
       } catch (err) {
         this.inFlight = 0;
-        this.buffer = chunk.concat(this.buffer);
-        this.enforceBound();
+        this.queue.unshift(chunk);
+        this.queued += chunk.length;
         this.hooks.buffered(this.pending);
         this.failures++;
         this.hooks.failed();
@@ -143,6 +216,7 @@ export class PredictionLog {
       this.failures = 0;
       this.hooks.written(written);
       this.hooks.buffered(this.pending);
+      this.wake();
     }
   }
 
@@ -184,94 +258,30 @@ export class PredictionLog {
     return written;
   }
 
-  /** Stop the timer and write everything buffered; after `attempts` failed rounds the rest is reported lost. */
+  /**
+   * Stop the timer and write everything buffered (requests still waiting for room get it as writes make it);
+   * after `attempts` failed rounds the rest is reported lost.
+   */
   async close(attempts = 5): Promise<void> {
     if (this.timer !== null) clearInterval(this.timer);
     this.timer = null;
+    this.closed = true;
     for (let i = 0; i < attempts && this.pending > 0; i++) {
       await this.running;
       await this.flush();
-      if (this.buffer.length > 0) await new Promise((r) => setTimeout(r, 100 * 2 ** i));
+      if (this.queued > 0) await new Promise((r) => setTimeout(r, 100 * 2 ** i));
     }
-    if (this.buffer.length > 0) {
-      this.hooks.dropped(this.buffer.length);
-      this.log.error({ event: "predictions.lost", rows: this.buffer.length }, "shutting down with predictions the store would not take");
-      this.buffer = [];
+    for (const waiter of this.waiters.splice(0)) {
+      clearTimeout(waiter.timer);
+      waiter.reject(new Error("closed"));
+    }
+    if (this.queued > 0) {
+      this.hooks.dropped(this.queued);
+      this.log.error({ event: "predictions.lost", rows: this.queued }, "shutting down with predictions the store would not take");
+      this.queue = [];
+      this.queued = 0;
       this.hooks.buffered(0);
     }
     await this.sink.close();
-  }
-}
-
-/**
- * The API side of the writer thread (prediction-writer.ts). One thread at a time; if it dies, the writes it held
- * fail (their rows go back to the buffer) and the next write starts a new one.
- */
-class WriterThread implements Sink {
-  private worker: Promise<Worker> | null = null;
-  private nextId = 0;
-  private closing = false;
-  private readonly waiting = new Map<number, { resolve: () => void; reject: (err: Error) => void }>();
-
-  constructor(
-    private readonly url: string,
-    private readonly log: Logger,
-  ) {}
-
-  start(): Promise<Worker> {
-    if (this.worker !== null) return this.worker;
-    const started = new Promise<Worker>((resolve, reject) => {
-      const worker = moduleWorker(import.meta.url, "prediction-writer", { url: this.url } satisfies WriterInit);
-      worker.on("message", (reply: WriterReply) => {
-        if ("ready" in reply) {
-          // Idle, the thread does not hold the process open (as the flush timer does not); a write in flight does.
-          worker.unref();
-          resolve(worker);
-        } else if ("failed" in reply) reject(new Error(`the prediction writer cannot open the store: ${reply.failed}`));
-        else {
-          const waiter = this.waiting.get(reply.id);
-          this.waiting.delete(reply.id);
-          if (this.waiting.size === 0) worker.unref();
-          if (reply.error === undefined) waiter?.resolve();
-          else waiter?.reject(new Error(reply.error));
-        }
-      });
-      worker.on("error", (err) => {
-        this.log.error({ event: "predictions.writer_failed", err }, "the prediction writer thread failed");
-      });
-      worker.on("exit", (code) => {
-        if (this.worker === started) this.worker = null;
-        const err = new Error(`the prediction writer thread exited with code ${code}`);
-        reject(err);
-        for (const waiter of this.waiting.values()) waiter.reject(err);
-        this.waiting.clear();
-        if (!this.closing) this.log.error({ event: "predictions.writer_exited", code }, "the prediction writer thread exited; the next write starts a new one");
-      });
-    });
-    this.worker = started;
-    return started;
-  }
-
-  async write(rows: PredictionRecord[]): Promise<void> {
-    const worker = await this.start();
-    const id = this.nextId++;
-    await new Promise<void>((resolve, reject) => {
-      this.waiting.set(id, { resolve, reject });
-      worker.ref();
-      worker.postMessage({ id, rows } satisfies WriterRequest);
-    });
-  }
-
-  /** Let the thread finish its writes and close its connection, then wait for it to exit. */
-  async close(): Promise<void> {
-    this.closing = true;
-    const worker = await this.worker?.catch(() => null);
-    if (worker === null || worker === undefined || worker.threadId === -1) return;
-    const exited = new Promise((resolve) => worker.once("exit", resolve));
-    worker.ref();
-    worker.postMessage({ close: true } satisfies WriterRequest);
-    const timer = setTimeout(() => void worker.terminate(), 10_000);
-    await exited;
-    clearTimeout(timer);
   }
 }

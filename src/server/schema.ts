@@ -152,7 +152,7 @@ export const explainQuerySchema: JsonSchema = {
   type: "object",
   properties: {
     explain: { type: "string", enum: ["true", "false"], default: "true", description: "false leaves the explanation out" },
-    reasons: { type: "string", pattern: "^[0-9]+$", description: "how many reasons (1 to 10, default 4)" },
+    reasons: { type: "string", pattern: "^0*([1-9]|10)$", description: "how many reasons (1 to 10, default 4)" },
     lang: { type: "string", enum: ["en", "ja"], default: "en", description: "language of the reason texts" },
   },
 };
@@ -225,5 +225,5 @@ const ERROR_DESCRIPTIONS: Record<number, string> = {
   422: "a field cannot be scored (every violation is listed)",
   429: "rate limit of this key reached",
   500: "internal error",
-  503: "shutting down or no model",
+  503: "shutting down, no model, or the prediction log stayed full (retry later)",
 };

@@ -37,8 +37,11 @@ export interface ScoringDeps {
 
 export type ScoreOutcome = { ok: true; predictions: Prediction[] } | { ok: false; violations: ApiViolation[]; total: number };
 
-/** Records validated between two turns of the event loop. */
+/** Records validated (or explained) between two turns of the event loop. */
 const VALIDATE_BEFORE_YIELD = 128;
+
+/** A turn of the event loop for the other requests (their I/O, their small ONNX calls). */
+export const yieldTurn = (): Promise<void> => new Promise<void>((resolve) => setImmediate(resolve));
 
 interface Accepted {
   index: number;
@@ -91,7 +94,7 @@ export async function scoreCustomers(
 
   for (let index = 0; index < records.length; index++) {
     // Validating a large batch takes milliseconds of the event loop; other requests get turns in between.
-    if (index > 0 && index % VALIDATE_BEFORE_YIELD === 0) await new Promise<void>((resolve) => setImmediate(resolve));
+    if (index > 0 && index % VALIDATE_BEFORE_YIELD === 0) await yieldTurn();
     const record = records[index];
     const path = pathOf(index);
     if (!isPlainObject(record)) {
@@ -141,17 +144,22 @@ export async function scoreCustomers(
   const logRows: PredictionRecord[] | null = deps.predictionLog === null ? null : [];
   for (const { group, result } of scored) {
     collect(deps, group, result.probabilities, false, { requestId, latencyMs, createdAt }, logRows, predictions);
-    if (options.explain) explainInto(group, result, options, predictions);
+    if (options.explain) await explainInto(group, result, options, predictions);
   }
   if (shadow !== null && shadowScored !== null) collect(deps, shadow, shadowScored.probabilities, true, { requestId, latencyMs, createdAt }, logRows, null);
-  if (logRows !== null) deps.predictionLog?.append(logRows);
+  // Answered only once logged: a full log makes the answer wait (or refuses it, 503), never drops a logged row.
+  if (logRows !== null) await deps.predictionLog?.accept(logRows);
   return { ok: true, predictions };
 }
 
-/** Each member's explanation (null, and said so, for a model whose bundle carries no contributions). */
-function explainInto(group: Group, result: Scored, options: ExplainOptions, out: Prediction[]): void {
+/**
+ * Each member's explanation (null, and said so, for a model whose bundle carries no contributions). A large
+ * batch's explanations take milliseconds: other requests get a turn every VALIDATE_BEFORE_YIELD rows.
+ */
+async function explainInto(group: Group, result: Scored, options: ExplainOptions, out: Prediction[]): Promise<void> {
   const writers = group.served.reasons;
   for (let i = 0; i < group.members.length; i++) {
+    if (i > 0 && i % VALIDATE_BEFORE_YIELD === 0) await yieldTurn();
     const member = group.members[i] as Accepted;
     const prediction = out[member.index];
     if (prediction === undefined) continue;

@@ -67,7 +67,7 @@ describe.each(storeTargets)("predictions in the $name store", (target) => {
 
   it("logs every prediction with request id, variant, version, probability, band and latency", async () => {
     store = await openStore(await target.fresh());
-    t = await startApp({ store, server: { prediction_log: { enabled: true, flush_ms: 60_000, flush_rows: 10_000, max_buffer: 100_000 } } });
+    t = await startApp({ store, server: { prediction_log: { enabled: true, flush_ms: 60_000, flush_rows: 10_000, max_buffer: 100_000, wait_ms: 5000 } } });
     const single = await predict(t.app, customer("solo"));
     const batch = await predictBatch(t.app, batchFor(25));
     expect(batch.statusCode).toBe(200);
@@ -95,7 +95,7 @@ describe.each(storeTargets)("predictions in the $name store", (target) => {
 
   it("writes predictions in the background before shutdown, once the flush interval passes", async () => {
     store = await openStore(await target.fresh());
-    t = await startApp({ store, server: { prediction_log: { enabled: true, flush_ms: 50, flush_rows: 10_000, max_buffer: 100_000 } } });
+    t = await startApp({ store, server: { prediction_log: { enabled: true, flush_ms: 50, flush_rows: 10_000, max_buffer: 100_000, wait_ms: 5000 } } });
     await predictBatch(t.app, batchFor(10));
     const s = store;
     await expect.poll(async () => (await s.db.selectFrom("predictions").select("id").execute()).length, { timeout: 5000 }).toBe(10);
@@ -105,7 +105,7 @@ describe.each(storeTargets)("predictions in the $name store", (target) => {
     store = await openStore(await target.fresh());
     const s = store;
     await s.db.schema.dropTable("predictions").execute();
-    t = await startApp({ store, server: { prediction_log: { enabled: true, flush_ms: 50, flush_rows: 10_000, max_buffer: 100_000 } } });
+    t = await startApp({ store, server: { prediction_log: { enabled: true, flush_ms: 50, flush_rows: 10_000, max_buffer: 100_000, wait_ms: 5000 } } });
     const app = t.app;
     const metric = async (name: string): Promise<number> => {
       const text = (await app.inject({ method: "GET", url: "/metrics" })).body;
@@ -146,7 +146,10 @@ describe.each(storeTargets)("predictions in the $name store", (target) => {
 describe("predictions in an in-memory SQLite store", () => {
   it("are written from the API's own thread, the only one that can see that store", async () => {
     const store = await openStore("sqlite::memory:");
-    const t = await startApp({ store, server: { prediction_log: { enabled: true, flush_ms: 60_000, flush_rows: 10_000, max_buffer: 100_000 } } });
+    const t = await startApp({
+      store,
+      server: { prediction_log: { enabled: true, flush_ms: 60_000, flush_rows: 10_000, max_buffer: 100_000, wait_ms: 5000 } },
+    });
     expect((await predictBatch(t.app, batchFor(7))).statusCode).toBe(200);
     await t.close();
     expect(await store.db.selectFrom("predictions").select("id").execute()).toHaveLength(7);
