@@ -42,6 +42,7 @@ from churnops_trainer.export import (
 from churnops_trainer.features import FeatureSet, build_preprocessor, monotone_vector, to_model_frame
 from churnops_trainer.logs import get_logger, progress, timed
 from churnops_trainer.models import (
+    BALANCED_SHAPES,
     TREE_SHAPES,
     calibrated_lgbm_pipeline,
     lgbm_estimator,
@@ -295,7 +296,8 @@ def select_candidate(
     """Cross-validate the candidates on the training rows and choose one; returns it, all, its estimator, and
     the tree shapes skipped for the time budget.
 
-    Candidates run in TREE_SHAPES order (stumps first), each without and with class weights; once
+    Candidates run in TREE_SHAPES order (stumps first), those of BALANCED_SHAPES (and `--tune`'s) also with
+    class weights; once
     `config.cv_budget_s` is spent, the shapes not yet started are skipped (noted in the log and
     a note). The estimator is the chosen settings with 1.1 × the mean early-stopped tree count.
     """
@@ -313,7 +315,8 @@ def select_candidate(
             if candidates and time.perf_counter() - started > config.cv_budget_s:
                 skipped.append(name)
                 continue
-            for suffix, weight in (("", 1.0), ("_balanced", balance)):
+            weights = (("", 1.0), ("_balanced", balance)) if config.tune or name in BALANCED_SHAPES else (("", 1.0),)
+            for suffix, weight in weights:
                 candidates.append(
                     cross_validate_lgbm(x_train, y_train, features, config, shape, f"{name}{suffix}", weight, folds)
                 )
