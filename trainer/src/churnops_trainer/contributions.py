@@ -354,20 +354,33 @@ def replace_head(
     targets = max(groups) + 1 if method else 1
     if reference is None or method == "treeshap":
         reference = np.zeros(targets)
+    columns = tree_columns(regrouped, "target")
+    tree_input = node.input[0]
+    head: list[onnx.NodeProto] = []
+    if method == "treeshap":
+        # Each target sums the leaves of hundreds of trees. In float32 that sum depends on the order ONNX Runtime
+        # adds them in (its threads split the trees), and consumers disagreed by 1.2e-6 on Orange. With double
+        # thresholds and weights (and the input cast to double, exactly) the sum is double; it is rounded to
+        # float32 once, so every consumer gets the same number. Thresholds are float32 values: same decisions.
+        head.append(helper.make_node("Cast", [tree_input], ["churnops_x64"], to=TensorProto.DOUBLE))
+        tree_input = "churnops_x64"
+        for name in ("nodes_values", "target_weights"):
+            values = np.asarray(columns.pop(name), dtype=np.float64)
+            columns[f"{name}_as_tensor"] = numpy_helper.from_array(values, f"{name}_as_tensor")  # type: ignore[assignment]
     regressor = helper.make_node(
         "TreeEnsembleRegressor",
-        [node.input[0]],
+        [tree_input],
         [_TREE_PARTS],
         name="churnops_trees",
         domain="ai.onnx.ml",
         n_targets=targets,
         aggregate_function="SUM",
         post_transform="NONE",
-        **tree_columns(regrouped, "target"),
+        **columns,
     )
     slope, shift = calibration.slope, calibration.intercept
     baseline = slope * (constant + float(np.sum(reference))) + shift
-    head = [
+    head += [
         regressor,
         helper.make_node("Cast", [_TREE_PARTS], ["churnops_parts64"], to=TensorProto.DOUBLE),
         _const("churnops_reference", reference),
