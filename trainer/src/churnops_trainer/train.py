@@ -208,6 +208,19 @@ def _rows_of(groups: np.ndarray, units: np.ndarray, picked: np.ndarray) -> np.nd
     return rows[np.argsort(position[groups[rows]], kind="stable")]
 
 
+FoldMatrices = list[tuple[np.ndarray, np.ndarray, list[int]]]
+
+
+def fold_matrices(x: pd.DataFrame, features: FeatureSet, folds: Folds) -> FoldMatrices:
+    """Each fold's preprocessed fitting and held-out rows and monotone vector, computed once for all candidates."""
+    out: FoldMatrices = []
+    for fit_idx, val_idx in folds:
+        pre = build_preprocessor(features).fit(x.iloc[fit_idx])
+        monotone = monotone_vector(features, list(pre.get_feature_names_out()))
+        out.append((pre.transform(x.iloc[fit_idx]), pre.transform(x.iloc[val_idx]), monotone))
+    return out
+
+
 def cross_validate_lgbm(
     x: pd.DataFrame,
     y: np.ndarray,
@@ -217,14 +230,14 @@ def cross_validate_lgbm(
     name: str,
     scale_pos_weight: float,
     folds: Folds,
+    matrices: FoldMatrices | None = None,
 ) -> CandidateCV:
     """Out-of-fold probabilities with early stopping on each held-out fold (AUC)."""
     oof = np.zeros(len(y))
     iterations = []
-    for fit_idx, val_idx in folds:
-        pre = build_preprocessor(features).fit(x.iloc[fit_idx])
-        x_fit, x_val = pre.transform(x.iloc[fit_idx]), pre.transform(x.iloc[val_idx])
-        monotone = monotone_vector(features, list(pre.get_feature_names_out()))
+    if matrices is None:
+        matrices = fold_matrices(x, features, folds)
+    for (fit_idx, val_idx), (x_fit, x_val, monotone) in zip(folds, matrices, strict=True):
         model = lgbm_estimator(config.seed, MAX_TREES, scale_pos_weight, monotone, metric="auc", **params)
         model.fit(x_fit, y[fit_idx], eval_X=(x_val,), eval_y=(y[val_idx],), callbacks=[_early_stopping()])
         iterations.append(int(model.best_iteration_ or MAX_TREES))
@@ -268,6 +281,8 @@ def tune_params(
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
 
+    matrices = fold_matrices(x, features, folds)
+
     def objective(trial: Any) -> float:
         params = {
             "learning_rate": trial.suggest_float("learning_rate", 0.01, 0.1, log=True),
@@ -276,7 +291,7 @@ def tune_params(
             "colsample_bytree": trial.suggest_float("colsample_bytree", 0.4, 1.0),
             "reg_lambda": trial.suggest_float("reg_lambda", 0.01, 30.0, log=True),
         }
-        return cross_validate_lgbm(x, y, features, config, params, "tune", 1.0, folds).roc_auc
+        return cross_validate_lgbm(x, y, features, config, params, "tune", 1.0, folds, matrices).roc_auc
 
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=config.seed))
     study.enqueue_trial({})  # the defaults first, so tuning can only match or beat them on CV
@@ -311,6 +326,7 @@ def select_candidate(
     skipped: list[str] = []
     with timed(log, "cross_validation", timings, folds=config.folds):
         started = time.perf_counter()
+        matrices = fold_matrices(x_train, features, folds)
         for name, shape in shapes.items():
             if candidates and time.perf_counter() - started > config.cv_budget_s:
                 skipped.append(name)
@@ -318,7 +334,9 @@ def select_candidate(
             weights = (("", 1.0), ("_balanced", balance)) if config.tune or name in BALANCED_SHAPES else (("", 1.0),)
             for suffix, weight in weights:
                 candidates.append(
-                    cross_validate_lgbm(x_train, y_train, features, config, shape, f"{name}{suffix}", weight, folds)
+                    cross_validate_lgbm(
+                        x_train, y_train, features, config, shape, f"{name}{suffix}", weight, folds, matrices
+                    )
                 )
     if skipped:
         log.warning("candidates skipped", extra={"skipped": skipped, "cv_budget_s": config.cv_budget_s})
