@@ -10,9 +10,10 @@ NODE_STAMP := node_modules/.churnops-installed
 export ONNXRUNTIME_NODE_INSTALL := skip
 
 SPARK_STAMP := $(VENV)/.churnops-spark-installed
+BENCH_STAMP := $(VENV)/.churnops-bench-installed
 PYSPARK := pyspark==4.0.1
 
-.PHONY: help setup build demo test test-ts test-py test-spark test-deploy lint bench clean
+.PHONY: help setup build demo test test-ts test-py test-spark test-deploy lint bench bench-quality clean
 
 help:
 	@echo "make setup  install the Python trainer (venv) and the TypeScript product (npm ci + build)"
@@ -20,6 +21,7 @@ help:
 	@echo "make test   vitest (SQLite + PostgreSQL), pytest, cross-language parity, Spark local mode"
 	@echo "make lint   biome + tsc + ruff"
 	@echo "make bench  benchmarks (print JSON)"
+	@echo "make bench-quality  churnops against CatBoost, LightGBM, XGBoost, ... on the same folds (JSON; installs the peers)"
 
 $(VENV_STAMP): trainer/requirements.lock trainer/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -61,6 +63,15 @@ $(SPARK_STAMP): $(VENV_STAMP)
 
 test-spark: $(SPARK_STAMP)
 	cd trainer && .venv/bin/python -m pytest -q -m spark
+
+# The quality benchmark's peers (the trainer's `bench` extra, pinned with their dependencies in
+# requirements-bench.lock): installed here only, never by setup or test.
+$(BENCH_STAMP): $(VENV_STAMP) trainer/requirements-bench.lock
+	$(PY) -m pip install --quiet --disable-pip-version-check -r trainer/requirements-bench.lock
+	touch $@
+
+bench-quality: $(BENCH_STAMP)
+	$(PY) benchmarks/model_quality.py
 
 # Compose, Kubernetes (kustomize + schemas), Prometheus rules and workflows, checked offline.
 test-deploy:

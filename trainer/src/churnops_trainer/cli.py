@@ -81,6 +81,17 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
     return train(config)
 
 
+def _protocol_lines(protocol: dict[str, Any] | None) -> list[str]:
+    """Which model the test line describes and which one is shipped (train.py, metrics.protocol)."""
+    if not protocol:
+        return []
+    return [
+        f"        (test metrics: the model fit on {protocol['test_model_rows']} rows without the test split, at its "
+        f"threshold {protocol['test_threshold']:.4f}; shipped: the same settings fit on all "
+        f"{protocol['shipped_model_rows']} labelled rows, threshold above)"
+    ]
+
+
 def _train_summary(r: dict[str, Any]) -> str:
     t = r["metrics"]["test"]
     o = r["baselines"]["original_recipe"]["test"]
@@ -98,6 +109,7 @@ def _train_summary(r: dict[str, Any]) -> str:
         f"report  {r['report_path']}",
         f"threshold {r['threshold']:.4f}: recall {t['recall']:.3f}, precision {t['precision']:.3f}, "
         f"accuracy {t['accuracy']:.3f}, ROC AUC {t['roc_auc']:.3f}, Brier {t['brier']:.4f}",
+        *_protocol_lines(r["metrics"].get("protocol")),
         f"bands   {bands}",
         f"original recipe: ROC AUC {o['roc_auc']:.3f}, recall {o['recall']:.3f}, precision at equal recall "
         f"{o['precision_at_equal_recall']:.3f}",

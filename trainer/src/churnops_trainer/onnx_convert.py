@@ -25,6 +25,14 @@ from churnops_trainer.tree_compact import Compaction, compact_trees
 ONNX_OPSET = 17
 ML_OPSET = 3
 PROBABILITY_OUTPUT = "probabilities"
+#: bundle.json's explanations.method per kind of head (contributions.replace_head).
+METHODS = {
+    "additive": "exact Shapley values of an additive model (one tree sum per raw feature)",
+    "treeshap": (
+        "exact interventional TreeSHAP of trees that test several features (each tree re-expressed over its "
+        "internal nodes with its Shapley vector in the leaves)"
+    ),
+}
 
 
 def _ratio_shape(operator: Any) -> None:
@@ -124,24 +132,26 @@ def convert_pipeline(pipeline: Pipeline, features: FeatureSet, background: pd.Da
     if len(inputs) != len(features.raw_columns) or len(set(inputs)) != len(inputs):
         raise RuntimeError(f"converted graph has inputs {inputs} for feature columns {list(features.raw_columns)}")
     groups = column_groups(pre, features)
+    matrix = np.asarray(pre.transform(background), dtype=np.float32)
     model = onnx.ModelProto()
     model.CopyFrom(converted)
-    additive, baseline = replace_head(model, groups, calibration, None, PROBABILITY_OUTPUT)
+    method, baseline = replace_head(model, groups, calibration, None, PROBABILITY_OUTPUT, matrix)
     compaction = compact_trees(model)
-    if not additive:
+    if method is None:
         return Converted(model, compaction, _unavailable())
-    # Second pass: measure each feature's mean term on the training split, then centre on it.
-    parts = _run(model, onnx_inputs(background, features, inputs))[1]
-    reference = parts.mean(axis=0) / calibration.slope
-    model = onnx.ModelProto()
-    model.CopyFrom(converted)
-    _, baseline = replace_head(model, groups, calibration, reference, PROBABILITY_OUTPUT)
-    compaction = compact_trees(model)
+    if method == "additive":
+        # Second pass: measure each feature's mean term on the training split, then centre on it.
+        parts = _run(model, onnx_inputs(background, features, inputs))[1]
+        reference = parts.mean(axis=0) / calibration.slope
+        model = onnx.ModelProto()
+        model.CopyFrom(converted)
+        _, baseline = replace_head(model, groups, calibration, reference, PROBABILITY_OUTPUT)
+        compaction = compact_trees(model)
     explanations = {
         "available": True,
         "output": CONTRIBUTION_OUTPUT,
         "scale": "log_odds",
-        "method": "exact Shapley values of an additive model (one tree sum per raw feature)",
+        "method": METHODS[method],
         "background": {"source": "training split", "rows": len(background)},
         "baseline": baseline,
         "features": [

@@ -158,11 +158,23 @@ def _save(fig: Any, path: Path) -> str:
     return path.name
 
 
+def _which_model(outcome: TrainOutcome) -> str:
+    """Which model the test metrics describe and which one the bundle ships (train.fit_calibrated)."""
+    protocol = outcome.metrics.get("protocol")
+    if not protocol:
+        return ""
+    return (
+        f"<p><b>Test metrics</b>: {html.escape(protocol['test'])}.<br><b>Shipped model</b>: "
+        f"{html.escape(protocol['shipped'])}; the thresholds below are its.</p>"
+    )
+
+
 def _plots(directory: Path, outcome: TrainOutcome, found: list[Direction]) -> dict[str, str]:
     plt = _pyplot()
     y = outcome.split.y_test
     scores = {"model": outcome.test_scores, **outcome.baseline_scores}
-    threshold = outcome.thresholds["operating"]
+    # Test scores are the evaluation model's (fit without the test rows), so its own threshold applies to them.
+    threshold = outcome.metrics.get("protocol", {}).get("test_threshold", outcome.thresholds["operating"])
     files: dict[str, str] = {}
 
     fig, ax = plt.subplots(figsize=(5, 4))
@@ -315,6 +327,7 @@ fingerprint <code>{prepared.fingerprint[:16]}…</code>.</p>
 {config.folds}-fold stratified CV on the rest chose the candidate, the number of trees (early stopping) and the
 thresholds from out-of-fold predictions.
 Operating threshold: highest precision with recall ≥ {config.recall_target:.2f}.</p>
+{_which_model(outcome)}
 <h2>Thresholds</h2><pre>{html.escape(json.dumps(outcome.thresholds, indent=1))}</pre>
 <h2>Risk bands</h2><p>A customer is in the first band whose minimum the probability reaches; every customer
 flagged at the operating threshold is in a band above the lowest.</p><ul>{bands}</ul>

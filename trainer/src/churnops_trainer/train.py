@@ -43,6 +43,7 @@ from churnops_trainer.export import (
 from churnops_trainer.features import FeatureSet, build_preprocessor, monotone_vector, to_model_frame
 from churnops_trainer.logs import get_logger, progress, timed
 from churnops_trainer.models import (
+    BALANCED_SHAPES,
     TREE_SHAPES,
     calibrated_lgbm_pipeline,
     lgbm_estimator,
@@ -86,6 +87,8 @@ class TrainConfig:
     folds: int = 5
     #: Train even when a single column predicts the target almost perfectly (data.leaky_columns).
     allow_leaky: bool = False
+    #: Seconds of candidate cross-validation after which tree shapes not yet started are skipped.
+    cv_budget_s: float = 60.0
 
 
 @dataclass
@@ -112,13 +115,20 @@ class Split:
     test_index: np.ndarray
     #: CV folds over the training rows (indices into `train`), duplicate-group aware.
     folds: list[tuple[np.ndarray, np.ndarray]]
+    #: Labels of all labelled rows, training rows first then test rows (the shipped model's fit order).
+    all_y: np.ndarray
+    #: CV folds over those rows (the shipped model's calibration and thresholds), duplicate-group aware.
+    all_folds: list[tuple[np.ndarray, np.ndarray]]
 
 
 @dataclass
 class TrainOutcome:
     """The fitted model, its evaluation and everything the bundle, report and MLflow need."""
 
+    #: The shipped model, fit on every labelled row (the bundle exports it).
     pipeline: Pipeline
+    #: The same settings fit without the test rows: test_scores and metrics["test"] are its.
+    evaluated: Pipeline
     features: FeatureSet
     prepared: PreparedData
     split: Split
@@ -126,7 +136,9 @@ class TrainOutcome:
     candidates: list[CandidateCV]
     params: dict[str, Any]
     n_estimators: int
+    #: The shipped model's out-of-fold scores over all labelled rows (thresholds, bands), and their labels.
     oof_scores: np.ndarray
+    oof_y: np.ndarray
     test_scores: np.ndarray
     thresholds: dict[str, Any]
     #: Risk bands high → low, from the out-of-fold scores and the operating threshold (bands_from_scores).
@@ -159,6 +171,13 @@ def split_data(prepared: PreparedData, config: TrainConfig) -> Split:
         train_index=train_idx,
         test_index=test_idx,
         folds=group_folds(groups[train_idx], y_train, config.folds, config.seed),
+        all_y=np.concatenate([y_train, prepared.y[test_idx]]),
+        all_folds=group_folds(
+            groups[np.concatenate([train_idx, test_idx])],
+            np.concatenate([y_train, prepared.y[test_idx]]),
+            config.folds,
+            config.seed,
+        ),
     )
 
 
@@ -190,6 +209,19 @@ def _rows_of(groups: np.ndarray, units: np.ndarray, picked: np.ndarray) -> np.nd
     return rows[np.argsort(position[groups[rows]], kind="stable")]
 
 
+FoldMatrices = list[tuple[np.ndarray, np.ndarray, list[int]]]
+
+
+def fold_matrices(x: pd.DataFrame, features: FeatureSet, folds: Folds) -> FoldMatrices:
+    """Each fold's preprocessed fitting and held-out rows and monotone vector, computed once for all candidates."""
+    out: FoldMatrices = []
+    for fit_idx, val_idx in folds:
+        pre = build_preprocessor(features).fit(x.iloc[fit_idx])
+        monotone = monotone_vector(features, list(pre.get_feature_names_out()))
+        out.append((pre.transform(x.iloc[fit_idx]), pre.transform(x.iloc[val_idx]), monotone))
+    return out
+
+
 def cross_validate_lgbm(
     x: pd.DataFrame,
     y: np.ndarray,
@@ -199,14 +231,14 @@ def cross_validate_lgbm(
     name: str,
     scale_pos_weight: float,
     folds: Folds,
+    matrices: FoldMatrices | None = None,
 ) -> CandidateCV:
     """Out-of-fold probabilities with early stopping on each held-out fold (AUC)."""
     oof = np.zeros(len(y))
     iterations = []
-    for fit_idx, val_idx in folds:
-        pre = build_preprocessor(features).fit(x.iloc[fit_idx])
-        x_fit, x_val = pre.transform(x.iloc[fit_idx]), pre.transform(x.iloc[val_idx])
-        monotone = monotone_vector(features, list(pre.get_feature_names_out()))
+    if matrices is None:
+        matrices = fold_matrices(x, features, folds)
+    for (fit_idx, val_idx), (x_fit, x_val, monotone) in zip(folds, matrices, strict=True):
         model = lgbm_estimator(config.seed, MAX_TREES, scale_pos_weight, monotone, metric="auc", **params)
         model.fit(x_fit, y[fit_idx], eval_X=(x_val,), eval_y=(y[val_idx],), callbacks=[_early_stopping()])
         iterations.append(int(model.best_iteration_ or MAX_TREES))
@@ -250,6 +282,8 @@ def tune_params(
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
 
+    matrices = fold_matrices(x, features, folds)
+
     def objective(trial: Any) -> float:
         params = {
             "learning_rate": trial.suggest_float("learning_rate", 0.01, 0.1, log=True),
@@ -258,13 +292,92 @@ def tune_params(
             "colsample_bytree": trial.suggest_float("colsample_bytree", 0.4, 1.0),
             "reg_lambda": trial.suggest_float("reg_lambda", 0.01, 30.0, log=True),
         }
-        return cross_validate_lgbm(x, y, features, config, params, "tune", 1.0, folds).roc_auc
+        return cross_validate_lgbm(x, y, features, config, params, "tune", 1.0, folds, matrices).roc_auc
 
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=config.seed))
     study.enqueue_trial({})  # the defaults first, so tuning can only match or beat them on CV
     study.optimize(objective, timeout=config.tune_seconds, gc_after_trial=False)
     log.info("tuning finished", extra={"trials": len(study.trials), "best_cv_roc_auc": study.best_value})
     return dict(study.best_params)
+
+
+def select_candidate(
+    x_train: pd.DataFrame,
+    y_train: np.ndarray,
+    features: FeatureSet,
+    config: TrainConfig,
+    folds: Folds,
+    timings: dict[str, float],
+) -> tuple[CandidateCV, list[CandidateCV], Any, list[str]]:
+    """Cross-validate the candidates on the training rows and choose one; returns it, all, its estimator, and
+    the tree shapes skipped for the time budget.
+
+    Candidates run in TREE_SHAPES order (stumps first), those of BALANCED_SHAPES (and `--tune`'s) also with
+    class weights; once
+    `config.cv_budget_s` is spent, the shapes not yet started are skipped (noted in the log and
+    a note). The estimator is the chosen settings with 1.1 × the mean early-stopped tree count.
+    """
+    params: dict[str, Any] = {}
+    if config.tune:
+        with timed(log, "tune", timings, budget_s=config.tune_seconds):
+            params = tune_params(x_train, y_train, features, config, folds)
+    balance = float((y_train == 0).sum() / max(1, (y_train == 1).sum()))
+    shapes = {"lightgbm": params} if config.tune else TREE_SHAPES
+    candidates: list[CandidateCV] = []
+    skipped: list[str] = []
+    with timed(log, "cross_validation", timings, folds=config.folds):
+        started = time.perf_counter()
+        matrices = fold_matrices(x_train, features, folds)
+        for name, shape in shapes.items():
+            if candidates and time.perf_counter() - started > config.cv_budget_s:
+                skipped.append(name)
+                continue
+            weights = (("", 1.0), ("_balanced", balance)) if config.tune or name in BALANCED_SHAPES else (("", 1.0),)
+            for suffix, weight in weights:
+                candidates.append(
+                    cross_validate_lgbm(
+                        x_train, y_train, features, config, shape, f"{name}{suffix}", weight, folds, matrices
+                    )
+                )
+    if skipped:
+        log.warning("candidates skipped", extra={"skipped": skipped, "cv_budget_s": config.cv_budget_s})
+    # Chosen by out-of-fold ROC AUC, the whole ranking: precision at the single recall-target point swung by
+    # up to 0.005 between candidates when only the fold seed changed (Telco), more than the candidates differ.
+    # The operating threshold is picked afterwards on the chosen model's own cross-fitted scores.
+    chosen = choose_candidate(candidates)
+    n_estimators = max(20, int(np.mean(chosen.best_iterations) * 1.1))
+    log.info(
+        "candidate chosen",
+        extra={
+            "candidate": chosen.name,
+            "n_estimators": n_estimators,
+            "cv": {c.name: {"roc_auc": c.roc_auc, "precision_at_target": c.precision_at_target} for c in candidates},
+        },
+    )
+    names = list(build_preprocessor(features).fit(x_train.head(500)).get_feature_names_out())
+    estimator = lgbm_estimator(
+        config.seed, n_estimators, chosen.scale_pos_weight, monotone_vector(features, names), **chosen.params
+    )
+    return chosen, candidates, estimator, skipped
+
+
+def fit_shipped_model(prepared: PreparedData, config: TrainConfig) -> tuple[Pipeline, CandidateCV]:
+    """`train`'s model alone (no evaluation model, baselines or export): what the quality benchmark scores.
+
+    The same protocol: the leak guard, the duplicate-aware split, the candidates chosen by CV on the training
+    rows, then the shipped fit on every labelled row with calibration from its cross-fitted scores.
+    """
+    from threadpoolctl import threadpool_limits
+
+    guard_leaks(prepared, config.allow_leaky)
+    with threadpool_limits(limits=1, user_api="blas"):
+        split = split_data(prepared, config)
+        features = prepared.features
+        x_train, x_test = to_model_frame(split.train, features), to_model_frame(split.test, features)
+        chosen, _, estimator, _ = select_candidate(x_train, split.y_train, features, config, split.folds, {})
+        x_all = pd.concat([x_train, x_test], ignore_index=True)
+        shipped = fit_calibrated(x_all, split.all_y, features, estimator, split.all_folds, config)
+    return shipped.pipeline, chosen
 
 
 def fit_and_evaluate(prepared: PreparedData, config: TrainConfig) -> TrainOutcome:
@@ -318,80 +431,56 @@ def _fit_lightgbm_and_evaluate(
 ) -> TrainOutcome:
     features = prepared.features
     y_train, y_test = split.y_train, split.y_test
-    params: dict[str, Any] = {}
-    if config.tune:
-        with timed(log, "tune", timings, budget_s=config.tune_seconds):
-            params = tune_params(x_train, y_train, features, config, split.folds)
-
-    balance = float((y_train == 0).sum() / max(1, (y_train == 1).sum()))
-    shapes = {"lightgbm": params} if config.tune else TREE_SHAPES
-    with timed(log, "cross_validation", timings, folds=config.folds):
-        candidates = [
-            cross_validate_lgbm(x_train, y_train, features, config, shape, f"{name}{suffix}", weight, split.folds)
-            for name, shape in shapes.items()
-            for suffix, weight in (("", 1.0), ("_balanced", balance))
-        ]
-    # Chosen by out-of-fold ROC AUC, the whole ranking: precision at the single recall-target point swung by
-    # up to 0.005 between candidates when only the fold seed changed (Telco), more than the candidates differ.
-    # The operating threshold is picked afterwards on the chosen model's own cross-fitted scores.
-    chosen = choose_candidate(candidates)
-    n_estimators = max(20, int(np.mean(chosen.best_iterations) * 1.1))
-    log.info(
-        "candidate chosen",
-        extra={
-            "candidate": chosen.name,
-            "n_estimators": n_estimators,
-            "cv": {c.name: {"roc_auc": c.roc_auc, "precision_at_target": c.precision_at_target} for c in candidates},
-        },
-    )
-
+    chosen, candidates, estimator, skipped = select_candidate(x_train, y_train, features, config, split.folds, timings)
+    n_estimators = int(estimator.n_estimators)
+    if skipped:
+        prepared.notes.append(
+            f"tree shapes not cross-validated (the {config.cv_budget_s:g} s candidate budget was spent): "
+            + ", ".join(skipped)
+        )
+    # The model scored on the test split is fit without it; the shipped model is then fit on every labelled
+    # row with the same settings, its calibration and thresholds from its own cross-fitted scores over folds
+    # of all rows (fit_calibrated). Test metrics are the first model's, at its own operating threshold.
     with timed(log, "fit_final", timings):
-        names = list(build_preprocessor(features).fit(x_train.head(500)).get_feature_names_out())
-        estimator = lgbm_estimator(
-            config.seed, n_estimators, chosen.scale_pos_weight, monotone_vector(features, names), **chosen.params
-        )
-        pipeline = calibrated_lgbm_pipeline(features, estimator, CALIBRATION, split.folds)
-        pipeline.fit(x_train, y_train)
-    calibrated = pipeline.named_steps["clf"].calibrated_classifiers_[0]
-    calibrator = calibrated.calibrators[0]
-    if calibrator.a_ >= 0:
-        raise RuntimeError("calibration is not increasing in the model's score; refusing to use it")
-    # Thresholds must be picked on scores distributed like the final model's: the out-of-fold predictions of
-    # the very estimator (same tree count, same folds) whose cross-fitted scores the calibrator was fit on.
-    # The early-stopped candidates' OOF scores are not: a fold model with fewer trees has its probabilities
-    # squeezed toward the base rate, and a threshold from them under-shot the recall target on test.
-    with timed(log, "threshold_oof", timings):
-        transformed_train = pipeline.named_steps["pre"].transform(x_train)
-        raw_oof = cross_val_predict(
-            clone(estimator), transformed_train, y_train, cv=split.folds, method="decision_function"
-        )
-    oof_scores = calibrator.predict(raw_oof)
-    all_cuts = ev.cuts(y_train, oof_scores)
-    operating = ev.recall_first_cut(all_cuts, config.recall_target)
-    thresholds: dict[str, Any] = {
-        "operating": round(operating.threshold, 9),
-        "recall_target": config.recall_target,
-        "accuracy_optimal": round(ev.accuracy_cut(all_cuts).threshold, 9),
-        "cost_based": None,
-    }
-    if config.offer_cost is not None and config.customer_value is not None:
-        cost = ev.cost_cut(all_cuts, config.offer_cost, config.customer_value, config.save_rate)
-        thresholds["cost_based"] = round(cost.threshold, 9)
+        evaluation = fit_calibrated(x_train, y_train, features, estimator, split.folds, config)
+    with timed(log, "fit_shipped", timings, rows=len(split.all_y)):
+        x_all = pd.concat([x_train, x_test], ignore_index=True)
+        shipped = fit_calibrated(x_all, split.all_y, features, estimator, split.all_folds, config)
+    pipeline, thresholds, oof_scores = shipped.pipeline, shipped.thresholds, shipped.oof_scores
+    evaluated = evaluation.pipeline
+    calibrated = evaluated.named_steps["clf"].calibrated_classifiers_[0]
 
-    test_scores = pipeline.predict_proba(x_test)[:, 1]
-    test = ev.classification_metrics(y_test, test_scores, thresholds["operating"])
-    pre = pipeline.named_steps["pre"]
+    test_scores = evaluated.predict_proba(x_test)[:, 1]
+    test = ev.classification_metrics(y_test, test_scores, evaluation.thresholds["operating"])
+    pre = evaluated.named_steps["pre"]
     transformed_test = pre.transform(x_test)
     uncalibrated = calibrated.estimator.predict_proba(transformed_test)[:, 1]
     test["brier_uncalibrated"] = round(float(ev.brier_score_loss(y_test, uncalibrated)), 6)
+    all_cuts = evaluation.cuts
+    operating = evaluation.operating
     metrics: dict[str, Any] = {
         "test": test,
-        "test_at_accuracy_optimal": ev.classification_metrics(y_test, test_scores, thresholds["accuracy_optimal"]),
+        "test_at_accuracy_optimal": ev.classification_metrics(
+            y_test, test_scores, evaluation.thresholds["accuracy_optimal"]
+        ),
         "cv": {
             "roc_auc": round(chosen.roc_auc, 6),
             "precision_at_recall_target": round(operating.precision, 6),
             "recall": round(operating.recall, 6),
             "accuracy": round(operating.accuracy, 6),
+        },
+        "protocol": {
+            "test": (
+                f"metrics of the model fit on the {len(y_train)} training rows (without the {len(y_test)} test "
+                f"rows), at its own operating threshold {evaluation.thresholds['operating']}"
+            ),
+            "shipped": (
+                f"the bundle's model: same settings fit on all {len(split.all_y)} labelled rows; its calibration, "
+                "thresholds and bands from its own out-of-fold scores over all rows"
+            ),
+            "test_threshold": evaluation.thresholds["operating"],
+            "test_model_rows": len(y_train),
+            "shipped_model_rows": len(split.all_y),
         },
         "notes": list(prepared.notes)
         + ev.trade_off_notes(all_cuts, config.recall_target, "cross-validation (out-of-fold)")
@@ -402,10 +491,12 @@ def _fit_lightgbm_and_evaluate(
         x_train, y_train, x_test, y_test, features, config, split.folds, timings, test, recipe
     )
     metrics["baselines"] = {k: {"test": v["test"]} for k, v in baselines.items()}
+    names = list(pre.get_feature_names_out())
     contributions = calibrated.estimator.booster_.predict(transformed_test, pred_contrib=True)[:, :-1]
     importance = dict(zip(names, np.abs(contributions).mean(axis=0).round(6).tolist(), strict=True))
     return TrainOutcome(
         pipeline=pipeline,
+        evaluated=evaluated,
         features=features,
         prepared=prepared,
         split=split,
@@ -414,6 +505,7 @@ def _fit_lightgbm_and_evaluate(
         params={**chosen.params, "n_estimators": n_estimators, "scale_pos_weight": chosen.scale_pos_weight},
         n_estimators=n_estimators,
         oof_scores=oof_scores,
+        oof_y=split.all_y,
         test_scores=test_scores,
         thresholds=thresholds,
         bands=bands_from_scores(oof_scores, thresholds["operating"], config.bands),
@@ -423,6 +515,49 @@ def _fit_lightgbm_and_evaluate(
         shap_importance=importance,
         timings=timings,
     )
+
+
+@dataclass
+class Fitted:
+    """One calibrated fit (fit_calibrated): the pipeline, its out-of-fold scores and the thresholds from them."""
+
+    pipeline: Pipeline
+    oof_scores: np.ndarray
+    thresholds: dict[str, Any]
+    cuts: Any
+    operating: Any
+
+
+def fit_calibrated(
+    x: pd.DataFrame, y: np.ndarray, features: FeatureSet, estimator: Any, folds: Folds, config: TrainConfig
+) -> Fitted:
+    """Preprocessing + `estimator` on all of x, Platt-calibrated on its cross-fitted margin over `folds`.
+
+    Thresholds must be picked on scores distributed like the final model's: the out-of-fold predictions of the
+    very estimator (same tree count, same folds) whose cross-fitted scores the calibrator was fit on. The
+    early-stopped candidates' OOF scores are not: a fold model with fewer trees has its probabilities squeezed
+    toward the base rate, and a threshold from them under-shot the recall target on test.
+    """
+    pipeline = calibrated_lgbm_pipeline(features, clone(estimator), CALIBRATION, folds)
+    pipeline.fit(x, y)
+    calibrator = pipeline.named_steps["clf"].calibrated_classifiers_[0].calibrators[0]
+    if calibrator.a_ >= 0:
+        raise RuntimeError("calibration is not increasing in the model's score; refusing to use it")
+    transformed = pipeline.named_steps["pre"].transform(x)
+    raw_oof = cross_val_predict(clone(estimator), transformed, y, cv=folds, method="decision_function")
+    oof_scores = calibrator.predict(raw_oof)
+    all_cuts = ev.cuts(y, oof_scores)
+    operating = ev.recall_first_cut(all_cuts, config.recall_target)
+    thresholds: dict[str, Any] = {
+        "operating": round(operating.threshold, 9),
+        "recall_target": config.recall_target,
+        "accuracy_optimal": round(ev.accuracy_cut(all_cuts).threshold, 9),
+        "cost_based": None,
+    }
+    if config.offer_cost is not None and config.customer_value is not None:
+        cost = ev.cost_cut(all_cuts, config.offer_cost, config.customer_value, config.save_rate)
+        thresholds["cost_based"] = round(cost.threshold, 9)
+    return Fitted(pipeline, oof_scores, thresholds, all_cuts, operating)
 
 
 def _recall_notes(test_recall: float, target: float) -> list[str]:
@@ -487,8 +622,10 @@ def _baselines(
 def build_bundle_parts(outcome: TrainOutcome, config: TrainConfig, timings: dict[str, float]) -> BundleParts:
     """Convert to ONNX, check it against the native pipeline, and assemble bundle.json's content."""
     features, prepared = outcome.features, outcome.prepared
+    # The shipped model was fit on every labelled row: those rows are its reference (background, profile).
+    everything = pd.concat([outcome.split.train, outcome.split.test], ignore_index=True)
     with timed(log, "export", timings):
-        background = to_model_frame(outcome.split.train, features)
+        background = to_model_frame(everything, features)
         converted = convert_pipeline(outcome.pipeline, features, background)
         model, compaction = converted.model, converted.compaction
         model_bytes = model.SerializeToString()
@@ -504,9 +641,10 @@ def build_bundle_parts(outcome: TrainOutcome, config: TrainConfig, timings: dict
         explanations = converted.explanations
         golden_block: dict[str, Any] = {"rows": golden, "probabilities": [float(p) for p in golden_probabilities]}
         if explanations["available"]:
+            explanations["background"]["source"] = "all labelled rows (what the shipped model was fit on)"
             _, contributions = onnx_explained(session, golden_frame, features)
             golden_block["contributions"] = contributions.tolist()
-            _add_percentiles(explanations, outcome, background)
+            _add_percentiles(explanations, outcome, everything, background)
             add_labels(explanations, prepared.labels)
     log.info("export check passed", extra=check)
     schema = {
@@ -518,7 +656,7 @@ def build_bundle_parts(outcome: TrainOutcome, config: TrainConfig, timings: dict
         "transformed_feature_names": list(outcome.pipeline.named_steps["pre"].get_feature_names_out()),
         "excluded": prepared.excluded,
     }
-    metrics = {k: v for k, v in outcome.metrics.items() if k in ("test", "cv", "baselines", "notes")}
+    metrics = {k: v for k, v in outcome.metrics.items() if k in ("test", "cv", "baselines", "notes", "protocol")}
     return BundleParts(
         model_bytes=model_bytes,
         schema=schema,
@@ -526,7 +664,7 @@ def build_bundle_parts(outcome: TrainOutcome, config: TrainConfig, timings: dict
         bands=outcome.bands,
         metrics=metrics,
         reference={
-            **reference_profile(outcome.split.train, features, outcome.oof_scores),
+            **reference_profile(everything, features, outcome.oof_scores),
             "calibration": calibration_profile(outcome.split.y_test, outcome.test_scores),
         },
         golden=golden_block,
@@ -536,7 +674,9 @@ def build_bundle_parts(outcome: TrainOutcome, config: TrainConfig, timings: dict
     )
 
 
-def _add_percentiles(explanations: dict[str, Any], outcome: TrainOutcome, background: pd.DataFrame) -> None:
+def _add_percentiles(
+    explanations: dict[str, Any], outcome: TrainOutcome, rows: pd.DataFrame, background: pd.DataFrame
+) -> None:
     """Training percentiles of each numeric and derived feature, for reason texts ("shorter than 90%")."""
     features = outcome.features
     derived: dict[str, np.ndarray] = {}
@@ -546,7 +686,7 @@ def _add_percentiles(explanations: dict[str, Any], outcome: TrainOutcome, backgr
         derived = {r.name: values[:, k] for k, r in enumerate(features.ratios)}
     for feature in explanations["features"]:
         if feature["kind"] == "numeric":
-            feature["percentiles"] = percentiles(outcome.split.train[feature["name"]].to_numpy(dtype=np.float64))
+            feature["percentiles"] = percentiles(rows[feature["name"]].to_numpy(dtype=np.float64))
         elif feature["kind"] == "derived":
             feature["percentiles"] = percentiles(derived[feature["name"]])
 
@@ -718,7 +858,7 @@ def _result(
         "threshold": outcome.thresholds["operating"],
         "thresholds": outcome.thresholds,
         "bands": outcome.bands,
-        "metrics": {k: outcome.metrics[k] for k in ("test", "cv", "notes")},
+        "metrics": {k: outcome.metrics[k] for k in ("test", "cv", "notes", "protocol")},
         "baselines": outcome.baselines,
         "candidates": [
             {
