@@ -10,6 +10,7 @@ import { churnedBy, optedOut } from "../store/outcomes.js";
 import { requireScores, resolveRun, type ScoreRun } from "../store/runs.js";
 import { seedFromText } from "./random.js";
 import { type Candidate, describeRule, type RiskRule, type Selection, type SelectionCounts, selectMembers, type ValueModel } from "./select.js";
+import { type UpliftPlanSource, upliftParams, upliftRows, upliftSelection } from "./uplift-plan.js";
 
 export interface ValueSource extends ValueModel {
   /** Where values come from; null = the file the run scored. */
@@ -33,6 +34,8 @@ export interface PlanRequest {
   /** The risk bands (with cut-offs) of the model that scored the run: a band rule must name one of them. */
   modelBands: (run: ScoreRun) => Promise<readonly Band[]>;
   now?: Date | undefined;
+  /** Rank by predicted uplift (`--rank-by uplift`) instead of risk or expected value (src/campaigns/uplift-plan.ts). */
+  uplift?: UpliftPlanSource | undefined;
 }
 
 export interface PlanResult {
@@ -76,7 +79,7 @@ export async function planCampaign(store: Store, request: PlanRequest): Promise<
     model_name: run.model_name,
     model_version: run.model_version,
     rule: JSON.stringify(request.rule),
-    ranking: request.values === undefined ? "risk" : "expected_value",
+    ranking: request.uplift !== undefined ? "uplift" : request.values === undefined ? "risk" : "expected_value",
     params: JSON.stringify(params),
     seed,
     budget: request.budget,
@@ -120,7 +123,7 @@ export async function planCampaign(store: Store, request: PlanRequest): Promise<
       };
       return { campaign: request.name, customer_id: m.customerId, idempotency_key: key, payload: JSON.stringify(payload), created_at: plannedAt };
     });
-  if (!(await insertPlan(store, campaign, members, messages))) {
+  if (!(await insertPlan(store, campaign, members, messages, upliftRows(request.name, selection)))) {
     const winner = await getCampaign(store, request.name);
     if (winner === undefined) throw new ChurnopsError("conflict", `campaign ${request.name} could not be recorded`);
     return alreadyPlanned(winner, params, bands);
@@ -147,11 +150,9 @@ async function plannableBands(run: ScoreRun, request: PlanRequest): Promise<read
 async function select(store: Store, run: ScoreRun, request: PlanRequest, seed: number, notes: string[]): Promise<Selection> {
   const candidates = await loadCandidates(store, run, request, notes);
   const cooldown = request.cooldownDays > 0 ? await treatedAfter(store, addDays(run.as_of, -request.cooldownDays), request.name) : new Set<string>();
-  return selectMembers(
-    candidates,
-    { cooldown, optedOut: await optedOut(store), churned: await churnedBy(store, run.as_of) },
-    { budget: request.budget, controlShare: request.controlShare, seed, values: request.values ?? null },
-  );
+  const exclusions = { cooldown, optedOut: await optedOut(store), churned: await churnedBy(store, run.as_of) };
+  if (request.uplift !== undefined) return upliftSelection(run, candidates, exclusions, request, seed, notes);
+  return selectMembers(candidates, exclusions, { budget: request.budget, controlShare: request.controlShare, seed, values: request.values ?? null });
 }
 
 export interface PlanPreview {
@@ -186,6 +187,7 @@ function planParams(request: PlanRequest, run: ScoreRun, seed: number): Record<s
     cooldown_days: request.cooldownDays,
     seed,
     offer: request.offer ?? null,
+    ...(request.uplift === undefined ? {} : { uplift: upliftParams(request.uplift) }),
     values:
       request.values === undefined
         ? null

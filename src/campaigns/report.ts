@@ -2,6 +2,7 @@ import { requireCampaign } from "../store/campaigns.js";
 import type { Store } from "../store/db.js";
 import { type ArmOutcome, armOutcomes } from "../store/outcomes.js";
 import { fisherExact, newcombeInterval, riskRatioInterval, sampleSizeTwoProportions, twoProportionZTest } from "./stats.js";
+import { type UpliftReport, upliftReport } from "./uplift-report.js";
 
 export interface ArmSummary {
   members: number;
@@ -36,6 +37,8 @@ export interface EffectReport {
   message: string;
   /** Customers with outcomes needed per arm to detect `effect` (α 0.05 two-sided, power 0.8). */
   sampleNeeded: { control: number; treatment: number; effect: number } | null;
+  /** Campaigns planned with `--rank-by uplift`: realised uplift by predicted decile, predicted vs realised. */
+  uplift?: UpliftReport | null;
 }
 
 export interface EffectInput {
@@ -143,5 +146,6 @@ export async function campaignReport(store: Store, name: string, minEffect: numb
     minEffect,
     offerCost: campaign.offer_cost,
   });
-  return { campaign: name, asOf: campaign.as_of, modelVersion: campaign.model_version, ...analysis };
+  const uplift = campaign.ranking === "uplift" ? { uplift: await upliftReport(store, campaign) } : {};
+  return { campaign: name, asOf: campaign.as_of, modelVersion: campaign.model_version, ...analysis, ...uplift };
 }

@@ -81,7 +81,7 @@ export interface CampaignsTable {
   model_name: string;
   model_version: string;
   rule: string;
-  ranking: "risk" | "expected_value";
+  ranking: "risk" | "expected_value" | "uplift";
   params: string;
   seed: number;
   budget: number | null;
@@ -106,6 +106,16 @@ export interface CampaignMembersTable {
   value: number | null;
   expected_value: number | null;
   planned_at: string;
+}
+
+/** Uplift targeting (migration 021): what the uplift model predicted for a member and how it was chosen. */
+export interface CampaignUpliftMembersTable {
+  campaign: string;
+  customer_id: string;
+  uplift: number;
+  uplift_model_name: string;
+  uplift_model_version: string;
+  selected_by: "ranking" | "exploration";
 }
 
 /** The outbox: one row per treated member; `state` moves pending → sending → delivered | dead. */
@@ -293,6 +303,7 @@ export interface Database {
   campaigns: CampaignsTable;
   campaign_members: CampaignMembersTable;
   campaign_messages: CampaignMessagesTable;
+  campaign_uplift_members: CampaignUpliftMembersTable;
   opt_outs: OptOutsTable;
   outcomes: OutcomesTable;
   job_locks: JobLocksTable;

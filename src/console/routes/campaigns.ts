@@ -20,6 +20,7 @@ import type { Translator } from "../i18n.js";
 import { requestTranslator } from "../locale.js";
 import type { Render } from "../plugin.js";
 import type { RunStatsCache } from "../run-cache.js";
+import { qiniChart } from "../uplift-chart.js";
 
 const nameParams = z.object({ name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, "name: not a campaign name") });
 const sendBody = z.object({ confirm: z.literal("yes", { error: "confirm: tick the box to confirm sending" }), _csrf: z.string().optional() });
@@ -122,6 +123,7 @@ export function campaignRoutes(app: FastifyInstance, options: { store: Store; se
       status,
       report,
       chart: effectChart(report, requestTranslator(request)),
+      qini: qiniChart(report, requestTranslator(request)),
       done: typeof done === "string" && ["planned", "already_planned", "sent"].includes(done) ? done : null,
     });
   });

@@ -12,6 +12,7 @@ import * as m016 from "./016_score_reasons.js";
 import * as m017 from "./017_datasets.js";
 import * as m018 from "./018_risk_covering_index.js";
 import * as m019 from "./019_run_replaces.js";
+import * as m021 from "./021_campaign_uplift.js";
 
 /**
  * Every migration, in order. Listed statically (not read from a folder) so the compiled CLI and the tests
@@ -31,4 +32,5 @@ export const migrations: Record<string, Migration> = {
   "017_datasets": m017,
   "018_risk_covering_index": m018,
   "019_run_replaces": m019,
+  "021_campaign_uplift": m021,
 };
