@@ -66,7 +66,12 @@ def cmd_uplift_score(args: argparse.Namespace) -> dict[str, Any]:
     data = Path(args.data)
     if not data.is_file():
         raise DataError(f"--data {data}: no such file")
-    frame = pd.read_parquet(data) if data.suffix.lower() in (".parquet", ".pq") else pd.read_csv(data)
+    # Ids stay text ("0001" is not 1): they must match the store's customer ids.
+    frame = (
+        pd.read_parquet(data)
+        if data.suffix.lower() in (".parquet", ".pq")
+        else pd.read_csv(data, dtype={args.id_col: str})
+    )
     if args.id_col not in frame.columns:
         raise DataError(f"--data {data}: no id column {args.id_col!r}; its columns are {', '.join(frame.columns)}")
     uplift = score_table(directory, frame)
