@@ -12,10 +12,10 @@ import { listCampaigns } from "../store/campaigns.js";
 import type { Store } from "../store/db.js";
 import { retryDead } from "../store/outbox.js";
 import { resolveRun, type ScoreRun } from "../store/runs.js";
+import { registeredSchema, upliftModelName } from "../uplift/schema.js";
 import { scoreRunUplift } from "../uplift/score.js";
 import { type CommandContext, output, parseChoice, parseIntFlag } from "./context.js";
 import { describeBands, table } from "./format.js";
-import { registeredSchema, upliftModelName } from "./uplift.js";
 
 interface PlanFlags {
   name: string;

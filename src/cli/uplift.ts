@@ -2,32 +2,10 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Command } from "commander";
-import type { Config } from "../config.js";
-import { ChurnopsError } from "../errors.js";
-import { readBundle } from "../model/bundle.js";
-import { resolveBundle } from "../model/registry.js";
 import { trainerJson } from "../model/trainer.js";
-import type { ScoreRun } from "../store/runs.js";
-import { exportUpliftData, MIN_CHURNERS_PER_ARM, MIN_ROWS_PER_ARM, type ModelSchema, type UpliftExportSummary } from "../uplift/data.js";
+import { exportUpliftData, MIN_CHURNERS_PER_ARM, MIN_ROWS_PER_ARM, type UpliftExportSummary } from "../uplift/data.js";
+import { registeredSchema, upliftModelName } from "../uplift/schema.js";
 import { type CommandContext, output, parseIntFlag } from "./context.js";
-
-/** The uplift model's registered name: `<model>-uplift` unless configured otherwise. */
-export function upliftModelName(config: Config, flag?: string): string {
-  return flag ?? `${config.model_name}-uplift`;
-}
-
-/** The features and id column of the registered churn model version that scored a run (its bundle.json). */
-export function registeredSchema(config: Config): ModelSchema {
-  return async (run: ScoreRun) => {
-    const bundle = await readBundle((await resolveBundle({ ...config, model_name: run.model_name }, run.model_version)).bundlePath);
-    const id = bundle.json.schema.id_column;
-    if (id === null)
-      throw new ChurnopsError("bad_input", `model ${run.model_name} v${run.model_version} has no customer id column; uplift needs one to join members`, {
-        field: "campaign",
-      });
-    return { idColumn: id, features: bundle.json.schema.features.map((f) => f.name) };
-  };
-}
 
 interface TrainResult {
   model_name: string;
