@@ -194,7 +194,7 @@ describe.each(storeTargets)("uplift campaigns on $name", (target) => {
     // Features only from the model's schema: the snapshot's own label column never reaches training.
     expect(cols.sort()).toEqual(["__arm", "__campaign", "__churned", "__customer_id", "__delivery", "__risk", "plan", "tenure"]);
     db.closeSync();
-    const refused = await exportUpliftData(store, { campaigns: ["r1"], horizonDays: 30, out, modelSchema: schema, minRowsPerArm: 2000 }).catch(
+    const refused = await exportUpliftData(store, { campaigns: ["r1"], horizonDays: 30, out, modelSchema: schema, minRowsPerArm: 5000 }).catch(
       (e: unknown) => e,
     );
     expect(isChurnopsError(refused) && refused.code).toBe("bad_input");

@@ -100,8 +100,9 @@ def test_qini_is_zero_for_no_information_and_positive_for_the_truth() -> None:
     churned = np.array([0, 1, 1, 0])
     x, q = metrics.qini_curve(np.array([4.0, 3.0, 2.0, 1.0]), treated, churned)
     assert x.tolist() == [0, 0.25, 0.5, 0.75, 1.0]
-    # k=2: 1 control churner × 1 treated / 1 control − 0 treated churners = 1 prevented, per member 0.25.
-    assert q.tolist() == [0.0, 0.0, 0.25, 0.0, 0.0]
+    # k=2: 1 control churner × 1 treated / 1 control − 0 treated churners = 1 prevented, per member 0.25;
+    # k=3: 1 × 2 / 1 − 1 = 1; k=4: 1 × 2 / 2 − 1 = 0 (the same churn rate in both arms overall).
+    assert q.tolist() == [0.0, 0.0, 0.25, 0.25, 0.0]
     export, truth = campaign_export(6000, 21)
     t = (export["__arm"] == "treatment").to_numpy()
     y = export["__churned"].to_numpy()

@@ -12,6 +12,7 @@ input per feature, float32 numerics, string categoricals) and one output ``uplif
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -337,7 +338,7 @@ def verify_uplift_bundle(directory: Path, digest: str | None = None, signature: 
         if found != digest:
             raise BundleError(f"bundle {directory}: digest {found} differs from the registered {digest}")
         key = signing_key()
-        if key is not None and not (signature and sign(key, digest) == signature):
+        if key is not None and not (signature and hmac.compare_digest(sign(key, digest), signature)):
             raise BundleError(f"bundle {directory}: not signed with the key in CHURNOPS_BUNDLE_KEY")
     return {"bundle": str(directory), "sha256": actual, "golden_rows": len(rows), "max_abs_diff": float(diff.max())}
 
