@@ -35,7 +35,9 @@ HIDDEN = (
 def campaign_export(rows: int, seed: int, effects: EffectConfig | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """A randomised campaign on synthetic customers with known effects: (export rows, the truth per row)."""
     truth = add_effects(generate(SynthConfig(rows=rows, seed=seed)), effects or EffectConfig(dependence=2.0))
-    rng = np.random.default_rng(seed)
+    # A stream of its own: generate() draws the features from default_rng(seed), and reusing it here would assign
+    # treatment by the very uniforms that chose each customer's contract (a confounded "experiment").
+    rng = np.random.default_rng(seed + 10_000)
     treated = rng.random(rows) < 0.5
     churned = draw_outcomes(truth, treated, rng)
     export = truth.drop(columns=list(HIDDEN)).copy()
