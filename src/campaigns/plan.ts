@@ -12,6 +12,7 @@ import { requireScores, resolveRun, type ScoreRun } from "../store/runs.js";
 import { checkPlaybook, memberOffers, type PlanPlaybook } from "./playbook.js";
 import { seedFromText } from "./random.js";
 import { type Candidate, describeRule, type RiskRule, type Selection, type SelectionCounts, selectMembers, type ValueModel } from "./select.js";
+import { type UpliftPlanSource, upliftParams, upliftRows, upliftSelection } from "./uplift-plan.js";
 
 export interface ValueSource extends ValueModel {
   /** Where values come from; null = the file the run scored. */
@@ -37,6 +38,8 @@ export interface PlanRequest {
   /** An offer playbook: each member's offer from the reasons stored with their score (docs/campaigns.md). */
   playbook?: PlanPlaybook | undefined;
   now?: Date | undefined;
+  /** Rank by predicted uplift (`--rank-by uplift`) instead of risk or expected value (src/campaigns/uplift-plan.ts). */
+  uplift?: UpliftPlanSource | undefined;
 }
 
 export interface PlanResult {
@@ -87,7 +90,7 @@ export async function planCampaign(store: Store, request: PlanRequest): Promise<
     model_name: run.model_name,
     model_version: run.model_version,
     rule: JSON.stringify(request.rule),
-    ranking: request.values === undefined ? "risk" : "expected_value",
+    ranking: request.uplift !== undefined ? "uplift" : request.values === undefined ? "risk" : "expected_value",
     params: JSON.stringify(params),
     seed,
     budget: request.budget,
@@ -138,7 +141,7 @@ export async function planCampaign(store: Store, request: PlanRequest): Promise<
       };
       return { campaign: request.name, customer_id: m.customerId, idempotency_key: key, payload: JSON.stringify(payload), created_at: plannedAt };
     });
-  if (!(await insertPlan(store, campaign, members, messages))) {
+  if (!(await insertPlan(store, campaign, members, messages, upliftRows(request.name, selection)))) {
     const winner = await getCampaign(store, request.name);
     if (winner === undefined) throw new ChurnopsError("conflict", `campaign ${request.name} could not be recorded`);
     return alreadyPlanned(winner, params, bands);
@@ -166,11 +169,9 @@ async function plannableBands(run: ScoreRun, request: PlanRequest): Promise<read
 async function select(store: Store, run: ScoreRun, request: PlanRequest, seed: number, notes: string[]): Promise<Selection> {
   const candidates = await loadCandidates(store, run, request, notes);
   const cooldown = request.cooldownDays > 0 ? await treatedAfter(store, addDays(run.as_of, -request.cooldownDays), request.name) : new Set<string>();
-  return selectMembers(
-    candidates,
-    { cooldown, optedOut: await optedOut(store), churned: await churnedBy(store, run.as_of) },
-    { budget: request.budget, controlShare: request.controlShare, seed, values: request.values ?? null },
-  );
+  const exclusions = { cooldown, optedOut: await optedOut(store), churned: await churnedBy(store, run.as_of) };
+  if (request.uplift !== undefined) return upliftSelection(run, candidates, exclusions, request, seed, notes);
+  return selectMembers(candidates, exclusions, { budget: request.budget, controlShare: request.controlShare, seed, values: request.values ?? null });
 }
 
 export interface PlanPreview {
@@ -207,6 +208,7 @@ function planParams(request: PlanRequest, run: ScoreRun, seed: number): Record<s
     offer: request.offer ?? null,
     // Only with a playbook: the params of campaigns planned without one stay as they were recorded.
     ...(request.playbook === undefined ? {} : { playbook: { name: request.playbook.name, ...request.playbook.rules } }),
+    ...(request.uplift === undefined ? {} : { uplift: upliftParams(request.uplift) }),
     values:
       request.values === undefined
         ? null

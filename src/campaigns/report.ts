@@ -3,6 +3,7 @@ import type { Store } from "../store/db.js";
 import { type ArmOutcome, armOutcomes } from "../store/outcomes.js";
 import { type OfferEffect, offerBreakdown } from "./offer-report.js";
 import { fisherExact, newcombeInterval, riskRatioInterval, sampleSizeTwoProportions, twoProportionZTest } from "./stats.js";
+import { type UpliftReport, upliftReport } from "./uplift-report.js";
 
 export interface ArmSummary {
   members: number;
@@ -39,6 +40,8 @@ export interface EffectReport {
   sampleNeeded: { control: number; treatment: number; effect: number } | null;
   /** Per playbook offer (campaigns planned with --playbook; absent otherwise): churn per arm and the reduction. */
   byOffer?: OfferEffect[] | undefined;
+  /** Campaigns planned with `--rank-by uplift`: realised uplift by predicted decile, predicted vs realised. */
+  uplift?: UpliftReport | null;
 }
 
 export interface EffectInput {
@@ -147,5 +150,6 @@ export async function campaignReport(store: Store, name: string, minEffect: numb
     offerCost: campaign.offer_cost,
   });
   const byOffer = await offerBreakdown(store, campaign, minEffect);
-  return { campaign: name, asOf: campaign.as_of, modelVersion: campaign.model_version, ...analysis, ...(byOffer === null ? {} : { byOffer }) };
+  const uplift = campaign.ranking === "uplift" ? { uplift: await upliftReport(store, campaign) } : {};
+  return { campaign: name, asOf: campaign.as_of, modelVersion: campaign.model_version, ...analysis, ...(byOffer === null ? {} : { byOffer }), ...uplift };
 }

@@ -6,13 +6,16 @@ import { campaignReport, type EffectReport } from "../campaigns/report.js";
 import { type RiskRule, riskRule } from "../campaigns/select.js";
 import { chooseAdapter, type SendSummary, sendCampaign } from "../campaigns/send.js";
 import { type CampaignStatus, campaignStatus } from "../campaigns/status.js";
+import { formatUpliftReport } from "../campaigns/uplift-format.js";
 import { ChurnopsError } from "../errors.js";
 import { registeredBands } from "../model/registry.js";
 import { listCampaigns } from "../store/campaigns.js";
 import type { Store } from "../store/db.js";
 import { retryDead } from "../store/outbox.js";
 import { resolveRun, type ScoreRun } from "../store/runs.js";
-import { type CommandContext, output, parseIntFlag } from "./context.js";
+import { registeredSchema, upliftModelName } from "../uplift/schema.js";
+import { scoreRunUplift } from "../uplift/score.js";
+import { type CommandContext, output, parseChoice, parseIntFlag } from "./context.js";
 import { describeBands, table } from "./format.js";
 
 interface PlanFlags {
@@ -33,6 +36,10 @@ interface PlanFlags {
   offer?: string;
   playbook?: string;
   seed?: string;
+  rankBy?: string;
+  upliftModel: string;
+  upliftModelName?: string;
+  explorationShare: string;
   json?: boolean;
 }
 
@@ -85,7 +92,7 @@ export function formatPlan(r: PlanResult, next = true): string {
     r.status === "planned" ? `Planned campaign ${r.campaign.name}.` : `Campaign ${r.campaign.name} was already planned; nothing changed.`,
     `  run          ${r.campaign.run_id} (${r.campaign.model_name} v${r.campaign.model_version})`,
     `  bands        ${describeBands(r.bands)}`,
-    `  rule         ${(JSON.parse(r.campaign.params) as { rule: string }).rule}; ranked by ${r.campaign.ranking === "risk" ? "risk" : "expected value"}`,
+    `  rule         ${(JSON.parse(r.campaign.params) as { rule: string }).rule}; ranked by ${r.campaign.ranking === "risk" ? "risk" : r.campaign.ranking === "uplift" ? "uplift (expected net value = uplift × value − offer cost)" : "expected value"}`,
     `  matching     ${c.matchingRule}`,
     `  excluded     cooldown ${ex.cooldown}, opted out ${ex.opted_out}, churned ${ex.churned}${r.campaign.ranking === "risk" ? "" : `, no value ${ex.no_value}, not worth an offer ${ex.not_worth_an_offer}`}`,
     `  eligible     ${c.eligible}${r.campaign.budget === null ? "" : ` (budget ${r.campaign.budget} offers)`}`,
@@ -160,6 +167,7 @@ export function formatReport(r: EffectReport): string {
       );
     }
   }
+  if (r.uplift !== undefined && r.uplift !== null) lines.push(...formatUpliftReport(r.uplift));
   return lines.join("\n");
 }
 
@@ -186,13 +194,31 @@ export function registerCampaign(program: Command, ctx: () => CommandContext): v
     .option("--offer <text>", "offer code or text passed to the CRM with every message")
     .option("--playbook <name>", "choose each member's offer by their top reasons ([campaigns.playbooks.NAME]; the run needs score --reasons)")
     .option("--seed <n>", "seed of the control group (default: from the name)")
+    .option("--rank-by <how>", "risk | expected-value | uplift (default: expected-value with --value-column, else risk)")
+    .option("--uplift-model <ref>", "with --rank-by uplift: alias or version of the uplift model", "champion")
+    .option("--uplift-model-name <name>", "registered name of the uplift model (default: <model_name>-uplift)")
+    .option("--exploration-share <share>", "with --rank-by uplift: share of the treated chosen at random among the eligible", "0.1")
     .option("--json", "print JSON")
     .action(async (flags: PlanFlags) => {
       const c = ctx();
       const defaults = c.config.campaigns;
+      const rankBy =
+        flags.rankBy === undefined
+          ? flags.valueColumn === undefined
+            ? "risk"
+            : "expected-value"
+          : parseChoice(flags.rankBy, "--rank-by", ["risk", "expected-value", "uplift"] as const);
+      if (rankBy === "expected-value" && flags.valueColumn === undefined)
+        throw new ChurnopsError("bad_input", "--rank-by expected-value needs --value-column (and --offer-success)", { field: "value-column" });
+      if (rankBy === "risk" && flags.valueColumn !== undefined)
+        throw new ChurnopsError("bad_input", "--value-column ranks by value: use --rank-by expected-value or uplift", { field: "rank-by" });
       if (flags.valueColumn === undefined && (flags.values !== undefined || flags.offerSuccess !== undefined))
         throw new ChurnopsError("bad_input", "--values and --offer-success need --value-column", { field: "value-column" });
-      if (flags.valueColumn !== undefined && flags.offerSuccess === undefined)
+      if (rankBy === "uplift" && flags.offerSuccess !== undefined)
+        throw new ChurnopsError("bad_input", "--offer-success is for --rank-by expected-value; with uplift the model predicts each offer's effect", {
+          field: "offer-success",
+        });
+      if (rankBy === "expected-value" && flags.offerSuccess === undefined)
         throw new ChurnopsError("bad_input", "--value-column needs --offer-success (the share of would-be churners an offer keeps)", {
           field: "offer-success",
         });
@@ -215,9 +241,23 @@ export function registerCampaign(program: Command, ctx: () => CommandContext): v
                 idColumn: flags.idColumn,
                 valueColumn: flags.valueColumn,
                 offerCost: parseNumberFlag(flags.offerCost ?? "0", "--offer-cost", 0, Number.MAX_VALUE),
-                offerSuccess: parseNumberFlag(flags.offerSuccess ?? "", "--offer-success", 0, 1, { exclusiveMin: true }),
+                offerSuccess: rankBy === "uplift" ? 1 : parseNumberFlag(flags.offerSuccess ?? "", "--offer-success", 0, 1, { exclusiveMin: true }),
               },
         modelBands: registeredBands(c.config),
+        uplift:
+          rankBy !== "uplift"
+            ? undefined
+            : {
+                modelName: upliftModelName(c.config, flags.upliftModelName),
+                model: flags.upliftModel,
+                explorationShare: parseNumberFlag(flags.explorationShare, "--exploration-share", 0, 0.9),
+                scores: async (run) =>
+                  scoreRunUplift(await c.store(), c.config, run, {
+                    modelName: upliftModelName(c.config, flags.upliftModelName),
+                    model: flags.upliftModel,
+                    idColumn: (await registeredSchema(c.config)(run)).idColumn,
+                  }),
+              },
       });
       c.log.info(
         { event: "campaign.planned", campaign: result.campaign.name, status: result.status, treated: result.counts.treated, control: result.counts.control },

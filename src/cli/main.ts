@@ -17,6 +17,7 @@ const COMMANDS: ReadonlyArray<readonly [readonly string[], () => Promise<Registe
   [["report"], async () => (await import("./report.js")).registerReport],
   [["demo"], async () => (await import("./demo.js")).registerDemo],
   [["campaign"], async () => (await import("./campaign.js")).registerCampaign],
+  [["uplift"], async () => (await import("./uplift.js")).registerUplift],
   [["outcomes"], async () => (await import("./outcomes.js")).registerOutcomes],
   [["monitor"], async () => (await import("./monitor.js")).registerMonitor],
   [["retrain"], async () => (await import("./retrain.js")).registerRetrain],

@@ -1,11 +1,13 @@
 import { z } from "zod";
 import type { PlanRequest } from "../campaigns/plan.js";
 import type { RiskRule } from "../campaigns/select.js";
+import type { UpliftPlanSource } from "../campaigns/uplift-plan.js";
 import type { CampaignsConfig } from "../config.js";
+import { ChurnopsError } from "../errors.js";
 import { parseInput } from "./forms.js";
 
 export const RULE_KINDS = ["decision", "band", "threshold", "top_pct"] as const;
-export const RANKINGS = ["risk", "expected_value"] as const;
+export const RANKINGS = ["risk", "expected_value", "uplift"] as const;
 
 const number = (field: string, min: number, max: number, exclusiveMin = false) => {
   const message = `${field}: expected a number ${exclusiveMin ? "above" : "from"} ${min} to ${max}`;
@@ -38,6 +40,7 @@ export const campaignFormSchema = z
     value_column: z.string().max(200).optional(),
     offer_cost: number("offer_cost", 0, Number.MAX_VALUE).optional(),
     offer_success: number("offer_success", 0, 1, true).optional(),
+    exploration_share: number("exploration_share", 0, 0.9).optional(),
     offer: z.string().max(500).optional(),
   })
   .superRefine((f, ctx) => {
@@ -72,7 +75,14 @@ function ruleOf(f: CampaignForm): RiskRule {
 }
 
 /** The plan request a form stands for, with the config's defaults where a field was left empty. */
-export function planRequestOf(f: CampaignForm, defaults: CampaignsConfig, modelBands: PlanRequest["modelBands"]): PlanRequest {
+export function planRequestOf(
+  f: CampaignForm,
+  defaults: CampaignsConfig,
+  modelBands: PlanRequest["modelBands"],
+  uplift?: (explorationShare: number) => UpliftPlanSource,
+): PlanRequest {
+  if (f.ranking === "uplift" && uplift === undefined)
+    throw new ChurnopsError("bad_input", "ranking: uplift ranking needs a registered uplift model (churnops uplift train)", { field: "ranking" });
   return {
     name: f.name,
     run: f.run,
@@ -83,15 +93,16 @@ export function planRequestOf(f: CampaignForm, defaults: CampaignsConfig, modelB
     seed: f.seed,
     offer: f.offer,
     values:
-      f.ranking === "expected_value"
+      f.ranking === "expected_value" || (f.ranking === "uplift" && f.value_column !== undefined)
         ? {
             source: null,
             idColumn: "customer_id",
             valueColumn: f.value_column as string,
             offerCost: f.offer_cost ?? 0,
-            offerSuccess: f.offer_success as number,
+            offerSuccess: f.ranking === "uplift" ? 1 : (f.offer_success as number),
           }
         : undefined,
     modelBands,
+    uplift: f.ranking === "uplift" && uplift !== undefined ? uplift(f.exploration_share ?? 0.1) : undefined,
   };
 }

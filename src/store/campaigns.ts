@@ -2,7 +2,7 @@ import type { Selectable } from "kysely";
 import { ChurnopsError } from "../errors.js";
 import type { Store } from "./db.js";
 import { scoresOfRun } from "./runs.js";
-import type { CampaignMembersTable, CampaignMessagesTable, CampaignsTable } from "./schema.js";
+import type { CampaignMembersTable, CampaignMessagesTable, CampaignsTable, CampaignUpliftMembersTable } from "./schema.js";
 
 export type CampaignRow = CampaignsTable;
 export type CampaignMemberRow = Selectable<CampaignMembersTable>;
@@ -118,7 +118,13 @@ export type NewMessage = Pick<CampaignMessagesTable, "campaign" | "customer_id" 
  * Returns false (and writes nothing) when a campaign of that name already exists, including one that a
  * concurrent planner committed first.
  */
-export async function insertPlan(store: Store, campaign: CampaignRow, members: CampaignMemberRow[], messages: NewMessage[]): Promise<boolean> {
+export async function insertPlan(
+  store: Store,
+  campaign: CampaignRow,
+  members: CampaignMemberRow[],
+  messages: NewMessage[],
+  uplift: readonly CampaignUpliftMembersTable[] = [],
+): Promise<boolean> {
   try {
     return await store.db.transaction().execute(async (trx) => {
       const inserted = await trx
@@ -131,6 +137,12 @@ export async function insertPlan(store: Store, campaign: CampaignRow, members: C
         await trx
           .insertInto("campaign_members")
           .values(members.slice(i, i + INSERT_ROWS))
+          .execute();
+      }
+      for (let i = 0; i < uplift.length; i += INSERT_ROWS) {
+        await trx
+          .insertInto("campaign_uplift_members")
+          .values(uplift.slice(i, i + INSERT_ROWS))
           .execute();
       }
       for (let i = 0; i < messages.length; i += INSERT_ROWS) {

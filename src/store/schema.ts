@@ -107,7 +107,7 @@ export interface CampaignsTable {
   model_name: string;
   model_version: string;
   rule: string;
-  ranking: "risk" | "expected_value";
+  ranking: "risk" | "expected_value" | "uplift";
   params: string;
   seed: number;
   budget: number | null;
@@ -136,6 +136,16 @@ export interface CampaignMembersTable {
   offer: ColumnType<string | null, string | null | undefined, string | null>;
   /** The reason feature whose rule chose the offer; null when no rule matched (or no playbook). */
   offer_reason: ColumnType<string | null, string | null | undefined, string | null>;
+}
+
+/** Uplift targeting (migration 021): what the uplift model predicted for a member and how it was chosen. */
+export interface CampaignUpliftMembersTable {
+  campaign: string;
+  customer_id: string;
+  uplift: number;
+  uplift_model_name: string;
+  uplift_model_version: string;
+  selected_by: "ranking" | "exploration";
 }
 
 /** The outbox: one row per treated member; `state` moves pending → sending → delivered | dead. */
@@ -338,6 +348,7 @@ export interface Database {
   campaigns: CampaignsTable;
   campaign_members: CampaignMembersTable;
   campaign_messages: CampaignMessagesTable;
+  campaign_uplift_members: CampaignUpliftMembersTable;
   opt_outs: OptOutsTable;
   outcomes: OutcomesTable;
   job_locks: JobLocksTable;

@@ -20,6 +20,7 @@ import type { Translator } from "../i18n.js";
 import { requestTranslator } from "../locale.js";
 import type { Render } from "../plugin.js";
 import type { RunStatsCache } from "../run-cache.js";
+import { consoleUpliftSource, qiniChart } from "../uplift-chart.js";
 
 const nameParams = z.object({ name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, "name: not a campaign name") });
 const sendBody = z.object({ confirm: z.literal("yes", { error: "confirm: tick the box to confirm sending" }), _csrf: z.string().optional() });
@@ -51,6 +52,7 @@ function effectChart(report: EffectReport, i: Translator): string | null {
 export function campaignRoutes(app: FastifyInstance, options: { store: Store; settings: Config; prefix: string; cache: RunStatsCache }, render: Render): void {
   const { store, settings, prefix, cache } = options;
   const modelBands = registeredBands(settings);
+  const uplift = consoleUpliftSource(store, settings);
 
   const builder = async (request: FastifyRequest, reply: FastifyReply, form: Record<string, string>, extra: object = {}) => {
     const runs = (await listRuns(store, 20)).filter((r) => r.status === "complete");
@@ -74,7 +76,7 @@ export function campaignRoutes(app: FastifyInstance, options: { store: Store; se
     let form: CampaignForm;
     try {
       form = parseCampaignForm(fields);
-      return { preview: await previewCampaign(store, planRequestOf(form, settings.campaigns, modelBands)), formError: null };
+      return { preview: await previewCampaign(store, planRequestOf(form, settings.campaigns, modelBands, uplift)), formError: null };
     } catch (err) {
       if (isChurnopsError(err)) return { preview: null, formError: { field: err.field ?? null, message: err.message } };
       throw err;
@@ -99,7 +101,7 @@ export function campaignRoutes(app: FastifyInstance, options: { store: Store; se
     try {
       const parsed = parseCampaignForm(form);
       if (parsed.name === "") throw new ChurnopsError("bad_input", "name: give the campaign a name (letters, digits, '.', '_' and '-')", { field: "name" });
-      const result = await planCampaign(store, planRequestOf(parsed, settings.campaigns, modelBands));
+      const result = await planCampaign(store, planRequestOf(parsed, settings.campaigns, modelBands, uplift));
       await audit(store, request, "campaign.plan", parsed.name, {
         status: result.status,
         run_id: result.campaign.run_id,
@@ -122,6 +124,7 @@ export function campaignRoutes(app: FastifyInstance, options: { store: Store; se
       status,
       report,
       chart: effectChart(report, requestTranslator(request)),
+      qini: qiniChart(report, requestTranslator(request)),
       done: typeof done === "string" && ["planned", "already_planned", "sent"].includes(done) ? done : null,
     });
   });

@@ -13,6 +13,7 @@ import * as m017 from "./017_datasets.js";
 import * as m018 from "./018_risk_covering_index.js";
 import * as m019 from "./019_run_replaces.js";
 import * as m020 from "./020_compact_scores.js";
+import * as m021 from "./021_campaign_uplift.js";
 import * as m025 from "./025_member_offers.js";
 import * as m026 from "./026_id_search.js";
 
@@ -35,6 +36,7 @@ export const migrations: Record<string, Migration> = {
   "018_risk_covering_index": m018,
   "019_run_replaces": m019,
   "020_compact_scores": m020,
+  "021_campaign_uplift": m021,
   "025_member_offers": m025,
   "026_id_search": m026,
 };

@@ -145,6 +145,11 @@ def verify(directory: Path, digest: str | None = None, signature: str | None = N
     registered digest (and signature, when a key is configured) when they are given."""
     directory = Path(directory)
     document = load_bundle(directory)
+    if document.get("kind") == "uplift":
+        from churnops_trainer.uplift.bundle import verify_uplift_bundle
+
+        checked = verify_uplift_bundle(directory, digest, signature)
+        return Verification(checked["bundle"], checked["sha256"], checked["golden_rows"], checked["max_abs_diff"])
     check_document(directory, document)
     check_graph(directory, document)
     result = verify_bundle(directory)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from churnops_trainer.errors import TrainerError
+from churnops_trainer.uplift import cli as uplift_cli
 
 Result = dict[str, Any] | list[dict[str, Any]]
 Handler = Callable[[argparse.Namespace], Any]
@@ -142,6 +143,13 @@ def cmd_synth(args: argparse.Namespace) -> dict[str, Any]:
     except ValueError as exc:
         raise TrainerError(str(exc)) from None
     frame = generate(config)
+    effects = uplift_cli.effect_config(args)
+    if effects is not None:
+        if config.recipe != "churnops":
+            raise TrainerError("--uplift needs the churnops recipe")
+        from churnops_trainer.uplift.synthetic import add_effects
+
+        frame = add_effects(frame, effects)
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix.lower() == ".csv":
         frame.to_csv(out, index=False)
@@ -307,6 +315,8 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, tuple[Handler, Su
     p.add_argument(
         "--churn-offset", type=float, default=0.0, help="added to every row's churn log-odds (-2: ~5%% a month)"
     )
+    uplift_cli.synth_args(p)
+    uplift_cli.register(command)
 
     p = command(
         "resolve", "print the local bundle directory of a registered version", cmd_resolve, _simple("bundle_path")
