@@ -6,7 +6,8 @@
  *   - the CSV export of all 1,000,000 rows: rows/s and the process's resident memory before and at its peak.
  * The console plugin runs in this process on Fastify (the same plugin `churnops serve` mounts under /console/).
  * Usage: npx tsx benchmarks/console_pages.ts [--rows 1000000] [--requests 30] [--store sqlite|postgres]
- * Env: CHURNOPS_HOME=<home with a model registry> to include the models page; CHURNOPS_BENCH_PG=<url>.
+ * Env: CHURNOPS_HOME=<home with a model registry> to include the models page and the feature filters (each score
+ * then keeps its champion's categorical inputs); CHURNOPS_BENCH_PG=<url>.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
@@ -16,7 +17,9 @@ import { sql } from "kysely";
 import pg from "pg";
 import { loadConfig } from "../src/config.js";
 import { consolePlugin } from "../src/console/plugin.js";
+import { registeredBundleJson } from "../src/model/registry.js";
 import { openStore, type Store } from "../src/store/db.js";
+import { storedCategoricalFeatures } from "../src/store/score-features.js";
 import { addUser } from "../src/store/users.js";
 
 const args = process.argv.slice(2);
@@ -49,8 +52,12 @@ function probabilities(n: number, seed: number): Float64Array {
 
 const band = (p: number): string => (p >= 0.6 ? "high" : p >= 0.3 ? "medium" : "low");
 
-/** One complete score run of `n` customers, written in bulk (the benchmark measures reading, not writing). */
-async function seedRun(store: Store, asOf: string, n: number, seed: number): Promise<string> {
+/**
+ * One complete score run of `n` customers, written in bulk (the benchmark measures reading, not writing). With
+ * `width` categorical features (the registered model's, when CHURNOPS_HOME has one) each score also keeps its
+ * categorical inputs, drawn uniformly from `sizes[i]` categories each, so the feature filters have rows to find.
+ */
+async function seedRun(store: Store, asOf: string, n: number, seed: number, sizes: readonly number[] = []): Promise<string> {
   const runId = `monthly-${asOf}-churn-v1`;
   const at = `${asOf}T06:00:00.000Z`;
   await store.db
@@ -77,12 +84,13 @@ async function seedRun(store: Store, asOf: string, n: number, seed: number): Pro
     .execute();
   const p = probabilities(n, seed);
   const id = (i: number): string => `C${String(i + 1).padStart(7, "0")}`;
+  const features = (i: number): Buffer | null => (sizes.length === 0 ? null : Buffer.from(sizes.map((size, k) => ((i * 2654435761 + k * 40503) >>> 7) % size)));
   if (store.sqlite !== null) {
     const insert = store.sqlite.prepare(
-      "INSERT INTO scores (run_id, customer_id, probability, band, decision, model_name, model_version, scored_at) VALUES (?, ?, ?, ?, ?, 'churn', '1', ?)",
+      "INSERT INTO scores (run_id, customer_id, probability, band, decision, model_name, model_version, scored_at, features) VALUES (?, ?, ?, ?, ?, 'churn', '1', ?, ?)",
     );
     store.sqlite.transaction(() => {
-      for (let i = 0; i < n; i++) insert.run(runId, id(i), p[i], band(p[i] as number), (p[i] as number) >= 0.25 ? 1 : 0, at);
+      for (let i = 0; i < n; i++) insert.run(runId, id(i), p[i], band(p[i] as number), (p[i] as number) >= 0.25 ? 1 : 0, at, features(i));
     })();
   } else {
     for (let start = 0; start < n; start += 50_000) {
@@ -90,15 +98,17 @@ async function seedRun(store: Store, asOf: string, n: number, seed: number): Pro
       const ps: number[] = [];
       const bands: string[] = [];
       const decisions: number[] = [];
+      const blobs: (Buffer | null)[] = [];
       for (let i = start; i < Math.min(n, start + 50_000); i++) {
+        blobs.push(features(i));
         ids.push(id(i));
         ps.push(p[i] as number);
         bands.push(band(p[i] as number));
         decisions.push((p[i] as number) >= 0.25 ? 1 : 0);
       }
-      await sql`INSERT INTO scores (run_id, customer_id, probability, band, decision, model_name, model_version, scored_at)
-        SELECT ${runId}, u.c, u.p, u.b, u.d, 'churn', '1', ${at}
-        FROM unnest(${ids}::text[], ${ps}::float8[], ${bands}::text[], ${decisions}::integer[]) AS u(c, p, b, d)`.execute(store.db);
+      await sql`INSERT INTO scores (run_id, customer_id, probability, band, decision, model_name, model_version, scored_at, features)
+        SELECT ${runId}, u.c, u.p, u.b, u.d, 'churn', '1', ${at}, u.f
+        FROM unnest(${ids}::text[], ${ps}::float8[], ${bands}::text[], ${decisions}::integer[], ${blobs}::bytea[]) AS u(c, p, b, d, f)`.execute(store.db);
     }
     await sql`ANALYZE scores`.execute(store.db);
   }
@@ -135,9 +145,13 @@ async function main(): Promise<void> {
   const store = await openStore(url);
   const home = process.env.CHURNOPS_HOME ?? mkdtempSync(join(tmpdir(), "churnops-bench-home-"));
   const settings = loadConfig({ env: { ...process.env, CHURNOPS_HOME: home }, cwd: home });
+  // With a registry (CHURNOPS_HOME), its champion's categorical features are stored with each score and filtered by.
+  const bundle = process.env.CHURNOPS_HOME === undefined ? null : await registeredBundleJson(settings)({ model_name: "churn", model_version: "1" });
+  const categorical = bundle === null ? [] : storedCategoricalFeatures(bundle);
+  const sizes = categorical.map((f) => Math.min(f.categories.length, 254));
   const t0 = performance.now();
-  await seedRun(store, "2026-10-31", ROWS, 7);
-  const latest = await seedRun(store, "2026-11-30", ROWS, 11);
+  await seedRun(store, "2026-10-31", ROWS, 7, sizes);
+  const latest = await seedRun(store, "2026-11-30", ROWS, 11, sizes);
   log(`seeded 2 runs × ${ROWS} scores in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   await addUser(store, "bench", "viewer", PASSWORD);
 
@@ -185,6 +199,19 @@ async function main(): Promise<void> {
       ["monitoring", "/monitoring"],
       ["audit", "/audit"],
       ...(process.env.CHURNOPS_HOME === undefined ? [] : ([["models", "/models"]] as [string, string][])),
+      ...categorical.slice(0, 1).map((f): [string, string] => ["risk_feature_filter", `/risk?${new URLSearchParams([[f.name, f.categories[0] as string]])}`]),
+      ...(categorical.length < 2
+        ? []
+        : [
+            [
+              "risk_two_feature_filters_band_high",
+              `/risk?${new URLSearchParams([
+                ["band", "high"],
+                [(categorical[0] as { name: string }).name, categorical[0]?.categories[0] as string],
+                [(categorical[1] as { name: string }).name, categorical[1]?.categories[1] as string],
+              ])}`,
+            ] as [string, string],
+          ]),
     ];
     const results: Record<string, { status: number; p50_ms: number; p95_ms: number; max_ms: number }> = {};
     for (const [name, path] of pages) {

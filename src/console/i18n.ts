@@ -110,7 +110,11 @@ const en = {
   "customer.churned": "Churned (observed {date})",
   "customer.stayed": "Stayed (observed {date})",
   "customer.inputs": "Input values last scored",
-  "customer.inputs_absent": "The store does not keep the input values a customer was scored with; see the source table of run {run}.",
+  "customer.inputs_absent":
+    "No score of this customer kept its input values (runs scored before this version, or by the Spark scorer, keep none); see the source table of run {run}.",
+  "customer.inputs_of_run":
+    "The categorical inputs of run {run}, as scored (the store keeps categorical values with each score; numbers are in the run's source table).",
+  "customer.input_missing": "missing",
   "customer.reasons": "Why this customer is at risk",
   "customer.reasons_desc":
     "How each feature moves this customer's churn probability away from the typical customer's (the steps add up on the log-odds scale; the axis shows probabilities)",
@@ -431,7 +435,11 @@ const ja: Record<MessageKey, string> = {
   "customer.churned": "解約（{date} に確認）",
   "customer.stayed": "継続（{date} に確認）",
   "customer.inputs": "最後にスコアリングした入力値",
-  "customer.inputs_absent": "ストアは顧客のスコアリングに使った入力値を保持していません。実行 {run} の元テーブルを参照してください。",
+  "customer.inputs_absent":
+    "この顧客のスコアには入力値が保存されていません（以前のバージョンや Spark でスコアリングした実行は保存しません）。実行 {run} の元テーブルを参照してください。",
+  "customer.inputs_of_run":
+    "実行 {run} でスコアリングしたときのカテゴリ入力値（ストアはスコアごとにカテゴリ値を保存します。数値は実行の元テーブルにあります）。",
+  "customer.input_missing": "欠損",
   "customer.reasons": "この顧客が解約しそうな理由",
   "customer.reasons_desc": "各特徴量がこの顧客の解約確率を標準的な顧客からどれだけ動かすか（各ステップは対数オッズで足し合わされ、軸は確率で表示）",
   "customer.reasons_absent": "この顧客の理由付きのスコアは保存されていません。理由を残すには `churnops score --reasons 4` でスコアリングしてください。",

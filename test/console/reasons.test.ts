@@ -198,4 +198,20 @@ describe.each(storeTargets)("reasons and feature filters in the console ($name)"
       }
     }
   });
+
+  it("shows the categorical inputs the customer was scored with, as the input file had them", async () => {
+    const inputs = await inputRows();
+    const top = (await riskPage(store, { run: runId, sort: "risk_desc" }, { limit: 3 })).rows;
+    for (const row of top) {
+      const html = decode(await (await client.get(`/customers/${encodeURIComponent(row.customer_id)}?lang=en`)).text());
+      const table = html.slice(html.indexOf('<table class="inputs">'));
+      expect(table.length).toBeLessThan(html.length);
+      for (const f of categorical) {
+        const value = inputs.get(row.customer_id)?.[f.name];
+        expect(table, `${row.customer_id} ${f.name}`).toContain(
+          `<tr><td>${f.name}</td><td>${value === null || value === undefined || value === "" ? "missing" : String(value)}</td></tr>`,
+        );
+      }
+    }
+  });
 });

@@ -4,11 +4,13 @@ import { listAudit } from "../../store/audit.js";
 import type { Store } from "../../store/db.js";
 import { addOptOuts } from "../../store/outcomes.js";
 import { customerView } from "../../store/read/customer.js";
+import { customerInputs } from "../../store/read/customer-inputs.js";
 import { customerReasons, reasonsOf } from "../../store/read/customer-reasons.js";
 import { overview, RISK_BINS, type RunStats, runStats } from "../../store/read/overview.js";
 import { RISK_SORTS, riskPage } from "../../store/read/risk.js";
 import { quarantineView, runsView } from "../../store/read/runs-view.js";
 import { getRun, listRuns, type ScoreRun } from "../../store/runs.js";
+import { decodeFeatures, storedCategoricalFeatures } from "../../store/score-features.js";
 import { audit, currentUser } from "../auth.js";
 import { barChart, probabilityLineChart } from "../charts.js";
 import { requestTranslator } from "../locale.js";
@@ -114,7 +116,14 @@ export function pageRoutes(app: FastifyInstance, options: { store: Store; prefix
             formatValue: (n) => locale.pct(n, 0),
           });
     const done = (request.query as Record<string, unknown>).done === "opt-out";
-    return render(request, reply, "customer", { id, view, chart, done, reasons: view === null ? null : await reasonsPanel(id, locale) });
+    return render(request, reply, "customer", {
+      id,
+      view,
+      chart,
+      done,
+      reasons: view === null ? null : await reasonsPanel(id, locale),
+      inputs: view === null ? null : await inputsPanel(id),
+    });
   });
 
   /** The customer's latest stored reasons, reworded for the reader, with their waterfall when the bundle is at hand. */
@@ -132,6 +141,16 @@ export function pageRoutes(app: FastifyInstance, options: { store: Store; prefix
       reasons: reasons.map((r) => ({ ...r, valueText: valueText(r.value, locale) })),
       chart: reasonsWaterfall(reasons, stored.probability, bundle, locale),
     };
+  }
+
+  /** The categorical inputs the customer's latest score kept, decoded with that run's bundle. */
+  async function inputsPanel(id: string): Promise<{ runId: string; values: [string, string | null][] } | null> {
+    const stored = await customerInputs(store, id);
+    if (stored === null) return null;
+    const bundle = await bundleOf({ model_name: stored.modelName, model_version: stored.modelVersion });
+    if (bundle === null) return null;
+    const decoded = decodeFeatures(stored.features, storedCategoricalFeatures(bundle));
+    return decoded === null ? null : { runId: stored.runId, values: Object.entries(decoded) };
   }
 
   app.post("/customers/:id/opt-out", { config: { consoleAccess: "operator" }, preHandler: app.csrfProtection }, async (request, reply) => {
