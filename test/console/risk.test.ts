@@ -169,7 +169,7 @@ describe.each(storeTargets)("risk list and read models ($name)", (target) => {
     expect(page.status).toBe(200);
     const html = await page.text();
     expect(html).toContain("<svg");
-    expect(html).toContain("does not keep the input values");
+    expect(html).toContain("kept its input values");
     expect((await c.get("/customers/never-seen")).status).toBe(404);
   });
 });

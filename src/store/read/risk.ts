@@ -157,7 +157,11 @@ function filtered(store: Store, runId: string, filter: RiskFilter, ids: readonly
   return q;
 }
 
-function ordered(q: ScoresQuery, sort: RiskFilter["sort"], after: Cursor | null): ScoresQuery {
+function ordered(q: ScoresQuery, sort: RiskFilter["sort"], after: Cursor | null, byIds = false): ScoresQuery {
+  // Looking up a search's few ids, the rows are found by key and sorted; ordered by the bare column, SQLite would
+  // rather walk the run's whole risk index to skip the sort (measured: 366 ms p95 for a 20-id search of a 1M run).
+  // The unary plus keeps the order and lets no index provide it.
+  const p = byIds ? sql<number>`+probability` : sql<number>`probability`;
   switch (sort) {
     // The redundant bound (probability ≤ / ≥ the cursor's) is what lets SQLite seek the index instead of
     // scanning from the top for every page: it does not use an index range for the OR alone (measured: the 1M-row
@@ -167,13 +171,13 @@ function ordered(q: ScoresQuery, sort: RiskFilter["sort"], after: Cursor | null)
         q = q
           .where("probability", "<=", after.p)
           .where((eb) => eb.or([eb("probability", "<", after.p), eb.and([eb("probability", "=", after.p), eb("customer_id", ">", after.id)])]));
-      return q.orderBy("probability", "desc").orderBy("customer_id", "asc");
+      return q.orderBy(p, "desc").orderBy("customer_id", "asc");
     case "risk_asc":
       if (after !== null)
         q = q
           .where("probability", ">=", after.p)
           .where((eb) => eb.or([eb("probability", ">", after.p), eb.and([eb("probability", "=", after.p), eb("customer_id", ">", after.id)])]));
-      return q.orderBy("probability", "asc").orderBy("customer_id", "asc");
+      return q.orderBy(p, "asc").orderBy("customer_id", "asc");
     case "id_asc":
       if (after !== null) q = q.where("customer_id", ">", after.id);
       return q.orderBy("customer_id", "asc");
@@ -197,7 +201,7 @@ export async function riskPage(store: Store, filter: RiskFilter, options: { afte
   const ids = await searchIds(store, run, filter);
   if (ids !== null && ids.length === 0) return { run, rows: [], next: null };
   const rows = (
-    await ordered(filtered(store, run.run_id, filter, ids), filter.sort, after)
+    await ordered(filtered(store, run.run_id, filter, ids), filter.sort, after, ids !== null)
       .limit(options.limit + 1)
       .execute()
   ).map((r) => riskRowSchema.parse(r));
@@ -214,7 +218,7 @@ export async function* iterateRisk(store: Store, filter: RiskFilter, pageSize = 
   if (ids !== null && ids.length === 0) return;
   let after: Cursor | null = null;
   for (;;) {
-    const page = await ordered(filtered(store, run.run_id, filter, ids), filter.sort, after)
+    const page = await ordered(filtered(store, run.run_id, filter, ids), filter.sort, after, ids !== null)
       .limit(pageSize)
       .execute();
     if (page.length === 0) return;
