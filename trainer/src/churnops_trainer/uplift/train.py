@@ -50,6 +50,7 @@ def gate(mlclient: Any, model_name: str, version: str, qini: float) -> dict[str,
     except Exception as exc:
         if not registry._not_found(exc):
             raise
+    # The tag holds the champion's Qini exactly (repr of the float): a rounded tag let an equal challenger "beat" it.
     promoted = champion is None or not qini <= champion["qini"]
     if promoted:
         mlclient.set_registered_model_alias(model_name, registry.CHAMPION, version)
@@ -106,7 +107,7 @@ def train_uplift(config: UpliftTrainConfig) -> dict[str, Any]:
             write_uplift_bundle(bundle_dir, model_bytes, document, config.model_name, version, run_id)
             mlclient.log_artifacts(run_id, str(bundle_dir), registry.BUNDLE_ARTIFACTS)
             if config.register:
-                mlclient.set_model_version_tag(config.model_name, version, QINI_TAG, f"{metrics['qini']:.8f}")
+                mlclient.set_model_version_tag(config.model_name, version, QINI_TAG, repr(float(metrics["qini"])))
                 registry.publish(mlclient, config.model_name, version, bundle_dir)
                 gate_result = gate(mlclient, config.model_name, version, float(metrics["qini"]))
         except BaseException:
