@@ -1,11 +1,10 @@
 import { mkdirSync } from "node:fs";
 import { type Browser, chromium } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { ChurnModel } from "../../src/model/runtime.js";
-import { scoreBatch } from "../../src/scoring/batch.js";
 import { openStore, type Store } from "../../src/store/db.js";
 import { reasonsOf } from "../../src/store/read/customer-reasons.js";
-import { addUsers, type ConsoleServer, registryConfig, startConsole } from "../console/helpers.js";
+import { addUsers, Client, type ConsoleServer, registryConfig, startConsole } from "../console/helpers.js";
+import { scoreFixtureRun } from "../console/scored-run.js";
 import { storeTargets } from "../helpers/stores.js";
 import { ARGS, CHROMIUM, OUT, seriousViolations, shot, signIn } from "./browser.js";
 
@@ -21,25 +20,14 @@ describe("a customer's reasons in a real browser (SQLite)", () => {
   beforeAll(async () => {
     mkdirSync(OUT, { recursive: true });
     store = await openStore(await (storeTargets[0] as (typeof storeTargets)[number]).fresh());
-    const model = await ChurnModel.load(fixture.bundleDir);
-    try {
-      runId = (
-        await scoreBatch({
-          source: { data: fixture.dataPath },
-          model,
-          kind: "daily",
-          asOf: "2026-11-20",
-          store,
-          chunkSize: 1000,
-          badRows: "quarantine",
-          reasons: 4,
-        })
-      ).runId;
-    } finally {
-      await model.close();
-    }
+    runId = (await scoreFixtureRun(store, 4)).runId;
     await addUsers(store);
     server = await startConsole(store, {}, registryConfig(fixture));
+    // The first page of a run resolves its model's bundle through the trainer (this copied home's registry cache
+    // names the original's store): done here, without the browser's 30 s navigation limit on a loaded machine.
+    const warm = new Client(server.base);
+    await warm.signIn("viewer");
+    expect((await warm.get("/risk")).status).toBe(200);
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
   });
   afterAll(async () => {

@@ -1,13 +1,12 @@
 import { DuckDBInstance } from "@duckdb/node-api";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import type { Config } from "../../src/config.js";
-import { ChurnModel } from "../../src/model/runtime.js";
-import { scoreBatch } from "../../src/scoring/batch.js";
 import { openStore, type Store } from "../../src/store/db.js";
 import { reasonsOf, type StoredReason } from "../../src/store/read/customer-reasons.js";
 import { iterateRisk, parseRiskFilter, riskPage } from "../../src/store/read/risk.js";
 import { storeTargets } from "../helpers/stores.js";
 import { addUsers, Client, type ConsoleServer, registryConfig, startConsole } from "./helpers.js";
+import { scoreFixtureRun } from "./scored-run.js";
 
 const fixture = inject("fixture");
 
@@ -51,23 +50,9 @@ describe.each(storeTargets)("reasons and feature filters in the console ($name)"
 
   beforeAll(async () => {
     store = await openStore(await target.fresh());
-    const model = await ChurnModel.load(fixture.bundleDir);
-    categorical = model.bundle.schema.features.flatMap((f) => (f.kind === "categorical" ? [{ name: f.name, categories: [...f.categories] }] : []));
-    try {
-      const summary = await scoreBatch({
-        source: { data: fixture.dataPath },
-        model,
-        kind: "daily",
-        asOf: "2026-11-20",
-        store,
-        chunkSize: 1000,
-        badRows: "quarantine",
-        reasons: 3,
-      });
-      runId = summary.runId;
-    } finally {
-      await model.close();
-    }
+    const scored = await scoreFixtureRun(store, 3);
+    runId = scored.runId;
+    categorical = scored.categorical.map((f) => ({ name: f.name, categories: [...f.categories] }));
     await addUsers(store);
     settings = registryConfig(fixture);
     server = await startConsole(store, {}, settings);

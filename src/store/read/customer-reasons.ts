@@ -34,20 +34,25 @@ export function decodeReasons(cell: string | null | undefined, where: string): S
   return parsed.data;
 }
 
-/** The reasons stored with a customer's latest score that has them (null when none of their scores has). */
-export async function customerReasons(store: Store, customerId: string): Promise<CustomerReasons | null> {
+/** A customer's latest score (by run date, then start) whose `column` is set: what the customer page shows. */
+export async function latestScoreWith(store: Store, customerId: string, column: "reasons" | "features") {
   // Runs first, then one key seek per run (scores have no index by customer alone, migration 020).
-  const row = await store.db
+  return store.db
     .selectFrom("score_runs")
     .crossJoin("scores")
-    .select(["scores.run_id", "scores.model_version", "scores.probability", "scores.reasons"])
+    .select(["scores.run_id", "scores.model_name", "scores.model_version", "scores.probability", "scores.reasons", "scores.features"])
     .whereRef("scores.run_id", "=", "score_runs.run_id")
     .where("scores.customer_id", "=", customerId)
-    .where("scores.reasons", "is not", null)
+    .where(`scores.${column}`, "is not", null)
     .orderBy("score_runs.as_of", "desc")
     .orderBy("score_runs.started_at", "desc")
     .limit(1)
     .executeTakeFirst();
+}
+
+/** The reasons stored with a customer's latest score that has them (null when none of their scores has). */
+export async function customerReasons(store: Store, customerId: string): Promise<CustomerReasons | null> {
+  const row = await latestScoreWith(store, customerId, "reasons");
   if (row === undefined) return null;
   const reasons = decodeReasons(row.reasons, `customer ${customerId} in run ${row.run_id}`) ?? [];
   return { runId: row.run_id, modelVersion: row.model_version, probability: Number(row.probability), reasons };
