@@ -50,11 +50,12 @@ demo: setup
 
 test: setup $(CHROMIUM) test-ts test-py test-spark test-deploy
 
+# Each suite prints its wall time (bash's `time`), so a slow CI run shows where its minutes went.
 test-ts:
-	npx vitest run
+	time npx vitest run
 
 test-py:
-	cd trainer && .venv/bin/python -m pytest -q -m "not spark"
+	cd trainer && time .venv/bin/python -m pytest -q -m "not spark"
 
 # pyspark is large and optional (`make setup` does not need it); the tests install it and run Spark in local mode.
 $(SPARK_STAMP): $(VENV_STAMP)
@@ -62,7 +63,7 @@ $(SPARK_STAMP): $(VENV_STAMP)
 	touch $@
 
 test-spark: $(SPARK_STAMP)
-	cd trainer && .venv/bin/python -m pytest -q -m spark
+	cd trainer && time .venv/bin/python -m pytest -q -m spark
 
 # The quality benchmark's peers (the trainer's `bench` extra, pinned with their dependencies in
 # requirements-bench.lock): installed here only, never by setup or test.
@@ -75,7 +76,7 @@ bench-quality: $(BENCH_STAMP)
 
 # Compose, Kubernetes (kustomize + schemas), Prometheus rules and workflows, checked offline.
 test-deploy:
-	deploy/validate.sh
+	time deploy/validate.sh
 
 lint: setup
 	npx biome check src test benchmarks

@@ -5,7 +5,8 @@
  *     page), customer, runs, campaigns, monitoring, audit, and models when a registry is there;
  *   - the CSV export of all 1,000,000 rows: rows/s and the process's resident memory before and at its peak.
  * The console plugin runs in this process on Fastify (the same plugin `churnops serve` mounts under /console/).
- * Usage: npx tsx benchmarks/console_pages.ts [--rows 1000000] [--requests 30] [--store sqlite|postgres]
+ * Usage: npx tsx benchmarks/console_pages.ts [--rows 1000000] [--requests 30] [--store sqlite|postgres] [--keep]
+ *   --keep  leave the seeded store in place and print its URL (to look at a query's plan afterwards)
  * Env: CHURNOPS_HOME=<home with a model registry> to include the models page and the feature filters (each score
  * then keeps its champion's categorical inputs); CHURNOPS_BENCH_PG=<url>.
  */
@@ -30,6 +31,7 @@ const flag = (name: string): string | undefined => {
 const ROWS = Number(flag("--rows") ?? "1000000");
 const REQUESTS = Number(flag("--requests") ?? "30");
 const DIALECT = flag("--store") ?? "sqlite";
+const KEEP = args.includes("--keep");
 const PG_URL = process.env.CHURNOPS_BENCH_PG ?? "postgresql://root@127.0.0.1:5432/test";
 const PASSWORD = "benchmark password";
 
@@ -289,7 +291,8 @@ async function main(): Promise<void> {
   } finally {
     await app.close();
     await store.close();
-    await cleanup();
+    if (KEEP) log(`kept the seeded store: ${url}`);
+    else await cleanup();
   }
 }
 

@@ -2,6 +2,7 @@ import { sql } from "kysely";
 import type { RetentionConfig } from "../config.js";
 import { addDays } from "../days.js";
 import type { Store } from "./db.js";
+import { runKeyOf } from "./runs.js";
 
 /**
  * Retention (`churnops prune`, and the daily job when `[retention]` is configured): old runs' scores and
@@ -180,9 +181,8 @@ export async function applyPrune(store: Store, plan: PrunePlan, now: Date = new 
  * (WITHOUT ROWID, migration 020): each statement takes the next ids of the run from the key itself.
  */
 async function deleteScoresInChunks(store: Store, runId: string): Promise<number> {
-  const row = await sql<{ run_key: number }>`SELECT run_key FROM score_runs WHERE run_id = ${runId}`.execute(store.db);
-  const key = row.rows[0]?.run_key;
-  if (key === undefined || key === null) return 0;
+  const key = await runKeyOf(store, runId);
+  if (key === null) return 0;
   if (store.dialect === "postgres") return deleteInChunks(store, "score_rows", sql`run_key = ${key}`);
   let total = 0;
   for (;;) {

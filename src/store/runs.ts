@@ -55,6 +55,12 @@ export function scoresOfRun(runId: string) {
 const SCORE_ROW_COLUMNS = ["run_id", "customer_id", "probability", "band", "decision", "model_name", "model_version", "scored_at", "reasons"] as const;
 export type QuarantineRow = QuarantineTable;
 
+/** The store's own integer name of a run (score_runs.run_key, migration 020), or null for no such run. */
+export async function runKeyOf(store: Store, runId: string): Promise<number | null> {
+  const row = await sql<{ run_key: number }>`SELECT run_key FROM score_runs WHERE run_id = ${runId}`.execute(store.db);
+  return row.rows[0]?.run_key ?? null;
+}
+
 export function scoreRunId(kind: string, asOf: string, modelName: string, modelVersion: string): string {
   return `${kind}-${asOf}-${modelName}-v${modelVersion}`;
 }
