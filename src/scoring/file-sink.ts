@@ -331,8 +331,13 @@ export class ScoreFileSink {
       const [runId, modelName, modelVersion, scoredAt] = expressions;
       const customerId = csv ? `${csvSafeSql("s.customer_id")} AS customer_id` : "s.customer_id";
       // Reasons: code 0 is "no reason at this rank" (fewer risk-raising features), null in the file. Features are
-      // a CASE over their few codes; sentences a list (in a variable) indexed by code, like the parts above.
-      if (this.reasons > 0) {
+      // a CASE over their few codes. Sentences are many (34k distinct per 1M rows seen): a list indexed by code,
+      // joined once as a one-row table so every chunk reads the same list. (Held in a variable, the list was copied
+      // for every 2,048-row chunk: 33 s for 2M rows with 50k sentences, against 3 s.) For Parquet the list holds an
+      // ENUM of the sentences, which DuckDB writes as the column's dictionary instead of hashing every string
+      // again (0.4 s for those 2M rows); readers see a plain string column.
+      let from = "FROM scores s";
+      if (this.reasons > 0 && this.reasonTexts.size > 0) {
         await this.conn.run("CREATE TABLE reason_texts (code UINTEGER, text VARCHAR)");
         const texts = await this.conn.createAppender("reason_texts");
         for (const [label, code] of this.reasonTexts) {
@@ -342,18 +347,25 @@ export class ScoreFileSink {
         }
         texts.flushSync();
         texts.closeSync();
-        const value = csv ? csvSafeSql("text") : "text";
-        await this.conn.run(`SET VARIABLE reason_texts = (SELECT coalesce(list(${value} ORDER BY code), []) FROM reason_texts)`);
+        let value = "text";
+        if (csv) value = csvSafeSql("text");
+        else {
+          await this.conn.run("CREATE TYPE reason_text AS ENUM (SELECT text FROM reason_texts ORDER BY code)");
+          value = "text::reason_text";
+        }
+        from = `FROM scores s, (SELECT list(${value} ORDER BY code) AS texts FROM reason_texts) d`;
       }
       const feature = (k: number): string =>
         this.reasonFeatures.size === 0
           ? "CAST(NULL AS VARCHAR)"
           : `CASE s.r${k} ${[...this.reasonFeatures].map(([label, code]) => `WHEN ${code} THEN ${text(label)}`).join(" ")} END`;
-      const reasonOut = Array.from({ length: this.reasons }, (_, i) => {
-        const k = i + 1;
-        return `, ${feature(k)} AS reason_${k}, CASE WHEN s.t${k} = 0 THEN NULL ELSE getvariable('reason_texts')[s.t${k}] END AS reason_${k}_text`;
-      }).join("");
-      const select = `SELECT ${runId}, ${customerId}, s.probability, ${band}, s.decision, ${modelName}, ${modelVersion}, ${scoredAt}${reasonOut} FROM scores s`;
+      const sentence = (k: number): string =>
+        this.reasonTexts.size === 0 ? "CAST(NULL AS VARCHAR)" : `CASE WHEN s.t${k} = 0 THEN NULL ELSE d.texts[s.t${k}] END`;
+      const reasonOut = Array.from(
+        { length: this.reasons },
+        (_, i) => `, ${feature(i + 1)} AS reason_${i + 1}, ${sentence(i + 1)} AS reason_${i + 1}_text`,
+      ).join("");
+      const select = `SELECT ${runId}, ${customerId}, s.probability, ${band}, s.decision, ${modelName}, ${modelVersion}, ${scoredAt}${reasonOut} ${from}`;
       await this.conn.run(`COPY (${select}) TO ${target} (${options})`);
     } finally {
       this.discard();

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { ChurnModel } from "../../src/model/runtime.js";
 import { scoreBatch } from "../../src/scoring/batch.js";
 import { openStore } from "../../src/store/db.js";
-import { customerReasons } from "../../src/store/read/customer-reasons.js";
+import { customerReasons, reasonsOf } from "../../src/store/read/customer-reasons.js";
 import { storeTargets } from "../helpers/stores.js";
 
 const fixture = inject("fixture");
@@ -72,6 +72,48 @@ describe.each(storeTargets)("score --reasons into $name", (target) => {
       const contributions = stored?.reasons.map((r) => r.contribution) ?? [];
       expect(contributions).toEqual([...contributions].sort((a, b) => b - a));
       for (const c of contributions) expect(c).toBeGreaterThan(0);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("writes every row's reasons to a Parquet file as the store keeps them, the sentences as plain text", async () => {
+    const store = await openStore(await target.fresh());
+    const out = join(workdir, `${target.name}.parquet`);
+    try {
+      const summary = await scoreBatch({
+        source: { data: fixture.dataPath },
+        model,
+        kind: "daily",
+        asOf: "2026-11-04",
+        store,
+        out,
+        chunkSize: 700,
+        badRows: "quarantine",
+        reasons: 3,
+      });
+      const rows = await readFile(out);
+      expect(rows).toHaveLength(summary.rowsScored);
+      const stored = await reasonsOf(
+        store,
+        summary.runId,
+        rows.map((r) => String(r.customer_id)),
+      );
+      let withReasons = 0;
+      for (const row of rows) {
+        const kept = stored.get(String(row.customer_id)) ?? [];
+        const written = [1, 2, 3].map((k) => [row[`reason_${k}`], row[`reason_${k}_text`]]).filter(([f]) => f !== null);
+        expect(written).toEqual(kept.map((r) => [r.feature, r.text]));
+        if (kept.length > 0) withReasons++;
+      }
+      expect(withReasons).toBeGreaterThan(rows.length / 2);
+      // Another reader sees text columns, not a dictionary type of DuckDB's.
+      const instance = await DuckDBInstance.create(":memory:");
+      const conn = await instance.connect();
+      const types = (await conn.runAndReadAll(`SELECT name, type FROM parquet_schema('${out}') WHERE name LIKE 'reason_%_text'`)).getRowObjectsJS();
+      conn.closeSync();
+      instance.closeSync();
+      expect(types.map((t) => t.type)).toEqual(["BYTE_ARRAY", "BYTE_ARRAY", "BYTE_ARRAY"]);
     } finally {
       await store.close();
     }
