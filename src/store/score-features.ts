@@ -63,8 +63,14 @@ export function featureCode(features: readonly CategoricalFeature[], name: strin
 /** A SQL condition "byte `byte` of features is `code`" for a query on `scores` (or score_rows), in either dialect. */
 export function featureCondition(dialect: Dialect, column: string, byte: number, code: number): RawBuilder<boolean> {
   const ref = sql.ref(column);
-  // SQLite: substr of a BLOB counts bytes (from 1); PostgreSQL: get_byte counts from 0.
-  return dialect === "sqlite" ? sql<boolean>`substr(${ref}, ${byte + 1}, 1) = ${Buffer.from([code])}` : sql<boolean>`get_byte(${ref}, ${byte}) = ${code}`;
+  // SQLite: substr of a BLOB counts bytes (from 1).
+  if (dialect === "sqlite") return sql<boolean>`substr(${ref}, ${byte + 1}, 1) = ${Buffer.from([code])}`;
+  // PostgreSQL: written exactly as migration 027's statistics (position and value as literals, both integers
+  // checked here), so the planner knows how many rows a value has; substring, unlike get_byte, is never an error
+  // on a blob shorter than the position.
+  if (!Number.isInteger(byte) || byte < 0 || !Number.isInteger(code) || code < 0 || code > 255)
+    throw new Error(`feature byte ${byte} / code ${code} out of range`);
+  return sql<boolean>`substring(${ref} FROM ${sql.raw(String(byte + 1))} FOR 1) = ${sql.raw(`'\\x${code.toString(16).padStart(2, "0")}'::bytea`)}`;
 }
 
 /**

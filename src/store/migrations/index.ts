@@ -16,6 +16,7 @@ import * as m020 from "./020_compact_scores.js";
 import * as m021 from "./021_campaign_uplift.js";
 import * as m025 from "./025_member_offers.js";
 import * as m026 from "./026_id_search.js";
+import * as m027 from "./027_feature_statistics.js";
 
 /**
  * Every migration, in order. Listed statically (not read from a folder) so the compiled CLI and the tests
@@ -39,4 +40,5 @@ export const migrations: Record<string, Migration> = {
   "021_campaign_uplift": m021,
   "025_member_offers": m025,
   "026_id_search": m026,
+  "027_feature_statistics": m027,
 };
