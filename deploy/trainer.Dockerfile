@@ -19,14 +19,18 @@ RUN --mount=type=secret,id=cacert \
     if [ -s /run/secrets/cacert ]; then export PIP_CERT=/run/secrets/cacert; fi \
  && /opt/churnops-trainer/bin/pip install --quiet -r /tmp/requirements.lock
 COPY trainer/pyproject.toml /src/trainer/
-COPY trainer/src /src/trainer/src
+# The Spark client (a large source build) before the trainer's sources: a change to them reinstalls only the
+# trainer itself, not pyspark (2–3 minutes of each image build).
 RUN --mount=type=secret,id=cacert \
     if [ -s /run/secrets/cacert ]; then export PIP_CERT=/run/secrets/cacert; fi \
- && /opt/churnops-trainer/bin/pip install --quiet --no-deps /src/trainer \
  && if [ "$SPARK" = 1 ]; then \
       spec="$(/opt/churnops-trainer/bin/python -c "import tomllib; print(tomllib.load(open('/src/trainer/pyproject.toml','rb'))['project']['optional-dependencies']['spark'][0])")" \
       && /opt/churnops-trainer/bin/pip install --quiet --use-pep517 "$spec"; \
     fi
+COPY trainer/src /src/trainer/src
+RUN --mount=type=secret,id=cacert \
+    if [ -s /run/secrets/cacert ]; then export PIP_CERT=/run/secrets/cacert; fi \
+ && /opt/churnops-trainer/bin/pip install --quiet --no-deps /src/trainer
 
 FROM ${BASE}
 ARG SPARK=1
