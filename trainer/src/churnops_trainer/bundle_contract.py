@@ -51,6 +51,18 @@ def bundle_digest(directory: Path) -> str:
     return hashlib.sha256(b"".join(hashlib.sha256(p).digest() for p in parts)).hexdigest()
 
 
+def check_registered(directory: Path, digest: str | None, signature: str | None) -> None:
+    """The bundle is the one registered: its digest is `digest` (when given), signed with the key when one is set."""
+    if digest is None:
+        return
+    actual = bundle_digest(directory)
+    if actual != digest:
+        raise BundleError(f"bundle {directory}: digest {actual} differs from the registered {digest}")
+    key = signing_key()
+    if key is not None and not (signature and hmac.compare_digest(sign(key, digest), signature)):
+        raise BundleError(f"bundle {directory}: not signed with the key in {KEY_ENV}")
+
+
 def check_document(directory: Path, document: dict[str, Any]) -> None:
     """The rules bundle.json must obey on its own: threshold, bands, features, golden rows, the graph file."""
     threshold = document.get("thresholds", {}).get("operating")
@@ -153,11 +165,5 @@ def verify(directory: Path, digest: str | None = None, signature: str | None = N
     check_document(directory, document)
     check_graph(directory, document)
     result = verify_bundle(directory)
-    if digest is not None:
-        actual = bundle_digest(directory)
-        if actual != digest:
-            raise BundleError(f"bundle {directory}: digest {actual} differs from the registered {digest}")
-        key = signing_key()
-        if key is not None and not (signature and hmac.compare_digest(sign(key, digest), signature)):
-            raise BundleError(f"bundle {directory}: not signed with the key in {KEY_ENV}")
+    check_registered(directory, digest, signature)
     return result
