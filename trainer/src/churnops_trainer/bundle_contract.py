@@ -63,6 +63,20 @@ def check_registered(directory: Path, digest: str | None, signature: str | None)
         raise BundleError(f"bundle {directory}: not signed with the key in {KEY_ENV}")
 
 
+def golden_pairs(
+    directory: Path, document: dict[str, Any], key: str, one: str, many: str
+) -> tuple[list[Any], list[Any]]:
+    """The golden rows and their expected `key` values: at least MIN_GOLDEN_ROWS rows, one value each."""
+    golden = document.get("golden", {})
+    rows, values = golden.get("rows") or [], golden.get(key) or []
+    if len(rows) < MIN_GOLDEN_ROWS or len(rows) != len(values):
+        raise BundleError(
+            f"bundle {directory}: golden needs at least {MIN_GOLDEN_ROWS} rows with one {one} each, "
+            f"has {len(rows)} rows and {len(values)} {many}"
+        )
+    return rows, values
+
+
 def check_document(directory: Path, document: dict[str, Any]) -> None:
     """The rules bundle.json must obey on its own: threshold, bands, features, golden rows, the graph file."""
     threshold = document.get("thresholds", {}).get("operating")
@@ -85,13 +99,7 @@ def check_document(directory: Path, document: dict[str, Any]) -> None:
         if feature.get("name") in seen:
             raise BundleError(f"bundle {directory}: feature {feature.get('name')!r} is listed twice")
         seen.add(feature.get("name"))
-    golden = document.get("golden", {})
-    rows, probabilities = golden.get("rows") or [], golden.get("probabilities") or []
-    if len(rows) < MIN_GOLDEN_ROWS or len(rows) != len(probabilities):
-        raise BundleError(
-            f"bundle {directory}: golden needs at least {MIN_GOLDEN_ROWS} rows with one probability each, "
-            f"has {len(rows)} rows and {len(probabilities)} probabilities"
-        )
+    golden_pairs(directory, document, "probabilities", "probability", "probabilities")
     model_path(directory, document)
 
 

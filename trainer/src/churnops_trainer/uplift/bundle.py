@@ -23,9 +23,9 @@ import pandas as pd
 from onnx import TensorProto, helper, numpy_helper
 
 from churnops_trainer.bundle_contract import (
-    MIN_GOLDEN_ROWS,
     _graph_categories,
     check_registered,
+    golden_pairs,
     model_path,
 )
 from churnops_trainer.errors import BundleError, ExportRefused
@@ -284,13 +284,7 @@ def verify_uplift_bundle(directory: Path, digest: str | None = None, signature: 
     names = [f.get("input_name") or f["name"] for f in features]
     if len(set(f["name"] for f in features)) != len(features) or not features:
         raise BundleError(f"bundle {directory}: schema.features must name each feature once")
-    golden = document.get("golden", {})
-    rows, expected = golden.get("rows") or [], golden.get("uplift") or []
-    if len(rows) < MIN_GOLDEN_ROWS or len(rows) != len(expected):
-        raise BundleError(
-            f"bundle {directory}: golden needs at least {MIN_GOLDEN_ROWS} rows with one uplift each, "
-            f"has {len(rows)} rows and {len(expected)} uplift values"
-        )
+    rows, expected = golden_pairs(directory, document, "uplift", "uplift", "uplift values")
     graph = onnx.load_from_string(path.read_bytes()).graph
     inputs = {i.name: i.type.tensor_type.elem_type for i in graph.input}
     if sorted(inputs) != sorted(names):
