@@ -11,41 +11,17 @@
  * both see the same machine load. Prints one JSON object.
  * Usage: node --import tsx benchmarks/score_commands.ts [rows,rows,…] (default 1000000)
  */
-import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, rmSync } from "node:fs";
 import { cpus, loadavg, totalmem } from "node:os";
 import { join } from "node:path";
+import { BASELINE_CLI, CLI, commandBench, type Measured, PY, ROOT } from "./command_bench.js";
 
-const ROOT = join(import.meta.dirname, "..");
-const PY = join(ROOT, "trainer", ".venv", "bin", "python");
-const CLI = process.env.CHURNOPS_BENCH_CLI ?? join(ROOT, "bin", "churnops.js");
-const BASELINE_CLI = process.env.CHURNOPS_BENCH_BASELINE_CLI;
 /** Start-up commands are run this many times each (alternating builds); the median is reported. */
 const STARTUP_REPEATS = 5;
-const WORK = join(ROOT, ".churnops-bench", "commands");
-const HOME = join(WORK, "home");
 const sizes = (process.argv[2] ?? "1000000").split(",").map(Number);
 // The default store (SQLite in the home), whatever the caller's environment names.
-const { CHURNOPS_DB_URL: _callersStore, ...callers } = process.env;
-const env: NodeJS.ProcessEnv = { ...callers, CHURNOPS_HOME: HOME, CHURNOPS_LOG_LEVEL: "warn" };
-
-function trainer(args: string[]): string {
-  return execFileSync(PY, ["-m", "churnops_trainer", ...args], { env, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"], maxBuffer: 1 << 26 });
-}
-
-interface Measured {
-  seconds: number;
-  peak_rss_mb: number;
-}
-
-/** One whole command under GNU time, from the working directory a user would be in. */
-function timed(cmd: string, args: string[]): Measured & { stdout: string } {
-  const stats = join(WORK, "time.txt");
-  const res = spawnSync("/usr/bin/time", ["-f", "%e %M", "-o", stats, cmd, ...args], { cwd: WORK, env, encoding: "utf8", maxBuffer: 1 << 26 });
-  if (res.status !== 0) throw new Error(`${cmd} ${args.join(" ")} failed: ${res.stderr}`);
-  const [seconds, kb] = readFileSync(stats, "utf8").trim().split(/\s+/).slice(-2).map(Number);
-  return { seconds: seconds ?? 0, peak_rss_mb: Math.round((kb ?? 0) / 1024), stdout: res.stdout };
-}
+const bench = commandBench("commands");
+const { work: WORK, home: HOME, trainer, timed, trainData } = bench;
 
 const churnops = (args: string[]) => timed(process.execPath, [CLI, ...args]);
 const measured = ({ seconds, peak_rss_mb }: Measured) => ({ seconds, peak_rss_mb });
@@ -54,14 +30,7 @@ function freshStore(): void {
   for (const suffix of ["", "-wal", "-shm"]) rmSync(join(HOME, `churnops.db${suffix}`), { force: true });
 }
 
-mkdirSync(WORK, { recursive: true });
-const trainData = join(WORK, "train-20000.parquet");
-if (!existsSync(trainData)) trainer(["synth", "--rows", "20000", "--seed", "1", "--out", trainData]);
-if (!existsSync(join(HOME, "mlruns")) && !existsSync(join(HOME, "mlflow.db"))) {
-  trainer(["train", "--data", trainData, "--target", "churned", "--positive", "1", "--id-col", "customer_id", "--drop", "true_churn_prob", "--json"]);
-  trainer(["promote"]);
-}
-const bundleDir = trainer(["resolve", "--alias", "champion"]).trim();
+const bundleDir = bench.championBundle();
 const tiny = join(WORK, "customers-10.parquet");
 if (!existsSync(tiny)) trainer(["synth", "--rows", "10", "--seed", "3", "--out", tiny]);
 

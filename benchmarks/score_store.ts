@@ -8,42 +8,20 @@
  * Usage: node --import tsx benchmarks/score_store.ts [rows,rows,…] (default 1000000); CHURNOPS_BENCH_PG names the
  * PostgreSQL database (default postgresql://root@127.0.0.1:5432/test; a schema of its own is made and dropped).
  */
-import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, rmSync } from "node:fs";
 import { cpus, loadavg, totalmem } from "node:os";
 import { join } from "node:path";
 import { DuckDBInstance } from "@duckdb/node-api";
 import SqliteDatabase from "better-sqlite3";
 import pg from "pg";
+import { BASELINE_CLI, CLI, commandBench } from "./command_bench.js";
 
-const ROOT = join(import.meta.dirname, "..");
-const PY = join(ROOT, "trainer", ".venv", "bin", "python");
-const CLI = process.env.CHURNOPS_BENCH_CLI ?? join(ROOT, "bin", "churnops.js");
-/** Another build's launcher (e.g. main's), timed the same way in the same run, right before this build's. */
-const BASELINE_CLI = process.env.CHURNOPS_BENCH_BASELINE_CLI;
-const WORK = join(ROOT, ".churnops-bench", "store");
-const HOME = join(WORK, "home");
 const PG_URL = process.env.CHURNOPS_BENCH_PG ?? "postgresql://root@127.0.0.1:5432/test";
 const sizes = (process.argv[2] ?? "1000000").split(",").map(Number);
-const { CHURNOPS_DB_URL: _callersStore, ...callers } = process.env;
-const env: NodeJS.ProcessEnv = { ...callers, CHURNOPS_HOME: HOME, CHURNOPS_LOG_LEVEL: "warn" };
-
-function trainer(args: string[]): string {
-  return execFileSync(PY, ["-m", "churnops_trainer", ...args], { env, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"], maxBuffer: 1 << 26 });
-}
-
-function timed(cli: string, args: string[], extra: NodeJS.ProcessEnv = {}): { seconds: number; peak_rss_mb: number; stdout: string } {
-  const stats = join(WORK, "time.txt");
-  const res = spawnSync("/usr/bin/time", ["-f", "%e %M", "-o", stats, process.execPath, cli, ...args], {
-    cwd: WORK,
-    env: { ...env, ...extra },
-    encoding: "utf8",
-    maxBuffer: 1 << 26,
-  });
-  if (res.status !== 0) throw new Error(`churnops ${args.join(" ")} failed: ${res.stderr}`);
-  const [seconds, kb] = readFileSync(stats, "utf8").trim().split(/\s+/).slice(-2).map(Number);
-  return { seconds: seconds ?? 0, peak_rss_mb: Math.round((kb ?? 0) / 1024), stdout: res.stdout };
-}
+const bench = commandBench("store");
+const { work: WORK, trainer } = bench;
+/** One `churnops` command of a build (its launcher `cli`) under GNU time. */
+const timed = (cli: string, args: string[], extra: NodeJS.ProcessEnv = {}) => bench.timed(process.execPath, [cli, ...args], extra);
 
 async function shuffled(rows: number): Promise<string> {
   const out = join(WORK, `customers-${rows}-shuffled.parquet`);
@@ -95,14 +73,7 @@ async function postgresBytes(client: pg.Client, schema: string): Promise<{ bytes
   return { bytes: total, rows, by_object };
 }
 
-mkdirSync(WORK, { recursive: true });
-const trainData = join(WORK, "train-20000.parquet");
-if (!existsSync(trainData)) trainer(["synth", "--rows", "20000", "--seed", "1", "--out", trainData]);
-if (!existsSync(join(HOME, "mlruns")) && !existsSync(join(HOME, "mlflow.db"))) {
-  trainer(["train", "--data", trainData, "--target", "churned", "--positive", "1", "--id-col", "customer_id", "--drop", "true_churn_prob", "--json"]);
-  trainer(["promote"]);
-}
-const bundleDir = trainer(["resolve", "--alias", "champion"]).trim();
+const bundleDir = bench.championBundle();
 
 /** The three commands with one build, each store empty at the start. */
 async function measure(cli: string, rows: number, data: string) {

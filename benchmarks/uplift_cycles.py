@@ -41,18 +41,13 @@ from churnops_trainer.synthetic import SynthConfig, generate
 from churnops_trainer.uplift.data import UpliftData, infer_features
 from churnops_trainer.uplift.fit import choose_and_fit
 from churnops_trainer.uplift.learners import classifier
-from churnops_trainer.uplift.synthetic import EffectConfig, add_effects, draw_outcomes
-
-NOT_FEATURES = (
-    "customer_id",
-    "churned",
-    "true_churn_prob",
-    "true_churn_prob_treated",
-    "true_effect",
-    "segment",
-    "customer_value",
-    "opted_out",
+from churnops_trainer.uplift.synthetic import (
+    NOT_FEATURES,
+    EffectConfig,
+    add_effects,
+    draw_outcomes,
 )
+
 T_975 = {
     1: 12.706,
     2: 4.303,

@@ -112,22 +112,61 @@ export function selectionSize(eligible: number, budget: number | null, share: nu
   return k;
 }
 
+/** A control share is a fraction strictly between 0 and 1. */
+export function checkControlShare(share: number): void {
+  if (!(share > 0 && share < 1)) throw new ChurnopsError("bad_input", `the control share must be between 0 and 1 (got ${share})`, { field: "control-share" });
+}
+
+export type ExcludedCounts = SelectionCounts["excluded"];
+
+export function noneExcluded(): ExcludedCounts {
+  return { cooldown: 0, opted_out: 0, churned: 0, no_value: 0, not_worth_an_offer: 0 };
+}
+
+/**
+ * Whether a candidate cannot be in any campaign: opted out, churned, in cooldown, or (when customers are ranked by
+ * value) without a value, the first that applies counted in `excluded`.
+ */
+export function excludedBy(c: Candidate, exclusions: Exclusions, needsValue: boolean, excluded: ExcludedCounts): boolean {
+  if (exclusions.optedOut.has(c.customerId)) excluded.opted_out++;
+  else if (exclusions.churned.has(c.customerId)) excluded.churned++;
+  else if (exclusions.cooldown.has(c.customerId)) excluded.cooldown++;
+  else if (needsValue && c.value === null) excluded.no_value++;
+  else return false;
+  return true;
+}
+
+/** Counts a member in its band's arm. */
+export function tallyBand(byBand: SelectionCounts["byBand"], band: string, arm: Member["arm"]): void {
+  const tally = byBand[band] ?? { treated: 0, control: 0 };
+  if (arm === "control") tally.control++;
+  else tally.treated++;
+  byBand[band] = tally;
+}
+
+/** A selection's counts from its members (the arms summed over the members). */
+export function selectionCounts(
+  matchingRule: number,
+  excluded: ExcludedCounts,
+  eligible: number,
+  members: readonly Pick<Member, "arm">[],
+  byBand: SelectionCounts["byBand"],
+): SelectionCounts {
+  const treated = members.filter((m) => m.arm === "treatment").length;
+  return { matchingRule, excluded, eligible, selected: members.length, treated, control: members.length - treated, byBand };
+}
+
 /**
  * Turn the customers that match the risk rule into a campaign: drop the ineligible (cooldown, opt-out, churned,
  * and, when ranking by value, those without a value or whose offer is worth nothing), rank, cut at the budget,
  * and split into treatment and a seeded control group stratified by risk band. Pure: same input, same output.
  */
 export function selectMembers(candidates: readonly Candidate[], exclusions: Exclusions, options: SelectionOptions): Selection {
-  if (!(options.controlShare > 0 && options.controlShare < 1))
-    throw new ChurnopsError("bad_input", `the control share must be between 0 and 1 (got ${options.controlShare})`, { field: "control-share" });
-  const excluded = { cooldown: 0, opted_out: 0, churned: 0, no_value: 0, not_worth_an_offer: 0 };
+  checkControlShare(options.controlShare);
+  const excluded = noneExcluded();
   const eligible: (Candidate & { expectedValue: number | null })[] = [];
   for (const c of candidates) {
-    if (exclusions.optedOut.has(c.customerId)) excluded.opted_out++;
-    else if (exclusions.churned.has(c.customerId)) excluded.churned++;
-    else if (exclusions.cooldown.has(c.customerId)) excluded.cooldown++;
-    else if (options.values !== null && c.value === null) excluded.no_value++;
-    else {
+    if (!excludedBy(c, exclusions, options.values !== null, excluded)) {
       const ev = options.values === null || c.value === null ? null : expectedValue(c.probability, c.value, options.values);
       if (ev !== null && ev <= 0) excluded.not_worth_an_offer++;
       else eligible.push({ ...c, expectedValue: ev });
@@ -161,24 +200,10 @@ export function selectMembers(candidates: readonly Candidate[], exclusions: Excl
   const byBand: Record<string, { treated: number; control: number }> = {};
   const members: Member[] = selected.map((c, i) => {
     const arm = control.has(c.customerId) ? "control" : "treatment";
-    const tally = byBand[c.band] ?? { treated: 0, control: 0 };
-    if (arm === "control") tally.control++;
-    else tally.treated++;
-    byBand[c.band] = tally;
+    tallyBand(byBand, c.band, arm);
     return { ...c, arm, rank: i + 1 };
   });
-  return {
-    members,
-    counts: {
-      matchingRule: candidates.length,
-      excluded,
-      eligible: eligible.length,
-      selected: selected.length,
-      treated: selected.length - control.size,
-      control: control.size,
-      byBand,
-    },
-  };
+  return { members, counts: selectionCounts(candidates.length, excluded, eligible.length, members, byBand) };
 }
 
 export function describeRule(rule: RiskRule): string {

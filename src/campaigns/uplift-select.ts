@@ -1,6 +1,17 @@
 import { ChurnopsError } from "../errors.js";
 import { seededRandom, seedFromText, shuffled } from "./random.js";
-import type { Candidate, Exclusions, Member, SelectionCounts } from "./select.js";
+import {
+  type Candidate,
+  checkControlShare,
+  type Exclusions,
+  excludedBy,
+  type Member,
+  noneExcluded,
+  type SelectionCounts,
+  selectionCounts,
+  selectionSize,
+  tallyBand,
+} from "./select.js";
 
 /** How uplift targeting spends a budget (issue 19, docs/uplift.md). */
 export interface UpliftOptions {
@@ -64,19 +75,15 @@ export function selectUpliftMembers(
   exclusions: Exclusions,
   options: UpliftOptions,
 ): { members: UpliftMember[]; counts: UpliftCounts } {
-  if (!(options.controlShare > 0 && options.controlShare < 1))
-    throw new ChurnopsError("bad_input", `the control share must be between 0 and 1 (got ${options.controlShare})`, { field: "control-share" });
+  checkControlShare(options.controlShare);
   if (!(options.explorationShare >= 0 && options.explorationShare < 1))
     throw new ChurnopsError("bad_input", `the exploration share must be from 0 to below 1 (got ${options.explorationShare})`, { field: "exploration-share" });
-  const excluded = { cooldown: 0, opted_out: 0, churned: 0, no_value: 0, not_worth_an_offer: 0 };
+  const excluded = noneExcluded();
   let noUplift = 0;
   const eligible: (UpliftCandidate & { uplift: number; net: number })[] = [];
   for (const c of candidates) {
-    if (exclusions.optedOut.has(c.customerId)) excluded.opted_out++;
-    else if (exclusions.churned.has(c.customerId)) excluded.churned++;
-    else if (exclusions.cooldown.has(c.customerId)) excluded.cooldown++;
-    else if (options.withValues && c.value === null) excluded.no_value++;
-    else if (c.uplift === null || !Number.isFinite(c.uplift)) noUplift++;
+    if (excludedBy(c, exclusions, options.withValues, excluded)) continue;
+    if (c.uplift === null || !Number.isFinite(c.uplift)) noUplift++;
     else eligible.push({ ...c, uplift: c.uplift, net: upliftNetValue(c.uplift, c.value, options.offerCost) });
   }
   const byId = (a: { customerId: string }, b: { customerId: string }) => (a.customerId < b.customerId ? -1 : a.customerId > b.customerId ? 1 : 0);
@@ -102,9 +109,7 @@ export function selectUpliftMembers(
 
   const ranked = worth.filter((c) => !explored.has(c.customerId)).sort((a, b) => b.net - a.net || b.uplift - a.uplift || byId(a, b));
   const rankingTreatedWanted = Math.max(0, totalTreated - exploreTreatedN);
-  let size = Math.min(ranked.length, Math.floor(rankingTreatedWanted / (1 - options.controlShare)) + 1);
-  while (size > 0 && size - Math.round(size * options.controlShare) > rankingTreatedWanted) size--;
-  const chosen = ranked.slice(0, size);
+  const chosen = ranked.slice(0, selectionSize(ranked.length, rankingTreatedWanted, options.controlShare));
   const rankingControl = holdOut(
     chosen.map((c) => c.customerId),
     options.controlShare,
@@ -115,10 +120,7 @@ export function selectUpliftMembers(
   const members: UpliftMember[] = [];
   const add = (c: (typeof eligible)[number], control: boolean, selectedBy: UpliftMember["selectedBy"]) => {
     const arm = control ? "control" : "treatment";
-    const tally = byBand[c.band] ?? { treated: 0, control: 0 };
-    if (control) tally.control++;
-    else tally.treated++;
-    byBand[c.band] = tally;
+    tallyBand(byBand, c.band, arm);
     members.push({
       customerId: c.customerId,
       probability: c.probability,
@@ -134,17 +136,10 @@ export function selectUpliftMembers(
   };
   for (const c of chosen) add(c, rankingControl.has(c.customerId), "ranking");
   for (const c of [...explore].sort(byId)) add(c, exploreControl.has(c.customerId), "exploration");
-  const treated = members.filter((m) => m.arm === "treatment").length;
   return {
     members,
     counts: {
-      matchingRule: candidates.length,
-      excluded,
-      eligible: eligible.length,
-      selected: members.length,
-      treated,
-      control: members.length - treated,
-      byBand,
+      ...selectionCounts(candidates.length, excluded, eligible.length, members, byBand),
       sleepingDogs,
       noUplift,
       exploration: { treated: exploreTreatedN, control: exploreControl.size },

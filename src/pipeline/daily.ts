@@ -116,21 +116,18 @@ async function columnsOf(spec: SourceSpec): Promise<readonly string[]> {
   }
 }
 
-/**
- * The daily job: score the day's snapshot (the monthly run on the configured day), refresh opt-outs from it,
- * plan and send the configured campaigns, and on the monthly run write a risk review. Every step is
- * idempotent on its own (deterministic run ids, named campaigns, the outbox), so re-running a date adds
- * nothing and a run that crashed anywhere is completed by the next. A store lock per date, renewed while the
- * job runs, keeps two jobs for the same date from running at once.
- */
-export async function runDaily(options: DailyOptions): Promise<DailySummary> {
-  const started = performance.now();
-  const { config, store, date } = options;
-  const daily = config.daily;
+/** A daily step's inputs: the job's options, the day's kind and its logger. */
+interface DailyStep {
+  options: DailyOptions;
+  kind: "daily" | "monthly";
+  log: Logger | undefined;
+}
+
+/** The store lock of the date, renewed in the background; `check` throws once it is lost. */
+async function holdDailyLock(store: Store, date: string, ttlSeconds: number, now: Date): Promise<{ check(): void; release(): Promise<void> }> {
   const lockName = `daily:${date}`;
   const owner = newOwner();
-  const ttlMs = daily.lock_ttl_seconds * 1000;
-  const now = new Date();
+  const ttlMs = ttlSeconds * 1000;
   const lock = await acquireLock(store, lockName, owner, now, new Date(now.getTime() + ttlMs), ownerIsGone);
   if (!lock.acquired)
     throw new ChurnopsError("run_locked", `the daily job for ${date} is already running (${lock.owner}, lock held until ${lock.expiresAt})`, { exitCode: 75 });
@@ -146,12 +143,128 @@ export async function runDaily(options: DailyOptions): Promise<DailySummary> {
     },
     Math.max(1000, ttlMs / 3),
   );
-  const checkLock = (): void => {
-    if (lockLost) throw new ChurnopsError("run_locked", `lost the daily lock for ${date} (another job took it over after it expired); stopping`);
+  return {
+    check: () => {
+      if (lockLost) throw new ChurnopsError("run_locked", `lost the daily lock for ${date} (another job took it over after it expired); stopping`);
+    },
+    release: async () => {
+      clearInterval(heartbeat);
+      await releaseLock(store, lockName, owner).catch(() => undefined);
+    },
   };
+}
+
+/** Score the day's snapshot (resumed if an earlier attempt was interrupted). */
+async function scoreSnapshot(step: DailyStep, model: ChurnModel): Promise<BatchSummary> {
+  const { options, kind, log } = step;
+  const { config, store, date } = options;
+  log?.info({ event: "daily.score", kind }, "scoring the snapshot");
+  return scoreBatch({
+    source: options.data,
+    model,
+    kind,
+    asOf: date,
+    store,
+    chunkSize: config.scoring.chunk_size,
+    badRows: config.scoring.bad_rows,
+    log,
+    onProgress: options.onProgress,
+  });
+}
+
+/** Keep the snapshot for point-in-time training sets; a failure is logged and recorded, never fatal. */
+async function keepTodaysSnapshot(step: DailyStep, scored: BatchSummary): Promise<SnapshotKept> {
+  const { options, log } = step;
+  return keepSnapshot(options.store, options.config.home, {
+    date: options.date,
+    runId: scored.runId,
+    source: options.data,
+    description: options.data.data,
+  }).catch((err: Error): SnapshotKept => {
+    log?.error({ event: "daily.snapshot_failed", err: err.message }, "keeping the snapshot failed");
+    return { kept: false, error: err.message };
+  });
+}
+
+/** Refresh opt-outs from the snapshot's opt-out column, when it has one. */
+async function refreshOptOuts(step: DailyStep, idColumn: string): Promise<DailySummary["optOuts"]> {
+  const { options } = step;
+  const column = options.config.daily.opt_out_column;
+  if (!(await columnsOf(options.data)).includes(column)) return null;
+  const r = await importOptOuts(options.store, options.data, idColumn, column);
+  return { column, optedOut: r.optedOut, added: r.added };
+}
+
+/** Plan and send one configured campaign on the day's run (named `<name>-<date>`, so a re-run adds nothing). */
+async function dailyCampaign(
+  step: DailyStep,
+  c: DailyCampaignConfig,
+  scored: BatchSummary,
+  model: ChurnModel,
+  idColumn: string,
+): Promise<DailyCampaignSummary> {
+  const { options, log } = step;
+  const { config, store, date } = options;
+  const name = `${c.name}-${date}`;
+  log?.info({ event: "daily.campaign", campaign: name }, "planning and sending a campaign");
+  const { plan, send: sent } = await planAndSend(
+    store,
+    config,
+    {
+      name,
+      run: scored.runId,
+      rule: ruleOf(c),
+      budget: c.budget ?? null,
+      controlShare: c.control_share ?? config.campaigns.control_share,
+      cooldownDays: c.cooldown_days ?? config.campaigns.cooldown_days,
+      seed: c.seed,
+      offer: c.offer,
+      values:
+        c.value_column === undefined
+          ? undefined
+          : { source: options.data, idColumn, valueColumn: c.value_column, offerCost: c.offer_cost ?? 0, offerSuccess: c.offer_success ?? 1 },
+      modelBands: async () => model.bundle.bands,
+    },
+    { adapter: c.adapter },
+    { env: options.env, log },
+  );
+  return {
+    name,
+    plan: { status: plan.status, treated: plan.counts.treated, control: plan.counts.control, eligible: plan.counts.eligible },
+    send: { adapter: sent.adapter, target: sent.target, delivered: sent.delivered, dead: sent.dead, states: sent.states, failures: sent.failures },
+  };
+}
+
+/** The monthly run's risk review (a file under the home's reviews/). */
+async function monthlyReview(step: DailyStep, scored: BatchSummary): Promise<RiskReview> {
+  const { config, store, date } = step.options;
+  return writeRiskReview(store, {
+    runId: scored.runId,
+    modelName: scored.modelName,
+    date,
+    dir: join(config.home, "reviews"),
+    top: config.daily.review_top,
+  });
+}
+
+/**
+ * The daily job: score the day's snapshot (the monthly run on the configured day), refresh opt-outs from it,
+ * plan and send the configured campaigns, and on the monthly run write a risk review. Every step is
+ * idempotent on its own (deterministic run ids, named campaigns, the outbox), so re-running a date adds
+ * nothing and a run that crashed anywhere is completed by the next. A store lock per date, renewed while the
+ * job runs, keeps two jobs for the same date from running at once.
+ */
+export async function runDaily(options: DailyOptions): Promise<DailySummary> {
+  const started = performance.now();
+  const { config, store, date } = options;
+  const daily = config.daily;
+  const now = new Date();
+  const lock = await holdDailyLock(store, date, daily.lock_ttl_seconds, now);
+  const checkLock = lock.check;
   const kind = dayKind(date, daily.monthly_day);
   const run = await startDailyRun(store, date, kind, now);
   const log = options.log?.child({ daily: date, attempt: run.attempts });
+  const step: DailyStep = { options, kind, log };
   const summary: DailySummary = {
     date,
     kind,
@@ -170,18 +283,7 @@ export async function runDaily(options: DailyOptions): Promise<DailySummary> {
     const model = await options.loadModel();
     const bundleDir = model.dir;
     try {
-      log?.info({ event: "daily.score", kind }, "scoring the snapshot");
-      const scored = await scoreBatch({
-        source: options.data,
-        model,
-        kind,
-        asOf: date,
-        store,
-        chunkSize: config.scoring.chunk_size,
-        badRows: config.scoring.bad_rows,
-        log,
-        onProgress: options.onProgress,
-      });
+      const scored = await scoreSnapshot(step, model);
       summary.score = {
         runId: scored.runId,
         status: scored.status,
@@ -195,59 +297,16 @@ export async function runDaily(options: DailyOptions): Promise<DailySummary> {
       };
       summary.modelBands = model.bundle.bands;
       checkLock();
-      if (daily.keep_snapshots) {
-        summary.snapshot = await keepSnapshot(store, config.home, { date, runId: scored.runId, source: options.data, description: options.data.data }).catch(
-          (err: Error): SnapshotKept => {
-            log?.error({ event: "daily.snapshot_failed", err: err.message }, "keeping the snapshot failed");
-            return { kept: false, error: err.message };
-          },
-        );
-      }
+      if (daily.keep_snapshots) summary.snapshot = await keepTodaysSnapshot(step, scored);
       const idColumn = model.bundle.schema.id_column ?? "customer_id";
-      if ((await columnsOf(options.data)).includes(daily.opt_out_column)) {
-        const r = await importOptOuts(store, options.data, idColumn, daily.opt_out_column);
-        summary.optOuts = { column: daily.opt_out_column, optedOut: r.optedOut, added: r.added };
-      }
+      summary.optOuts = await refreshOptOuts(step, idColumn);
       for (const c of daily.campaigns) {
         checkLock();
-        const name = `${c.name}-${date}`;
-        log?.info({ event: "daily.campaign", campaign: name }, "planning and sending a campaign");
-        const { plan, send: sent } = await planAndSend(
-          store,
-          config,
-          {
-            name,
-            run: scored.runId,
-            rule: ruleOf(c),
-            budget: c.budget ?? null,
-            controlShare: c.control_share ?? config.campaigns.control_share,
-            cooldownDays: c.cooldown_days ?? config.campaigns.cooldown_days,
-            seed: c.seed,
-            offer: c.offer,
-            values:
-              c.value_column === undefined
-                ? undefined
-                : { source: options.data, idColumn, valueColumn: c.value_column, offerCost: c.offer_cost ?? 0, offerSuccess: c.offer_success ?? 1 },
-            modelBands: async () => model.bundle.bands,
-          },
-          { adapter: c.adapter },
-          { env: options.env, log },
-        );
-        summary.campaigns.push({
-          name,
-          plan: { status: plan.status, treated: plan.counts.treated, control: plan.counts.control, eligible: plan.counts.eligible },
-          send: { adapter: sent.adapter, target: sent.target, delivered: sent.delivered, dead: sent.dead, states: sent.states, failures: sent.failures },
-        });
+        summary.campaigns.push(await dailyCampaign(step, c, scored, model, idColumn));
       }
       if (kind === "monthly") {
         checkLock();
-        summary.review = await writeRiskReview(store, {
-          runId: scored.runId,
-          modelName: scored.modelName,
-          date,
-          dir: join(config.home, "reviews"),
-          top: daily.review_top,
-        });
+        summary.review = await monthlyReview(step, scored);
       }
     } finally {
       await model.close();
@@ -267,7 +326,6 @@ export async function runDaily(options: DailyOptions): Promise<DailySummary> {
     await finishDailyRun(store, date, { status: "failed", summary, error: (err as Error).message }, new Date()).catch(() => undefined);
     throw err;
   } finally {
-    clearInterval(heartbeat);
-    await releaseLock(store, lockName, owner).catch(() => undefined);
+    await lock.release();
   }
 }

@@ -21,7 +21,7 @@ import {
   runProfile,
   type ScoreColumns,
   type ScoreRun,
-  scoresOfRun,
+  scoredCustomerIds,
   startOrResumeRun,
   writeChunk,
 } from "../store/runs.js";
@@ -358,17 +358,7 @@ function summaryBase(options: BatchOptions, runId: string, source: string) {
 async function seedDuplicates(store: Store | null, runId: string, duplicates: ReadonlySet<string>): Promise<Map<string, number>> {
   const seen = new Map<string, number>();
   if (store === null || duplicates.size === 0) return seen;
-  const ids = [...duplicates];
-  for (let i = 0; i < ids.length; i += 1000) {
-    const rows = await store.db
-      .selectFrom("scores")
-      .select("customer_id")
-      .where("run_id", "=", runId)
-      .where(scoresOfRun(runId))
-      .where("customer_id", "in", ids.slice(i, i + 1000))
-      .execute();
-    for (const r of rows) seen.set(r.customer_id, -1);
-  }
+  for (const id of await scoredCustomerIds(store, runId, duplicates)) seen.set(id, -1);
   return seen;
 }
 

@@ -94,11 +94,22 @@ export interface ArmOutcome {
   observedValue: number | null;
 }
 
+/** An arm with no member (or none of that offer). */
+export function noOutcome(arm: ArmOutcome["arm"]): ArmOutcome {
+  return { arm, members: 0, observed: 0, churned: 0, observedValue: null };
+}
+
 /**
- * Per arm: how many members have an outcome observed after the campaign's score date, and how many of them
- * churned (a customer counts as churned if any such observation says so).
+ * Per arm (and per playbook offer with `byOffer`, migration 025's campaign_members.offer): how many members have an
+ * outcome observed after the campaign's score date, and how many of them churned (a customer counts as churned if
+ * any such observation says so). One entry per group that has members; `offer` is null without `byOffer`.
  */
-export async function armOutcomes(store: Store, campaign: string, asOf: string): Promise<ArmOutcome[]> {
+export async function armOutcomeGroups(
+  store: Store,
+  campaign: string,
+  asOf: string,
+  options: { byOffer?: boolean } = {},
+): Promise<{ offer: string | null; outcome: ArmOutcome }[]> {
   const latest = churnAfter(store, asOf).as("o");
   const rows = await store.db
     .selectFrom("campaign_members as m")
@@ -112,15 +123,22 @@ export async function armOutcomes(store: Store, campaign: string, asOf: string):
     ])
     .where("m.campaign", "=", campaign)
     .groupBy("m.arm")
+    .$if(options.byOffer === true, (q) => q.select("m.offer").groupBy("m.offer"))
     .execute();
-  return (["treatment", "control"] as const).map((arm) => {
-    const r = rows.find((x) => x.arm === arm);
-    return {
-      arm,
-      members: Number(r?.members ?? 0),
-      observed: Number(r?.observed ?? 0),
-      churned: Number(r?.churned ?? 0),
-      observedValue: r?.observed_value === null || r?.observed_value === undefined ? null : Number(r.observed_value),
-    };
-  });
+  return rows.map((r) => ({
+    offer: r.offer ?? null,
+    outcome: {
+      arm: r.arm,
+      members: Number(r.members),
+      observed: Number(r.observed),
+      churned: Number(r.churned),
+      observedValue: r.observed_value === null || r.observed_value === undefined ? null : Number(r.observed_value),
+    },
+  }));
+}
+
+/** armOutcomeGroups over the whole campaign: the treatment arm, then the control arm. */
+export async function armOutcomes(store: Store, campaign: string, asOf: string): Promise<ArmOutcome[]> {
+  const groups = await armOutcomeGroups(store, campaign, asOf);
+  return (["treatment", "control"] as const).map((arm) => groups.find((g) => g.outcome.arm === arm)?.outcome ?? noOutcome(arm));
 }

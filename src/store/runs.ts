@@ -575,3 +575,23 @@ export async function* iterateScores(store: Store, runId: string, pageSize = 50_
     after = page[page.length - 1]?.customer_id ?? null;
   }
 }
+
+/**
+ * Which of `ids` already have a score in run `runId` (a resumed run asks this for the ids its input repeats: the
+ * first occurrence was scored before the crash, so the later ones are quarantined). Looked up 1,000 ids at a time.
+ */
+export async function scoredCustomerIds(store: Store, runId: string, ids: Iterable<string>): Promise<Set<string>> {
+  const wanted = [...ids];
+  const found = new Set<string>();
+  for (let i = 0; i < wanted.length; i += 1000) {
+    const rows = await store.db
+      .selectFrom("scores")
+      .select("customer_id")
+      .where("run_id", "=", runId)
+      .where(scoresOfRun(runId))
+      .where("customer_id", "in", wanted.slice(i, i + 1000))
+      .execute();
+    for (const r of rows) found.add(r.customer_id);
+  }
+  return found;
+}

@@ -9,6 +9,7 @@ import {
   processOwner,
   resolveRun,
   type ScoreColumns,
+  scoredCustomerIds,
   startOrResumeRun,
   writeChunk,
 } from "../../src/store/runs.js";
@@ -103,6 +104,17 @@ describe.each(storeTargets)("score runs on $name", (target) => {
     const seen: string[] = [];
     for await (const page of iterateScores(store, run.run_id, 7)) seen.push(...page.map((s) => s.customer_id));
     expect(seen).toEqual(ids);
+  });
+
+  it("says which of the asked ids a run has scored, over more ids than one lookup takes, and in that run only", async () => {
+    store = await openStore(await target.fresh());
+    const run = await startOrResumeRun(store, key);
+    const other = await startOrResumeRun(store, { ...key, modelVersion: "4" });
+    await writeChunk(store, run.run_id, { scores: scores(run.run_id, ["a", "b", "c"]), quarantine: [], checkpointRows: 3 });
+    await writeChunk(store, other.run_id, { scores: scores(other.run_id, ["d"]), quarantine: [], checkpointRows: 1 });
+    const asked = [...Array.from({ length: 2500 }, (_, i) => `x${i}`), "c", "d", "a"];
+    expect([...(await scoredCustomerIds(store, run.run_id, asked))].sort()).toEqual(["a", "c"]);
+    expect(await scoredCustomerIds(store, run.run_id, [])).toEqual(new Set());
   });
 });
 

@@ -18,18 +18,7 @@ from churnops_trainer.uplift import metrics
 from churnops_trainer.uplift.bundle import build_bundle, score_table, verify_uplift_bundle, write_uplift_bundle
 from churnops_trainer.uplift.data import prepare
 from churnops_trainer.uplift.learners import LEARNERS, fit_learner
-from churnops_trainer.uplift.synthetic import EffectConfig, add_effects, draw_outcomes
-
-HIDDEN = (
-    "customer_id",
-    "churned",
-    "true_churn_prob",
-    "true_churn_prob_treated",
-    "true_effect",
-    "segment",
-    "customer_value",
-    "opted_out",
-)
+from churnops_trainer.uplift.synthetic import NOT_FEATURES, EffectConfig, add_effects, draw_outcomes
 
 
 def campaign_export(rows: int, seed: int, effects: EffectConfig | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -40,7 +29,7 @@ def campaign_export(rows: int, seed: int, effects: EffectConfig | None = None) -
     rng = np.random.default_rng(seed + 10_000)
     treated = rng.random(rows) < 0.5
     churned = draw_outcomes(truth, treated, rng)
-    export = truth.drop(columns=list(HIDDEN)).copy()
+    export = truth.drop(columns=list(NOT_FEATURES)).copy()
     export["__customer_id"] = truth["customer_id"]
     export["__campaign"] = "c1"
     export["__arm"] = np.where(treated, "treatment", "control")

@@ -51,6 +51,32 @@ def bundle_digest(directory: Path) -> str:
     return hashlib.sha256(b"".join(hashlib.sha256(p).digest() for p in parts)).hexdigest()
 
 
+def check_registered(directory: Path, digest: str | None, signature: str | None) -> None:
+    """The bundle is the one registered: its digest is `digest` (when given), signed with the key when one is set."""
+    if digest is None:
+        return
+    actual = bundle_digest(directory)
+    if actual != digest:
+        raise BundleError(f"bundle {directory}: digest {actual} differs from the registered {digest}")
+    key = signing_key()
+    if key is not None and not (signature and hmac.compare_digest(sign(key, digest), signature)):
+        raise BundleError(f"bundle {directory}: not signed with the key in {KEY_ENV}")
+
+
+def golden_pairs(
+    directory: Path, document: dict[str, Any], key: str, one: str, many: str
+) -> tuple[list[Any], list[Any]]:
+    """The golden rows and their expected `key` values: at least MIN_GOLDEN_ROWS rows, one value each."""
+    golden = document.get("golden", {})
+    rows, values = golden.get("rows") or [], golden.get(key) or []
+    if len(rows) < MIN_GOLDEN_ROWS or len(rows) != len(values):
+        raise BundleError(
+            f"bundle {directory}: golden needs at least {MIN_GOLDEN_ROWS} rows with one {one} each, "
+            f"has {len(rows)} rows and {len(values)} {many}"
+        )
+    return rows, values
+
+
 def check_document(directory: Path, document: dict[str, Any]) -> None:
     """The rules bundle.json must obey on its own: threshold, bands, features, golden rows, the graph file."""
     threshold = document.get("thresholds", {}).get("operating")
@@ -73,13 +99,7 @@ def check_document(directory: Path, document: dict[str, Any]) -> None:
         if feature.get("name") in seen:
             raise BundleError(f"bundle {directory}: feature {feature.get('name')!r} is listed twice")
         seen.add(feature.get("name"))
-    golden = document.get("golden", {})
-    rows, probabilities = golden.get("rows") or [], golden.get("probabilities") or []
-    if len(rows) < MIN_GOLDEN_ROWS or len(rows) != len(probabilities):
-        raise BundleError(
-            f"bundle {directory}: golden needs at least {MIN_GOLDEN_ROWS} rows with one probability each, "
-            f"has {len(rows)} rows and {len(probabilities)} probabilities"
-        )
+    golden_pairs(directory, document, "probabilities", "probability", "probabilities")
     model_path(directory, document)
 
 
@@ -153,11 +173,5 @@ def verify(directory: Path, digest: str | None = None, signature: str | None = N
     check_document(directory, document)
     check_graph(directory, document)
     result = verify_bundle(directory)
-    if digest is not None:
-        actual = bundle_digest(directory)
-        if actual != digest:
-            raise BundleError(f"bundle {directory}: digest {actual} differs from the registered {digest}")
-        key = signing_key()
-        if key is not None and not (signature and hmac.compare_digest(sign(key, digest), signature)):
-            raise BundleError(f"bundle {directory}: not signed with the key in {KEY_ENV}")
+    check_registered(directory, digest, signature)
     return result

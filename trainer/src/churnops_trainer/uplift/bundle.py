@@ -12,7 +12,6 @@ input per feature, float32 numerics, string categoricals) and one output ``uplif
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,12 +23,10 @@ import pandas as pd
 from onnx import TensorProto, helper, numpy_helper
 
 from churnops_trainer.bundle_contract import (
-    MIN_GOLDEN_ROWS,
     _graph_categories,
-    bundle_digest,
+    check_registered,
+    golden_pairs,
     model_path,
-    sign,
-    signing_key,
 )
 from churnops_trainer.errors import BundleError, ExportRefused
 from churnops_trainer.export import (
@@ -38,6 +35,7 @@ from churnops_trainer.export import (
     GOLDEN_TOLERANCE,
     MODEL_FILE,
     NATIVE_TOLERANCE,
+    bundle_features,
     golden_rows,
     library_versions,
     load_bundle,
@@ -268,15 +266,6 @@ def write_uplift_bundle(
     return directory
 
 
-def features_of(document: dict[str, Any]) -> FeatureSet:
-    schema = document["schema"]
-    return FeatureSet(
-        numeric=tuple(f["name"] for f in schema["features"] if f["kind"] == "numeric"),
-        categorical=tuple(f["name"] for f in schema["features"] if f["kind"] == "categorical"),
-        missing_token=schema["missing_token"],
-    )
-
-
 def verify_uplift_bundle(directory: Path, digest: str | None = None, signature: str | None = None) -> dict[str, Any]:
     """Every check a consumer makes before scoring an uplift bundle: the document's rules, the graph's inputs,
     types, categories and output, the graph's sha256, every golden vector to 1e-6, and the registered digest
@@ -295,13 +284,7 @@ def verify_uplift_bundle(directory: Path, digest: str | None = None, signature: 
     names = [f.get("input_name") or f["name"] for f in features]
     if len(set(f["name"] for f in features)) != len(features) or not features:
         raise BundleError(f"bundle {directory}: schema.features must name each feature once")
-    golden = document.get("golden", {})
-    rows, expected = golden.get("rows") or [], golden.get("uplift") or []
-    if len(rows) < MIN_GOLDEN_ROWS or len(rows) != len(expected):
-        raise BundleError(
-            f"bundle {directory}: golden needs at least {MIN_GOLDEN_ROWS} rows with one uplift each, "
-            f"has {len(rows)} rows and {len(expected)} uplift values"
-        )
+    rows, expected = golden_pairs(directory, document, "uplift", "uplift", "uplift values")
     graph = onnx.load_from_string(path.read_bytes()).graph
     inputs = {i.name: i.type.tensor_type.elem_type for i in graph.input}
     if sorted(inputs) != sorted(names):
@@ -322,7 +305,7 @@ def verify_uplift_bundle(directory: Path, digest: str | None = None, signature: 
     output = document["onnx"].get("uplift_output", UPLIFT_OUTPUT)
     if output not in {o.name for o in graph.output}:
         raise BundleError(f"bundle {directory}: the graph has no output named {output!r}")
-    feature_set = features_of(document)
+    feature_set = bundle_features(document)
     session = onnx_session(path.read_bytes())
     got = onnx_uplift(session, rows_frame(rows, feature_set), feature_set, names)
     diff = np.abs(got - np.asarray(expected, dtype=np.float64))
@@ -333,13 +316,7 @@ def verify_uplift_bundle(directory: Path, digest: str | None = None, signature: 
             f"{GOLDEN_TOLERANCE:g} "
             f"(first: row {int(bad[0])}, expected {expected[bad[0]]:.9f}, got {got[bad[0]]:.9f})"
         )
-    if digest is not None:
-        found = bundle_digest(directory)
-        if found != digest:
-            raise BundleError(f"bundle {directory}: digest {found} differs from the registered {digest}")
-        key = signing_key()
-        if key is not None and not (signature and hmac.compare_digest(sign(key, digest), signature)):
-            raise BundleError(f"bundle {directory}: not signed with the key in CHURNOPS_BUNDLE_KEY")
+    check_registered(directory, digest, signature)
     return {"bundle": str(directory), "sha256": actual, "golden_rows": len(rows), "max_abs_diff": float(diff.max())}
 
 
@@ -347,7 +324,7 @@ def score_table(directory: Path, frame: pd.DataFrame) -> np.ndarray:
     """Verify the bundle, then its uplift for every row of a raw table (missing feature columns are missing values)."""
     verify_uplift_bundle(directory)
     document = load_bundle(directory)
-    features = features_of(document)
+    features = bundle_features(document)
     names = [f.get("input_name") or f["name"] for f in document["schema"]["features"]]
     session = onnx_session(model_path(Path(directory), document).read_bytes())
     return onnx_uplift(session, to_model_frame(frame, features), features, names)

@@ -26,6 +26,19 @@ import pandas as pd
 
 SEGMENTS = ("persuadable", "sure_thing", "lost_cause", "sleeping_dog")
 
+#: Columns of a synthetic table with effects that no model may see: the id, the label, what only the simulation
+#: knows (true probabilities, effect and segment) and what a campaign takes as input (value, opt-out).
+NOT_FEATURES = (
+    "customer_id",
+    "churned",
+    "true_churn_prob",
+    "true_churn_prob_treated",
+    "true_effect",
+    "segment",
+    "customer_value",
+    "opted_out",
+)
+
 
 @dataclass(frozen=True)
 class EffectConfig:
