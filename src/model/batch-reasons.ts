@@ -1,5 +1,5 @@
 import type { BundleJson } from "./bundle.js";
-import type { FeatureBatch, FeatureColumn, FeatureValue } from "./features.js";
+import type { CategoryCodes, FeatureBatch, FeatureColumn, FeatureValue } from "./features.js";
 import { featureValueOf, type Language, ReasonWriter } from "./reasons.js";
 
 /**
@@ -59,6 +59,14 @@ export class BatchReasonWriter {
       f.ratio === undefined ? null : ([batch.columns.get(f.ratio.numerator), batch.columns.get(f.ratio.denominator)] as const),
     );
     const values: Record<string, FeatureValue> = {};
+    // A dictionary-coded column's sentence codes by (rank is first, dictionary code), filled as rows meet them: the
+    // batch's values are few, so most reasons are an array read instead of a string and a map look-up (textCode).
+    const byCode: (Int32Array | undefined)[] = features.map((_, j) => {
+      const column = columns[j];
+      return column === undefined || column instanceof Float32Array || Array.isArray(column)
+        ? undefined
+        : new Int32Array(2 * column.dictionary.length).fill(-1);
+    });
     for (let r = 0; r < rows; r++) {
       const top = writer.topIndexes(contributions, r * width, n);
       let line = "[";
@@ -74,7 +82,17 @@ export class BatchReasonWriter {
           values[ratio.denominator] = valueAt(inputs[1], r, missing);
           value = featureValueOf(feature, values);
         }
-        const code = writer.textCode(j, value, rank === 0);
+        const cached = byCode[j];
+        let code: number;
+        if (cached === undefined) code = writer.textCode(j, value, rank === 0);
+        else {
+          const slot = 2 * ((columns[j] as CategoryCodes).codes[r] as number) + (rank === 0 ? 0 : 1);
+          code = cached[slot] as number;
+          if (code < 0) {
+            code = writer.textCode(j, value, rank === 0);
+            cached[slot] = code;
+          }
+        }
         featureCodes[r * n + rank] = j + 1;
         textCodes[r * n + rank] = code + 1;
         if (out !== null) {
