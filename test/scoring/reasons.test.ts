@@ -5,7 +5,7 @@ import { DuckDBInstance } from "@duckdb/node-api";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { ChurnModel } from "../../src/model/runtime.js";
 import { scoreBatch } from "../../src/scoring/batch.js";
-import { openStore } from "../../src/store/db.js";
+import { openStore, type Store } from "../../src/store/db.js";
 import { customerReasons, reasonsOf } from "../../src/store/read/customer-reasons.js";
 import { storeTargets } from "../helpers/stores.js";
 
@@ -31,22 +31,17 @@ afterAll(async () => {
   await model.close();
 });
 
+/** The fixture's customers scored into `store` and the file `out`, with 3 reasons each, in 700-row chunks. */
+function scoreWithReasons(store: Store, out: string, asOf: string): ReturnType<typeof scoreBatch> {
+  return scoreBatch({ source: { data: fixture.dataPath }, model, kind: "daily", asOf, store, out, chunkSize: 700, badRows: "quarantine", reasons: 3 });
+}
+
 describe.each(storeTargets)("score --reasons into $name", (target) => {
   it("writes reason_1..3 and their texts to the file and stores the same top reasons with each score", async () => {
     const store = await openStore(await target.fresh());
     const out = join(workdir, `${target.name}.csv`);
     try {
-      const summary = await scoreBatch({
-        source: { data: fixture.dataPath },
-        model,
-        kind: "daily",
-        asOf: "2026-11-03",
-        store,
-        out,
-        chunkSize: 700,
-        badRows: "quarantine",
-        reasons: 3,
-      });
+      const summary = await scoreWithReasons(store, out, "2026-11-03");
       expect(summary.rowsScored).toBe(4000);
       const rows = await readFile(out);
       expect(Object.keys(rows[0] ?? {}).filter((c) => c.startsWith("reason_"))).toEqual([
@@ -81,17 +76,7 @@ describe.each(storeTargets)("score --reasons into $name", (target) => {
     const store = await openStore(await target.fresh());
     const out = join(workdir, `${target.name}.parquet`);
     try {
-      const summary = await scoreBatch({
-        source: { data: fixture.dataPath },
-        model,
-        kind: "daily",
-        asOf: "2026-11-04",
-        store,
-        out,
-        chunkSize: 700,
-        badRows: "quarantine",
-        reasons: 3,
-      });
+      const summary = await scoreWithReasons(store, out, "2026-11-04");
       const rows = await readFile(out);
       expect(rows).toHaveLength(summary.rowsScored);
       const stored = await reasonsOf(

@@ -253,11 +253,11 @@ export async function riskPage(store: Store, filter: RiskFilter, options: { afte
 export async function* iterateRisk(store: Store, filter: RiskFilter, pageSize = 10_000): AsyncGenerator<RiskRow[]> {
   const run = await resolveRun(store, filter.run);
   const [scores, ids] = await Promise.all([runScores(store, run), searchIds(store, run, filter)]);
-  if (ids !== null && ids.length === 0) return;
+  // Kysely's builders are immutable: the filter is built once and each page adds its own keyset bound.
+  const q = ids !== null && ids.length === 0 ? null : filtered(store, scores, filter, ids);
+  if (q === null) return;
   let after: Cursor | null = null;
   for (;;) {
-    const q = filtered(store, scores, filter, ids);
-    if (q === null) return;
     const page = await ordered(q, filter.sort, after, ids !== null)
       .limit(pageSize)
       .execute();
